@@ -1,0 +1,55 @@
+"""Settings from the environment (MONITOR_*) or a .env file; CLI flags override."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from monitor import __version__
+
+# Where the package's own copies live when the working directory has none
+# (the templates shipped next to the package in a source checkout or image).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MONITOR_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///data/monitor.db"
+    watchlists: Path = Path("watchlists")
+    templates: Path = Path("templates")
+    output_dir: Path = Path("digests")
+    smtp_url: str | None = None
+    mail_from: str = "monitor@localhost"
+    timezone: str = "UTC"
+    log_format: Literal["text", "json"] = "text"
+    metrics_port: int | None = None
+    allow_hosts: str = ""  # comma-separated host[:port] let through the URL guard
+
+    poll_tick_seconds: float = Field(default=30.0, gt=0)  # how often due feeds are looked for
+    digest_tick_seconds: float = Field(default=30.0, gt=0)
+    deliver_tick_seconds: float = Field(default=15.0, gt=0)
+    reload_seconds: float = Field(default=5.0, gt=0)  # watchlist change detection
+    fetch_timeout: float = Field(default=30.0, gt=0)  # total deadline per fetch
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)  # after decompression
+    fetch_workers: int = Field(default=8, ge=1)
+    delivery_attempts: int = Field(default=8, ge=1)
+    user_agent: str = f"monitor/{__version__} (news monitoring; +https://github.com/monitor)"
+
+    @field_validator("smtp_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def allowed_hosts(self) -> frozenset[str]:
+        return frozenset(h.strip().lower() for h in self.allow_hosts.split(",") if h.strip())
+
+    @property
+    def templates_dir(self) -> Path:
+        if self.templates.is_dir():
+            return self.templates
+        return PROJECT_ROOT / "templates"

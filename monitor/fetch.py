@@ -1,0 +1,196 @@
+"""HTTP fetching: conditional GET with limits, as values.
+
+``Fetcher.fetch`` never raises for anything a server can do: every outcome
+is a ``Fetched``, ``NotModified`` or ``FeedFailure`` value with a stable
+reason code. Redirects are followed by hand so that each hop passes the URL
+guard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+import socket
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from monitor.errors import FeedError
+from monitor.types import FeedFailure, Fetched, FetchOutcome, NotModified
+
+MAX_REDIRECTS = 5
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    timeout: float  # total deadline, seconds
+    max_bytes: int  # after decompression
+    user_agent: str
+    allow_hosts: frozenset[str] = frozenset()  # host or host:port let through the guard
+
+
+class Fetcher:
+    """One HTTP client shared by the polls of a cycle (thread-safe)."""
+
+    def __init__(self, policy: FetchPolicy) -> None:
+        self.policy = policy
+        self.client = httpx.Client(
+            timeout=httpx.Timeout(policy.timeout, connect=min(policy.timeout, 10.0)),
+            follow_redirects=False,
+            trust_env=False,
+            headers={
+                "User-Agent": policy.user_agent,
+                "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, "
+                "text/xml;q=0.9, */*;q=0.5",
+            },
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def fetch(
+        self,
+        url: str,
+        now: datetime,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        known_hash: str | None = None,
+    ) -> FetchOutcome:
+        deadline = time.monotonic() + self.policy.timeout
+        try:
+            return self._fetch(url, now, deadline, etag, last_modified, known_hash)
+        except FeedError as e:
+            return FeedFailure(url, e.reason, e.message)
+        except httpx.TimeoutException:
+            message = f"no complete answer within {self.policy.timeout:g}s"
+            return FeedFailure(url, "timeout", message)
+        except httpx.ConnectError as e:
+            return FeedFailure(url, "connect_error", f"cannot connect: {e}")
+        except (httpx.HTTPError, httpx.InvalidURL) as e:
+            return FeedFailure(url, "http_error", f"{type(e).__name__}: {e}")
+
+    def _fetch(
+        self,
+        url: str,
+        now: datetime,
+        deadline: float,
+        etag: str | None,
+        last_modified: str | None,
+        known_hash: str | None,
+    ) -> FetchOutcome:
+        headers = {}
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            guard_url(current, self.policy.allow_hosts)
+            with self.client.stream("GET", current, headers=headers) as response:
+                if response.is_redirect and "location" in response.headers:
+                    current = _redirect_target(current, response.headers["location"])
+                    continue
+                return self._outcome(url, current, response, now, deadline, known_hash)
+        raise FeedError("too_many_redirects", f"more than {MAX_REDIRECTS} redirects")
+
+    def _outcome(
+        self,
+        url: str,
+        final_url: str,
+        response: httpx.Response,
+        now: datetime,
+        deadline: float,
+        known_hash: str | None,
+    ) -> FetchOutcome:
+        max_age = cache_max_age(response.headers.get("cache-control", ""))
+        if response.status_code == 304:
+            return NotModified(url, "http_304", max_age)
+        if response.status_code != 200:
+            retry = retry_after(response.headers.get("retry-after"), now)
+            message = f"HTTP {response.status_code} {response.reason_phrase}".strip()
+            return FeedFailure(url, f"http_{response.status_code}", message, retry)
+        body = self._read_body(response, deadline)
+        body_hash = hashlib.sha256(body).hexdigest()
+        if known_hash == body_hash:
+            return NotModified(url, "same_body", max_age)
+        return Fetched(
+            url=url,
+            final_url=final_url,
+            body=body,
+            content_type=response.headers.get("content-type", ""),
+            etag=response.headers.get("etag"),
+            last_modified=response.headers.get("last-modified"),
+            body_hash=body_hash,
+            max_age=max_age,
+        )
+
+    def _read_body(self, response: httpx.Response, deadline: float) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():  # decompressed, so a gzip bomb counts in full
+            size += len(chunk)
+            if size > self.policy.max_bytes:
+                limit = self.policy.max_bytes
+                raise FeedError("too_large", f"body larger than {limit} bytes")
+            if time.monotonic() > deadline:
+                raise FeedError("timeout", f"body not complete within {self.policy.timeout:g}s")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _redirect_target(current: str, location: str) -> str:
+    target = urljoin(current, location)
+    if urlsplit(current).scheme == "https" and urlsplit(target).scheme == "http":
+        raise FeedError("insecure_redirect", f"refused redirect from https to {target}")
+    return target
+
+
+def guard_url(url: str, allow_hosts: frozenset[str]) -> None:
+    """Refuse non-HTTP URLs and, unless allowed, hosts that resolve to
+    loopback, private, link-local or otherwise internal addresses."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise FeedError("blocked_scheme", f"only http and https are fetched, not {parts.scheme!r}")
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise FeedError("bad_url", f"no host in {url!r}")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    if host in allow_hosts or f"{host}:{port}" in allow_hosts:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise FeedError("dns_error", f"cannot resolve {host}: {e.strerror}") from e
+    for info in infos:
+        ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if not ip.is_global or ip.is_multicast:
+            raise FeedError("blocked_address", f"{host} resolves to internal address {ip}")
+
+
+_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.I)
+
+
+def cache_max_age(header: str) -> timedelta | None:
+    found = _MAX_AGE.search(header)
+    return timedelta(seconds=int(found.group(1))) if found else None
+
+
+def retry_after(header: str | None, now: datetime) -> timedelta | None:
+    """Retry-After as seconds or as an HTTP date; None when absent or unreadable."""
+    if not header:
+        return None
+    header = header.strip()
+    if header.isdigit():
+        return timedelta(seconds=int(header))
+    try:
+        when = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(when - now, timedelta(0))

@@ -1,0 +1,131 @@
+"""Feed bytes to ``Entry`` values through feedparser; identity keys; dates.
+
+feedparser only ever receives bytes and the headers it needs to pick the
+encoding, never a URL or a path (it would fetch or open it). Any exception
+it raises is turned into a ``parse_error`` value, and a document that is not
+a feed is ``not_a_feed`` rather than "0 new items".
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import re
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import feedparser
+
+from monitor.text import clean_text, html_to_text
+from monitor.types import Entry, FeedFailure, Fetched, ParsedFeed
+
+_TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|ocid|cmpid|at_\w+)$", re.I)
+
+
+def parse_feed(fetched: Fetched) -> ParsedFeed | FeedFailure:
+    headers = {"content-type": fetched.content_type, "content-location": fetched.final_url}
+    try:
+        parsed = feedparser.parse(fetched.body, response_headers=headers)
+        if not parsed.get("version") and not parsed.entries:
+            return FeedFailure(fetched.url, "not_a_feed", _not_a_feed_message(parsed, fetched))
+        entries = tuple(unique_keys(_entry(raw) for raw in parsed.entries))
+    except Exception as e:  # feedparser raises anything on hostile input
+        return FeedFailure(fetched.url, "parse_error", f"{type(e).__name__}: {e}"[:500])
+    feed = parsed.get("feed", {})
+    title = clean_text(_plain(feed.get("title", "")))
+    return ParsedFeed(title=title, entries=entries, ttl=_ttl(feed.get("ttl")))
+
+
+def _not_a_feed_message(parsed: Any, fetched: Fetched) -> str:
+    if not fetched.body.strip():
+        return "empty body"
+    kind = fetched.content_type.split(";")[0].strip() or "unknown type"
+    problem = parsed.get("bozo_exception")
+    detail = f": {problem}" if problem else ""
+    return f"not an RSS or Atom feed ({kind}){detail}"[:500]
+
+
+def _plain(value: str) -> str:
+    return html_to_text(value) if ("<" in value or "&" in value) else value
+
+
+def _entry(raw: Any) -> Entry:
+    title = clean_text(_plain(raw.get("title", "")))
+    text = html_to_text(_body(raw))
+    link = raw.get("link") or None
+    guid = raw.get("id") or None
+    return Entry(
+        key=identity_key(guid, link, title, text),
+        title=title,
+        text=text,
+        url=link,
+        published_at=_date(raw),
+    )
+
+
+def _body(raw: Any) -> str:
+    summary = raw.get("summary", "") or ""
+    contents = [c.get("value", "") for c in raw.get("content", []) or []]
+    longest = max(contents, key=len, default="")
+    return longest if len(longest) > len(summary) else summary
+
+
+def _date(raw: Any) -> datetime | None:
+    for name in ("published_parsed", "updated_parsed", "created_parsed"):
+        value = raw.get(name)
+        if isinstance(value, time.struct_time):
+            try:
+                return datetime.fromtimestamp(calendar.timegm(value), UTC)
+            except (OverflowError, ValueError, OSError):
+                continue
+    return None
+
+
+def _ttl(value: Any) -> timedelta | None:
+    try:
+        minutes = int(str(value).strip())
+    except ValueError:
+        return None
+    return timedelta(minutes=minutes) if minutes > 0 else None
+
+
+def identity_key(guid: str | None, link: str | None, title: str, text: str) -> str:
+    """guid, else canonical link, else a hash of title and text."""
+    if guid and guid.strip():
+        guid = guid.strip()
+        # A guid that changes only from http to https is the same item.
+        return "guid:" + (canonical_url(guid) if guid.startswith(("http:", "https:")) else guid)
+    if link and link.strip():
+        return "link:" + canonical_url(link.strip())
+    return "hash:" + content_hash(title, text)
+
+
+def content_hash(title: str, text: str) -> str:
+    return hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()[:32]
+
+
+def canonical_url(url: str) -> str:
+    """Scheme dropped, host lower-cased, fragment and tracking parameters removed."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    kept = urlencode([(k, v) for k, v in query if not _TRACKING_PARAMS.match(k)])
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(("", host.lower(), parts.path or "/", kept, "")).removeprefix("//")
+
+
+def unique_keys(entries: Iterable[Entry]) -> Iterable[Entry]:
+    """Keep two different entries that share a key (a broken guid) as two items."""
+    seen: dict[str, Entry] = {}
+    for entry in entries:
+        previous = seen.get(entry.key)
+        if previous is None:
+            seen[entry.key] = entry
+            yield entry
+        elif (previous.title, previous.url) != (entry.title, entry.url):
+            key = f"{entry.key}#{content_hash(entry.title, entry.text)}"
+            if key not in seen:
+                seen[key] = entry
+                yield Entry(key, entry.title, entry.text, entry.url, entry.published_at)

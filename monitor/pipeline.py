@@ -1,0 +1,152 @@
+"""The poll cycle, wiring only:
+
+    due feeds | record attempt | fetch | parse | skip known | match | store
+
+Each feed is fetched and parsed concurrently in a bounded pool. Deciding
+things lives elsewhere (schedule.py: when; parse.py: what an entry is;
+matcher.py: what matches); this module only calls them in order and turns
+every per-feed outcome into a ``FeedReport`` value.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from monitor.fetch import Fetcher
+from monitor.matcher import Matcher
+from monitor.parse import parse_feed
+from monitor.schedule import next_poll_after_failure, next_poll_after_success
+from monitor.store import FeedState, NewMatch, Store
+from monitor.text import make_snippet
+from monitor.types import Entry, FeedFailure, Fetched, Match, NotModified, ParsedFeed, Snippet
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FeedReport:
+    url: str
+    outcome: str  # "updated", "http_304", "same_body", or a failure reason
+    new_items: int = 0
+    new_matches: int = 0
+    message: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome not in ("updated", "http_304", "same_body")
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    feeds: tuple[FeedReport, ...]
+
+    @property
+    def new_items(self) -> int:
+        return sum(f.new_items for f in self.feeds)
+
+    @property
+    def new_matches(self) -> int:
+        return sum(f.new_matches for f in self.feeds)
+
+    @property
+    def failures(self) -> tuple[FeedReport, ...]:
+        return tuple(f for f in self.feeds if f.failed)
+
+    def summary(self) -> str:
+        line = (
+            f"{len(self.feeds)} feeds polled, {self.new_items} new items, "
+            f"{self.new_matches} new matches, {len(self.failures)} failed"
+        )
+        reasons = sorted({f.outcome for f in self.failures})
+        return line + (f" ({', '.join(reasons)})" if reasons else "")
+
+
+@dataclass
+class Poller:
+    store: Store
+    fetcher: Fetcher
+    matcher: Matcher
+    workers: int = 8
+    raise_errors: bool = False  # tests: a bug in the pipeline fails loudly
+    jitter: Callable[[], float] = random.random
+
+    def cycle(self, now: datetime, urls: Sequence[str] | None = None) -> CycleReport:
+        due = self.store.due_feeds(now, urls)
+        if not due:
+            return CycleReport(())
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(due))) as pool:
+            reports = pool.map(lambda feed: self._poll_guarded(feed, now), due)
+            return CycleReport(tuple(reports))
+
+    def _poll_guarded(self, feed: FeedState, now: datetime) -> FeedReport:
+        try:
+            return self.poll(feed, now)
+        except Exception as e:
+            if self.raise_errors:
+                raise
+            # Not a feed problem but a bug: say so loudly, keep the other feeds going.
+            log.exception("internal error while polling %s", feed.url)
+            failure = FeedFailure(feed.url, "internal_error", f"{type(e).__name__}: {e}")
+            return self._failed(feed, failure, now)
+
+    def poll(self, feed: FeedState, now: datetime) -> FeedReport:
+        every = timedelta(seconds=feed.every_seconds)
+        self.store.record_attempt(feed.url, now, next_poll_after_success(now, every))
+        outcome = self.fetcher.fetch(
+            feed.url, now, feed.etag, feed.last_modified, known_hash=feed.body_hash
+        )
+        if isinstance(outcome, NotModified):
+            next_poll = next_poll_after_success(now, every, outcome.max_age)
+            self.store.record_not_modified(feed.url, now, next_poll)
+            return FeedReport(feed.url, outcome.reason)
+        if isinstance(outcome, FeedFailure):
+            return self._failed(feed, outcome, now)
+        parsed = parse_feed(outcome)
+        if isinstance(parsed, FeedFailure):
+            return self._failed(feed, parsed, now)
+        return self._ingest(feed, outcome, parsed, now)
+
+    def _ingest(
+        self, feed: FeedState, fetched: Fetched, parsed: ParsedFeed, now: datetime
+    ) -> FeedReport:
+        known = self.store.known_keys([e.key for e in parsed.entries])
+        fresh = [e for e in parsed.entries if e.key not in known]
+        matches = [m for entry in fresh for m in self.matches_of(entry)]
+        validators = {
+            "etag": fetched.etag,
+            "last_modified": fetched.last_modified,
+            "body_hash": fetched.body_hash,
+            "title": parsed.title or None,
+        }
+        hint = max((h for h in (fetched.max_age, parsed.ttl) if h), default=None)
+        next_poll = next_poll_after_success(now, timedelta(seconds=feed.every_seconds), hint)
+        new_items, new_matches = self.store.save_poll(
+            feed.url, validators, fresh, matches, now, next_poll
+        )
+        return FeedReport(feed.url, "updated", new_items, new_matches)
+
+    def matches_of(self, entry: Entry) -> list[NewMatch]:
+        return [
+            NewMatch(entry.key, match, snippet_of(entry, match))
+            for match in self.matcher.match(entry.title, entry.text)
+        ]
+
+    def _failed(self, feed: FeedState, failure: FeedFailure, now: datetime) -> FeedReport:
+        every = timedelta(seconds=feed.every_seconds)
+        errors = feed.consecutive_errors + 1
+        next_poll = next_poll_after_failure(now, every, errors, self.jitter(), failure.retry_after)
+        self.store.record_failure(failure, now, next_poll)
+        return FeedReport(feed.url, failure.reason, message=failure.message)
+
+
+def snippet_of(entry: Entry, match: Match) -> Snippet:
+    """The excerpt shown with a match: from the text when the text hit,
+    else the start of the text (the title is shown anyway)."""
+    spans = [(h.start, h.end) for h in match.hits if h.field == "text"]
+    text, inside = make_snippet(entry.text, spans)
+    return Snippet(text, tuple(inside))

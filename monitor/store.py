@@ -1,0 +1,687 @@
+"""Storage: the SQLModel tables and every query. SQLite and PostgreSQL alike.
+
+Table classes stay in this module; callers get the frozen values of
+monitor.types. Each public method is one short transaction; none is held
+open across network I/O (the pipeline fetches and matches between calls).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, Text, TypeDecorator, event, func, text
+from sqlalchemy import insert as sa_insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, Session, SQLModel, UniqueConstraint, col, create_engine, select
+
+from monitor.types import Entry, FeedFailure, FeedStatus, Match, Snippet, StoredMatch
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, on SQLite (naive storage) as on PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; pass aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _when(index: bool = False, nullable: bool = True) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, index=index, nullable=nullable)
+
+
+class FeedRow(SQLModel, table=True):
+    __tablename__ = "feed"
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(unique=True)
+    title: str | None = None
+    every_seconds: int = 900
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    next_poll_at: datetime | None = _when(index=True)
+    last_polled_at: datetime | None = _when()
+    last_success_at: datetime | None = _when()
+    consecutive_errors: int = 0
+    last_error: str | None = None
+    last_error_reason: str | None = None
+    error_since: datetime | None = _when()
+    lease_owner: str | None = None
+    lease_until: datetime | None = _when()
+
+
+class ItemRow(SQLModel, table=True):
+    __tablename__ = "item"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)
+    title: str = Field(sa_type=Text)
+    text: str = Field(sa_type=Text)
+    url: str | None = None
+    published_at: datetime | None = _when()
+    first_seen_at: datetime = _when(index=True, nullable=False)
+
+
+class ItemSourceRow(SQLModel, table=True):
+    __tablename__ = "item_source"
+    item_id: int = Field(foreign_key="item.id", primary_key=True)
+    feed_id: int = Field(foreign_key="feed.id", primary_key=True)
+    first_seen_at: datetime = _when(nullable=False)
+
+
+class MatchRow(SQLModel, table=True):
+    __tablename__ = "match"
+    __table_args__ = (UniqueConstraint("item_id", "watchlist", "rule"),)
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    watchlist: str = Field(index=True)
+    rule: str
+    kind: str
+    terms: str = Field(sa_type=Text)  # JSON list
+    fields: str  # comma-separated
+    snippet: str = Field(sa_type=Text)
+    spans: str  # JSON list of [start, end]
+    alert: bool = False
+    alert_queued_at: datetime | None = _when()
+    first_seen_at: datetime = _when(index=True, nullable=False)
+
+
+class DigestRow(SQLModel, table=True):
+    __tablename__ = "digest"
+    __table_args__ = (UniqueConstraint("watchlist", "scheduled_for"),)
+    id: int | None = Field(default=None, primary_key=True)
+    watchlist: str = Field(index=True)
+    scheduled_for: datetime = _when(nullable=False)
+    window_start: datetime = _when(nullable=False)
+    window_end: datetime = _when(nullable=False)
+    status: str = "queued"
+    match_count: int = 0
+    created_at: datetime = _when(nullable=False)
+
+
+class OutboxRow(SQLModel, table=True):
+    __tablename__ = "outbox"
+    id: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str = Field(unique=True)
+    kind: str  # digest | alert
+    watchlist: str
+    channel: str  # file | email
+    recipient: str  # an address, or a file path
+    subject: str
+    body_text: str = Field(sa_type=Text)
+    body_html: str = Field(sa_type=Text)
+    digest_id: int | None = Field(default=None, foreign_key="digest.id")
+    status: str = Field(default="pending", index=True)  # pending | sent | failed
+    attempts: int = 0
+    next_attempt_at: datetime = _when(nullable=False)
+    last_error: str | None = None
+    created_at: datetime = _when(nullable=False)
+    sent_at: datetime | None = _when()
+
+
+class WatchlistRow(SQLModel, table=True):
+    __tablename__ = "watchlist"
+    id: str = Field(primary_key=True)
+    first_loaded_at: datetime = _when(nullable=False)
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the pipeline needs to poll a feed."""
+
+    url: str
+    every_seconds: int
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    consecutive_errors: int
+
+
+@dataclass(frozen=True)
+class NewMatch:
+    """A match to store, with the snippet already cut."""
+
+    item_key: str
+    match: Match
+    snippet: Snippet
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    kind: str
+    watchlist: str
+    channel: str
+    recipient: str
+    subject: str
+    body_text: str
+    body_html: str
+    idempotency_key: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class DigestRecord:
+    id: int
+    watchlist: str
+    scheduled_for: datetime
+    window_start: datetime
+    window_end: datetime
+    status: str
+    match_count: int
+
+
+@dataclass(frozen=True)
+class OutboxDraft:
+    """A message to queue; the key makes queueing it twice harmless."""
+
+    idempotency_key: str
+    kind: str
+    watchlist: str
+    channel: str
+    recipient: str
+    subject: str
+    body_text: str
+    body_html: str
+
+
+def engine_for(url: str) -> Engine:
+    """An engine with the settings each backend needs for a long-running worker."""
+    if url.startswith("sqlite"):
+        _ensure_sqlite_directory(url)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _ensure_sqlite_directory(url: str) -> None:
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    # WAL lets readers (monitor status) work while the worker writes.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _insert_ignoring_duplicates(engine: Engine, table: Any) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING in the engine's dialect."""
+    if engine.dialect.name == "sqlite":
+        return sqlite_insert(table).on_conflict_do_nothing()
+    if engine.dialect.name == "postgresql":
+        return pg_insert(table).on_conflict_do_nothing()
+    return sa_insert(table)
+
+
+class Store:
+    """Every read and write of the database, one short transaction per method."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = engine_for(url)
+
+    def create_schema(self) -> None:
+        SQLModel.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    # --- feeds -------------------------------------------------------------
+
+    def sync_feeds(self, feeds: Iterable[tuple[str, int]], now: datetime) -> None:
+        """Make sure every watchlist feed has a row; new ones are due at once."""
+        wanted = dict(feeds)
+        with self.session() as s:
+            rows = {r.url: r for r in s.exec(select(FeedRow))}
+            for url, every in wanted.items():
+                row = rows.get(url)
+                if row is None:
+                    s.add(FeedRow(url=url, every_seconds=every, next_poll_at=now))
+                elif row.every_seconds != every:
+                    row.every_seconds = every
+
+    def due_feeds(self, now: datetime, urls: Sequence[str] | None = None) -> list[FeedState]:
+        """Feeds whose next poll is due (or the given ones, due or not)."""
+        with self.session() as s:
+            query = select(FeedRow)
+            if urls is not None:
+                query = query.where(col(FeedRow.url).in_(list(urls)))
+            else:
+                query = query.where(col(FeedRow.next_poll_at) <= now)
+            rows = s.exec(query.order_by(col(FeedRow.next_poll_at))).all()
+            return [_feed_state(r) for r in rows]
+
+    def record_attempt(self, url: str, now: datetime, next_poll_at: datetime) -> None:
+        """Move the next check forward before fetching, so a feed that crashes
+        the worker is not retried on every tick."""
+        with self.session() as s:
+            row = _feed(s, url)
+            row.last_polled_at, row.next_poll_at = now, next_poll_at
+
+    def record_not_modified(self, url: str, now: datetime, next_poll_at: datetime) -> None:
+        with self.session() as s:
+            _mark_healthy(_feed(s, url), now, next_poll_at)
+
+    def record_failure(self, failure: FeedFailure, now: datetime, next_poll_at: datetime) -> int:
+        """Record a failed poll; returns the feed's consecutive error count."""
+        with self.session() as s:
+            row = _feed(s, failure.url)
+            row.consecutive_errors += 1
+            row.last_error, row.last_error_reason = failure.message, failure.reason
+            row.error_since = row.error_since or now
+            row.next_poll_at = next_poll_at
+            return row.consecutive_errors
+
+    def known_keys(self, keys: Sequence[str]) -> set[str]:
+        with self.session() as s:
+            found = s.exec(select(ItemRow.key).where(col(ItemRow.key).in_(list(keys))))
+            return set(found)
+
+    def save_poll(
+        self,
+        url: str,
+        validators: dict[str, str | None],
+        entries: Sequence[Entry],
+        matches: Sequence[NewMatch],
+        now: datetime,
+        next_poll_at: datetime,
+    ) -> tuple[int, int]:
+        """Store one successful poll in one transaction: items, their source
+        links, matches and the feed's new state. Returns (new items, new matches)."""
+        with self.session() as s:
+            feed = _feed(s, url)
+            ids_before = self._item_ids(s, [e.key for e in entries])
+            new_entries = [e for e in entries if e.key not in ids_before]
+            if new_entries:
+                s.execute(
+                    _insert_ignoring_duplicates(self.engine, ItemRow),
+                    [_item_values(e, now) for e in new_entries],
+                )
+            ids = self._item_ids(s, [e.key for e in entries])
+            self._link_sources(s, feed, ids.values(), now)
+            created = {ids[e.key] for e in new_entries} - set(ids_before.values())
+            stored = self._insert_matches(s, ids, created, matches, now)
+            feed.title = validators.pop("title", None) or feed.title
+            for name, value in validators.items():
+                setattr(feed, name, value)
+            _mark_healthy(feed, now, next_poll_at)
+            return len(created), stored
+
+    @staticmethod
+    def _item_ids(s: Session, keys: Sequence[str]) -> dict[str, int]:
+        if not keys:
+            return {}
+        rows = s.exec(select(ItemRow.key, ItemRow.id).where(col(ItemRow.key).in_(list(keys))))
+        return {key: item_id for key, item_id in rows if item_id is not None}
+
+    def _link_sources(
+        self, s: Session, feed: FeedRow, item_ids: Iterable[int], now: datetime
+    ) -> None:
+        values = [{"item_id": i, "feed_id": feed.id, "first_seen_at": now} for i in item_ids]
+        if values:
+            s.execute(_insert_ignoring_duplicates(self.engine, ItemSourceRow), values)
+
+    def _insert_matches(
+        self,
+        s: Session,
+        ids: dict[str, int],
+        created: set[int],
+        matches: Sequence[NewMatch],
+        now: datetime,
+    ) -> int:
+        # Only items this transaction created get matches: an item that
+        # another feed (or worker) stored first was matched there.
+        values = [
+            _match_values(ids[m.item_key], m, now)
+            for m in matches
+            if ids.get(m.item_key) in created
+        ]
+        if values:
+            s.execute(_insert_ignoring_duplicates(self.engine, MatchRow), values)
+        return len(values)
+
+    def feed_statuses(self) -> list[FeedStatus]:
+        with self.session() as s:
+            counts = dict(
+                s.exec(
+                    select(ItemSourceRow.feed_id, func.count()).group_by(col(ItemSourceRow.feed_id))
+                ).all()
+            )
+            rows = s.exec(select(FeedRow).order_by(col(FeedRow.url))).all()
+            return [_feed_status(r, counts.get(r.id or 0, 0)) for r in rows]
+
+    # --- matches and digests ----------------------------------------------
+
+    def matches_between(self, watchlist: str, start: datetime, end: datetime) -> list[StoredMatch]:
+        """Matches first seen in (start, end], oldest first."""
+        with self.session() as s:
+            query = (
+                select(MatchRow, ItemRow)
+                .join(ItemRow, col(ItemRow.id) == col(MatchRow.item_id))
+                .where(MatchRow.watchlist == watchlist)
+                .where(col(MatchRow.first_seen_at) > start)
+                .where(col(MatchRow.first_seen_at) <= end)
+                .order_by(col(MatchRow.first_seen_at), col(MatchRow.id))
+            )
+            rows = s.exec(query).all()
+            sources = self._sources(s, [item.id for _, item in rows if item.id is not None])
+            return [_stored_match(m, i, sources.get(i.id or 0, ())) for m, i in rows]
+
+    @staticmethod
+    def _sources(s: Session, item_ids: list[int]) -> dict[int, tuple[str, ...]]:
+        out: dict[int, list[str]] = {}
+        for chunk_start in range(0, len(item_ids), 500):
+            chunk = item_ids[chunk_start : chunk_start + 500]
+            rows = s.exec(
+                select(ItemSourceRow.item_id, FeedRow.title, FeedRow.url)
+                .join(FeedRow, col(FeedRow.id) == col(ItemSourceRow.feed_id))
+                .where(col(ItemSourceRow.item_id).in_(chunk))
+                .order_by(col(ItemSourceRow.first_seen_at))
+            )
+            for item_id, title, url in rows:
+                out.setdefault(item_id, []).append(title or url)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def watchlist_anchor(self, watchlist: str, now: datetime) -> datetime:
+        """When digests of a watchlist start counting: its previous digest's
+        slot, or when it was first loaded."""
+        last = self.last_digest(watchlist)
+        if last is not None:
+            return last.scheduled_for
+        with self.session() as s:
+            row = s.get(WatchlistRow, watchlist)
+            if row is None:
+                row = WatchlistRow(id=watchlist, first_loaded_at=now)
+                s.add(row)
+            return row.first_loaded_at
+
+    def last_digest(self, watchlist: str) -> DigestRecord | None:
+        with self.session() as s:
+            row = s.exec(
+                select(DigestRow)
+                .where(DigestRow.watchlist == watchlist)
+                .order_by(col(DigestRow.scheduled_for).desc())
+                .limit(1)
+            ).first()
+            return _digest_record(row) if row else None
+
+    def create_digest(
+        self,
+        record: DigestRecord,
+        messages: Sequence[OutboxDraft],
+        now: datetime,
+    ) -> DigestRecord | None:
+        """Record a digest and queue its messages in one transaction; None if
+        this (watchlist, slot) already has a digest."""
+        with self.session() as s:
+            inserted = s.execute(
+                _insert_ignoring_duplicates(self.engine, DigestRow).returning(DigestRow.id),
+                [
+                    {
+                        "watchlist": record.watchlist,
+                        "scheduled_for": record.scheduled_for,
+                        "window_start": record.window_start,
+                        "window_end": record.window_end,
+                        "status": "queued",
+                        "match_count": record.match_count,
+                        "created_at": now,
+                    }
+                ],
+            ).first()
+            if inserted is None:
+                return None
+            digest_id = int(inserted[0])
+            self._queue(s, messages, now, digest_id)
+            return DigestRecord(digest_id, *_fields_after_id(record))
+
+    def _queue(
+        self, s: Session, messages: Sequence[OutboxDraft], now: datetime, digest_id: int | None
+    ) -> None:
+        if not messages:
+            return
+        values = [
+            {**m.__dict__, "digest_id": digest_id, "status": "pending", "attempts": 0,
+             "next_attempt_at": now, "created_at": now}
+            for m in messages
+        ]  # fmt: skip
+        s.execute(_insert_ignoring_duplicates(self.engine, OutboxRow), values)
+
+    # --- alerts ------------------------------------------------------------
+
+    def unqueued_alerts(self) -> list[StoredMatch]:
+        with self.session() as s:
+            rows = s.exec(
+                select(MatchRow, ItemRow)
+                .join(ItemRow, col(ItemRow.id) == col(MatchRow.item_id))
+                .where(col(MatchRow.alert).is_(True))
+                .where(col(MatchRow.alert_queued_at).is_(None))
+                .order_by(col(MatchRow.id))
+            ).all()
+            sources = self._sources(s, [item.id for _, item in rows if item.id is not None])
+            return [_stored_match(m, i, sources.get(i.id or 0, ())) for m, i in rows]
+
+    def queue_alerts(
+        self, match_ids: Sequence[int], messages: Sequence[OutboxDraft], now: datetime
+    ) -> None:
+        """Queue alert messages and mark their matches in one transaction."""
+        with self.session() as s:
+            self._queue(s, messages, now, None)
+            for row in s.exec(select(MatchRow).where(col(MatchRow.id).in_(list(match_ids)))):
+                row.alert_queued_at = now
+
+    # --- outbox ------------------------------------------------------------
+
+    def pending_messages(self, now: datetime) -> list[OutboxMessage]:
+        with self.session() as s:
+            rows = s.exec(
+                select(OutboxRow)
+                .where(OutboxRow.status == "pending")
+                .where(col(OutboxRow.next_attempt_at) <= now)
+                .order_by(col(OutboxRow.id))
+            ).all()
+            return [_outbox_message(r) for r in rows]
+
+    def mark_sent(self, message_id: int, now: datetime) -> None:
+        with self.session() as s:
+            row = s.get_one(OutboxRow, message_id)
+            row.status, row.sent_at, row.attempts = "sent", now, row.attempts + 1
+            self._settle_digest(s, row)
+
+    def mark_failed(
+        self, message_id: int, error: str, now: datetime, retry_at: datetime | None
+    ) -> None:
+        """A failed attempt: retried at ``retry_at``, or failed for good when None."""
+        with self.session() as s:
+            row = s.get_one(OutboxRow, message_id)
+            row.attempts += 1
+            row.last_error = error
+            if retry_at is None:
+                row.status = "failed"
+                self._settle_digest(s, row)
+            else:
+                row.next_attempt_at = retry_at
+
+    @staticmethod
+    def _settle_digest(s: Session, row: OutboxRow) -> None:
+        if row.digest_id is None:
+            return
+        statuses = set(s.exec(select(OutboxRow.status).where(OutboxRow.digest_id == row.digest_id)))
+        if "pending" not in statuses:
+            digest = s.get_one(DigestRow, row.digest_id)
+            digest.status = "failed" if statuses == {"failed"} else "delivered"
+
+    def outbox_counts(self) -> dict[str, int]:
+        with self.session() as s:
+            rows = s.exec(select(OutboxRow.status, func.count()).group_by(col(OutboxRow.status)))
+            return dict(rows.all())
+
+    # --- listings ------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        with self.session() as s:
+            return {
+                name: s.exec(select(func.count()).select_from(table)).one()
+                for name, table in (
+                    ("feeds", FeedRow),
+                    ("items", ItemRow),
+                    ("matches", MatchRow),
+                    ("digests", DigestRow),
+                )
+            }
+
+    def ping(self) -> None:
+        with self.session() as s:
+            s.execute(text("SELECT 1"))
+
+
+def _feed(s: Session, url: str) -> FeedRow:
+    row = s.exec(select(FeedRow).where(FeedRow.url == url)).first()
+    if row is None:
+        row = FeedRow(url=url)
+        s.add(row)
+        s.flush()
+    return row
+
+
+def _mark_healthy(row: FeedRow, now: datetime, next_poll_at: datetime) -> None:
+    row.consecutive_errors = 0
+    row.last_error = row.last_error_reason = row.error_since = None
+    row.last_success_at, row.next_poll_at = now, next_poll_at
+
+
+def _feed_state(row: FeedRow) -> FeedState:
+    return FeedState(
+        row.url,
+        row.every_seconds,
+        row.etag,
+        row.last_modified,
+        row.body_hash,
+        row.consecutive_errors,
+    )
+
+
+def _feed_status(row: FeedRow, items: int) -> FeedStatus:
+    return FeedStatus(
+        url=row.url,
+        title=row.title,
+        last_polled_at=row.last_polled_at,
+        next_poll_at=row.next_poll_at,
+        last_success_at=row.last_success_at,
+        consecutive_errors=row.consecutive_errors,
+        last_error=row.last_error,
+        last_error_reason=row.last_error_reason,
+        items=items,
+    )
+
+
+def _item_values(entry: Entry, now: datetime) -> dict[str, Any]:
+    return {
+        "key": entry.key,
+        "title": entry.title,
+        "text": entry.text,
+        "url": entry.url,
+        "published_at": entry.published_at,
+        "first_seen_at": now,
+    }
+
+
+def _match_values(item_id: int, new: NewMatch, now: datetime) -> dict[str, Any]:
+    match = new.match
+    return {
+        "item_id": item_id,
+        "watchlist": match.watchlist,
+        "rule": match.rule,
+        "kind": match.kind,
+        "terms": json.dumps(list(match.terms), ensure_ascii=False),
+        "fields": ",".join(match.fields),
+        "snippet": new.snippet.text,
+        "spans": json.dumps([list(span) for span in new.snippet.spans]),
+        "alert": match.alert,
+        "first_seen_at": now,
+    }
+
+
+def _stored_match(row: MatchRow, item: ItemRow, sources: tuple[str, ...]) -> StoredMatch:
+    spans = tuple((int(a), int(b)) for a, b in json.loads(row.spans))
+    return StoredMatch(
+        id=row.id or 0,
+        watchlist=row.watchlist,
+        rule=row.rule,
+        kind=row.kind,
+        terms=tuple(json.loads(row.terms)),
+        fields=tuple(f for f in row.fields.split(",") if f),
+        snippet=Snippet(row.snippet, spans),
+        first_seen_at=row.first_seen_at,
+        item_title=item.title,
+        item_url=item.url,
+        published_at=item.published_at,
+        sources=sources,
+    )
+
+
+def _digest_record(row: DigestRow) -> DigestRecord:
+    return DigestRecord(
+        row.id or 0,
+        row.watchlist,
+        row.scheduled_for,
+        row.window_start,
+        row.window_end,
+        row.status,
+        row.match_count,
+    )
+
+
+def _fields_after_id(record: DigestRecord) -> tuple[Any, ...]:
+    return (
+        record.watchlist,
+        record.scheduled_for,
+        record.window_start,
+        record.window_end,
+        "queued",
+        record.match_count,
+    )
+
+
+def _outbox_message(row: OutboxRow) -> OutboxMessage:
+    return OutboxMessage(
+        row.id or 0,
+        row.kind,
+        row.watchlist,
+        row.channel,
+        row.recipient,
+        row.subject,
+        row.body_text,
+        row.body_html,
+        row.idempotency_key,
+        row.attempts,
+    )

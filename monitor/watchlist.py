@@ -1,0 +1,453 @@
+"""Watchlist files: YAML in, validated ``Watchlist`` values out.
+
+Every problem in a file is reported at once, each as ``file:line:col:
+message`` pointing at the offending YAML node (or inside a topic query). A
+file is loaded whole or not at all, so a broken edit never half-applies.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from monitor import query as q
+from monitor.errors import Diagnostic, QuerySyntaxError, WatchlistError
+from monitor.schedule import Cron, parse_duration
+
+DEFAULT_POLL_EVERY = timedelta(minutes=15)
+DEFAULT_SCHEDULE = "0 7 * * *"
+_RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+
+
+# --- the values the rest of the program sees ---------------------------------
+
+
+@dataclass(frozen=True)
+class Alias:
+    text: str
+    case_sensitive: bool = False
+
+    @property
+    def prefix(self) -> bool:
+        return self.text.endswith("*")
+
+    @property
+    def stem(self) -> str:
+        return self.text.rstrip("*").strip()
+
+
+@dataclass(frozen=True)
+class Entity:
+    id: str
+    name: str
+    aliases: tuple[Alias, ...]
+    exclude: tuple[str, ...]
+    alert: bool
+
+
+@dataclass(frozen=True)
+class Topic:
+    id: str
+    name: str
+    query: str
+    tree: q.Node
+    alert: bool
+
+
+@dataclass(frozen=True)
+class FeedRef:
+    url: str
+    every: timedelta
+
+
+@dataclass(frozen=True)
+class Watchlist:
+    id: str  # the file name without .yaml
+    path: str
+    title: str
+    description: str
+    feeds: tuple[FeedRef, ...]
+    entities: tuple[Entity, ...]
+    topics: tuple[Topic, ...]
+    schedule: Cron
+    digest_email: tuple[str, ...]
+    alert_email: tuple[str, ...]
+    alert_notify: tuple[str, ...]
+
+    @property
+    def rule_names(self) -> dict[str, str]:
+        names = {e.id: e.name for e in self.entities}
+        names.update({t.id: t.name for t in self.topics})
+        return names
+
+    @property
+    def alert_rules(self) -> frozenset[str]:
+        rules = [e.id for e in self.entities if e.alert] + [t.id for t in self.topics if t.alert]
+        return frozenset(rules)
+
+
+# --- the file format, as pydantic models -------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _AliasSpec(_Strict):
+    text: str = Field(min_length=1)
+    case_sensitive: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"text": value} if isinstance(value, str) else value
+
+    @field_validator("text")
+    @classmethod
+    def _has_letters(cls, text: str) -> str:
+        if not text.strip("* "):
+            raise ValueError("an alias needs at least one letter")
+        return text
+
+
+class _EntitySpec(_Strict):
+    name: str | None = None
+    aliases: list[_AliasSpec] = Field(min_length=1)
+    exclude: list[str] = []
+    alert: bool = False
+
+
+class _TopicSpec(_Strict):
+    name: str | None = None
+    query: str = Field(min_length=1)
+    alert: bool = False
+
+
+class _FeedSpec(_Strict):
+    url: str
+    every: str | None = None
+    title: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"url": value} if isinstance(value, str) else value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError("a feed URL must start with http:// or https://")
+        return url
+
+    @field_validator("every")
+    @classmethod
+    def _duration(cls, every: str | None) -> str | None:
+        if every is not None and parse_duration(every) < timedelta(seconds=1):
+            raise ValueError("a poll interval must be at least 1s")
+        return every
+
+
+def _check_emails(addresses: list[str]) -> list[str]:
+    for address in addresses:
+        if not _EMAIL.match(address):
+            raise ValueError(f"not an email address: {address!r}")
+    return addresses
+
+
+class _DigestSpec(_Strict):
+    schedule: str = DEFAULT_SCHEDULE
+    timezone: str | None = None
+    email: list[str] = []
+
+    _emails = field_validator("email")(_check_emails)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, schedule: str) -> str:
+        Cron(schedule, "UTC").trigger  # noqa: B018 - raises ValueError when malformed
+        return schedule
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, zone: str | None) -> str | None:
+        if zone is not None:
+            _require_zone(zone)
+        return zone
+
+
+class _AlertSpec(_Strict):
+    email: list[str] = []
+    notify: list[str] = []
+
+    _emails = field_validator("email")(_check_emails)
+
+
+class _WatchlistSpec(_Strict):
+    title: str | None = None
+    description: str = ""
+    feeds: list[_FeedSpec] = []
+    entities: dict[str, _EntitySpec] = {}
+    topics: dict[str, _TopicSpec] = {}
+    digest: _DigestSpec = _DigestSpec()
+    alerts: _AlertSpec = _AlertSpec()
+
+
+def _require_zone(zone: str) -> None:
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise ValueError(f"unknown time zone {zone!r} (use an IANA name like Europe/Kyiv)") from e
+
+
+# --- YAML with positions ------------------------------------------------------
+
+Path_ = tuple[str | int, ...]
+
+
+class _Located:
+    """YAML data plus the node at every path, to turn a path into file:line:col."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.nodes: dict[Path_, yaml.Node] = {}
+
+    def build(self, node: yaml.Node, path: Path_ = ()) -> Any:
+        self.nodes[path] = node
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.build(key_node, (*path, "<key>"))
+                self.nodes[(*path, str(key))] = value_node
+                out[key] = self.build(value_node, (*path, str(key)))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
+        return yaml.SafeLoader.construct_object(_ScalarLoader(""), node)
+
+    def mark(self, path: Path_) -> yaml.Mark | None:
+        while path not in self.nodes and path:
+            path = path[:-1]
+        node = self.nodes.get(path)
+        return node.start_mark if node is not None else None
+
+    def offset_in_scalar(self, path: Path_, offset: int) -> tuple[int, int]:
+        """The line and column (1-based) of character ``offset`` of a scalar's value."""
+        node = self.nodes[path]
+        value = str(node.value)
+        i, j = 0, node.start_mark.index
+        if getattr(node, "style", None) in (">", "|"):
+            j = self.source.index("\n", j) + 1  # skip the header line
+        while i < offset and i < len(value) and j < len(self.source):
+            if value[i].isspace():
+                i = _skip_spaces(value, i)
+                j = _skip_spaces(self.source, j)
+            elif value[i] == self.source[j]:
+                i, j = i + 1, j + 1
+            else:
+                j += 1  # quotes and indicators in the source
+        line = self.source.count("\n", 0, j)
+        column = j - (self.source.rfind("\n", 0, j) + 1)
+        return line + 1, column + 1
+
+
+class _ScalarLoader(yaml.SafeLoader):
+    pass
+
+
+def _skip_spaces(text: str, index: int) -> int:
+    while index < len(text) and text[index].isspace():
+        index += 1
+    return index
+
+
+# --- loading -------------------------------------------------------------------
+
+
+def load_file(path: Path, default_timezone: str = "UTC") -> Watchlist:
+    """Load and validate one watchlist file; raises WatchlistError with every problem."""
+    name = str(path)
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise WatchlistError([Diagnostic(name, 1, 1, f"cannot read file: {e}")]) from e
+    return parse_watchlist(source, name, path.stem, default_timezone)
+
+
+def parse_watchlist(source: str, name: str, watchlist_id: str, default_timezone: str) -> Watchlist:
+    located = _Located(source)
+    try:
+        root = yaml.compose(source, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = f"invalid YAML: {e.problem or e.context}"
+        raise WatchlistError([Diagnostic(name, line, col, message)]) from e
+    if root is None or not isinstance(root, yaml.MappingNode):
+        raise WatchlistError([Diagnostic(name, 1, 1, "a watchlist is a YAML mapping (key: value)")])
+    data = located.build(root)
+    problems: list[Diagnostic] = []
+    if not _RULE_ID.match(watchlist_id):
+        problems.append(
+            Diagnostic(name, 1, 1, f"file name {watchlist_id!r}: use lower-case letters, digits, -")
+        )
+    trees = _parse_queries(data, name, located, problems)
+    try:
+        spec = _WatchlistSpec.model_validate(data)
+    except ValidationError as e:
+        problems += [_diagnostic(located, name, err) for err in e.errors()]
+        raise WatchlistError(sorted(problems, key=_position)) from e
+    watchlist = _build(spec, trees, name, watchlist_id, default_timezone, located, problems)
+    if problems:
+        raise WatchlistError(sorted(problems, key=_position))
+    return watchlist
+
+
+def _position(diagnostic: Diagnostic) -> tuple[int, int]:
+    return diagnostic.line, diagnostic.column
+
+
+def _diagnostic(located: _Located, name: str, error: Any) -> Diagnostic:
+    path: Path_ = tuple(p for p in error["loc"] if not _is_union_branch(p))
+    mark = located.mark(path)
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    where = ".".join(str(p) for p in path)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = f"unknown key {path[-1]!r}"
+    return Diagnostic(name, line, col, f"{where}: {message}" if where else message)
+
+
+def _is_union_branch(part: Any) -> bool:
+    # pydantic names the branch of a union it tried ("str", "_AliasSpec")
+    return isinstance(part, str) and (part in ("str", "int") or part.startswith("_"))
+
+
+def _build(
+    spec: _WatchlistSpec,
+    trees: dict[str, q.Node],
+    name: str,
+    watchlist_id: str,
+    default_timezone: str,
+    located: _Located,
+    problems: list[Diagnostic],
+) -> Watchlist:
+    def problem(path: Path_, message: str) -> None:
+        mark = located.mark(path)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problems.append(Diagnostic(name, line, col, message))
+
+    for rule_id in [*spec.entities, *spec.topics]:
+        if not _RULE_ID.match(rule_id):
+            section = "entities" if rule_id in spec.entities else "topics"
+            problem((section, rule_id), f"rule id {rule_id!r}: use lower-case letters, digits, -")
+    for rule_id in set(spec.entities) & set(spec.topics):
+        problem(("topics", rule_id), f"{rule_id!r} is both an entity and a topic")
+    entities = tuple(_entity(rule_id, s) for rule_id, s in spec.entities.items())
+    topics = tuple(
+        Topic(rule_id, t.name or rule_id, t.query.strip(), trees[rule_id], t.alert)
+        for rule_id, t in spec.topics.items()
+        if rule_id in trees
+    )
+    schedule = Cron(spec.digest.schedule, spec.digest.timezone or default_timezone)
+    return Watchlist(
+        id=watchlist_id,
+        path=name,
+        title=spec.title or watchlist_id,
+        description=spec.description.strip(),
+        feeds=tuple(_feed(f) for f in spec.feeds),
+        entities=entities,
+        topics=topics,
+        schedule=schedule,
+        digest_email=tuple(spec.digest.email),
+        alert_email=tuple(spec.alerts.email),
+        alert_notify=tuple(spec.alerts.notify),
+    )
+
+
+def _entity(rule_id: str, spec: _EntitySpec) -> Entity:
+    aliases = tuple(Alias(a.text, a.case_sensitive) for a in spec.aliases)
+    return Entity(rule_id, spec.name or rule_id, aliases, tuple(spec.exclude), spec.alert)
+
+
+def _feed(spec: _FeedSpec) -> FeedRef:
+    every = parse_duration(spec.every) if spec.every else DEFAULT_POLL_EVERY
+    return FeedRef(spec.url, every)
+
+
+def _parse_queries(
+    data: dict[str, Any], name: str, located: _Located, problems: list[Diagnostic]
+) -> dict[str, q.Node]:
+    """Parse every topic query of the raw data, so that query errors are
+    reported together with the schema's."""
+    topics, entities = data.get("topics"), data.get("entities")
+    entity_ids = set(entities) if isinstance(entities, dict) else set()
+    trees: dict[str, q.Node] = {}
+    for rule_id, topic in topics.items() if isinstance(topics, dict) else ():
+        text = topic.get("query") if isinstance(topic, dict) else None
+        if not isinstance(text, str):
+            continue
+        errors: list[tuple[int, str]] = []
+        tree = _check_query(text, entity_ids, errors)
+        path: Path_ = ("topics", str(rule_id), "query")
+        for offset, message in errors:
+            line, col = located.offset_in_scalar(path, offset)
+            problems.append(Diagnostic(name, line, col, f"topics.{rule_id}.query: {message}"))
+        if tree is not None:
+            trees[str(rule_id)] = tree
+    return trees
+
+
+def _check_query(text: str, entity_ids: set[str], errors: list[tuple[int, str]]) -> q.Node | None:
+    try:
+        tree = q.parse(text)
+    except QuerySyntaxError as e:
+        errors.append((e.position, e.message))
+        return None
+    for leaf in q.leaves(tree):
+        if isinstance(leaf, q.EntityRef) and leaf.entity not in entity_ids:
+            errors.append((leaf.position, f"no entity {leaf.entity!r} in this watchlist"))
+    if q.can_match_nothing(tree):
+        errors.append((0, "matches items with no hits at all; add a term to look for"))
+    return None if errors else tree
+
+
+def watchlist_files(directory: Path) -> list[Path]:
+    """The watchlist files of a directory, in a stable order."""
+    if directory.is_file():
+        return [directory]
+    return sorted(p for p in directory.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    watchlists: tuple[Watchlist, ...]
+    problems: tuple[Diagnostic, ...]
+
+
+def load_all(paths: list[Path], default_timezone: str = "UTC") -> LoadResult:
+    """Load every file; broken files are reported, the good ones returned."""
+    loaded: list[Watchlist] = []
+    problems: list[Diagnostic] = []
+    for path in paths:
+        for file in watchlist_files(path):
+            try:
+                loaded.append(load_file(file, default_timezone))
+            except WatchlistError as e:
+                problems.extend(e.diagnostics)
+    return LoadResult(tuple(loaded), tuple(problems))
