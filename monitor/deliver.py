@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from monitor.digest import Rendered, Renderer
 from monitor.errors import ConfigError, DeliveryError
 from monitor.store import DigestRecord, OutboxDraft, OutboxMessage, Store
-from monitor.types import DigestPlan
+from monitor.types import DigestPlan, FeedStatus, StoredMatch
 from monitor.watchlist import Watchlist
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,24 @@ def build_email(message: OutboxMessage, mail_from: str, now: datetime) -> EmailM
 # --- queueing and delivering ------------------------------------------------
 
 
+def digest_plan(
+    watchlist: Watchlist,
+    record: DigestRecord,
+    matches: Sequence[StoredMatch],
+    feeds: Sequence[FeedStatus],
+) -> DigestPlan:
+    return DigestPlan(
+        watchlist=watchlist.id,
+        title=watchlist.title,
+        scheduled_for=record.scheduled_for,
+        window_start=record.window_start,
+        window_end=record.window_end,
+        timezone=watchlist.schedule.timezone,
+        matches=tuple(matches),
+        feeds=tuple(feeds),
+    )
+
+
 def digest_file_name(scheduled_for: datetime) -> str:
     return scheduled_for.strftime("%Y%m%dT%H%M%SZ") + ".html"
 
@@ -178,24 +196,32 @@ class Outbox:
     # --- queueing ---
 
     def queue_digest(
-        self, plan: DigestPlan, watchlist: Watchlist, now: datetime
+        self, watchlist: Watchlist, scheduled_for: datetime, now: datetime
     ) -> DigestRecord | None:
-        """Render and queue a digest; None when this slot already has one."""
-        rendered = self.renderer.digest(plan, watchlist)
-        base = f"digest:{watchlist.id}:{plan.scheduled_for.isoformat()}"
-        drafts = [
-            OutboxDraft(
-                f"{base}:file", "digest", watchlist.id, "file",
-                f"{watchlist.id}/{digest_file_name(plan.scheduled_for)}",
-                rendered.subject, rendered.text, rendered.html,
+        """Make the digest of one slot: it takes every match no digest has
+        reported yet, renders them and queues file and email in one
+        transaction. None when this slot already has a digest."""
+        previous = self.store.last_digest(watchlist.id)
+        window_start = (
+            previous.window_end if previous else self.store.watchlist_anchor(watchlist.id, now)
+        )
+        feeds = tuple(self.store.feed_statuses())
+        base = f"digest:{watchlist.id}:{scheduled_for.isoformat()}"
+
+        def compose(record: DigestRecord, matches: list[StoredMatch]) -> list[OutboxDraft]:
+            plan = digest_plan(watchlist, record, matches, feeds)
+            rendered = self.renderer.digest(plan, watchlist)
+            file_name = f"{watchlist.id}/{digest_file_name(scheduled_for)}"
+            drafts = [
+                OutboxDraft(f"{base}:file", "digest", watchlist.id, "file", file_name,
+                            rendered.subject, rendered.text, rendered.html)
+            ]  # fmt: skip
+            return drafts + self._email_drafts(
+                base, "digest", watchlist, watchlist.digest_email, rendered
             )
-        ]  # fmt: skip
-        drafts += self._email_drafts(base, "digest", watchlist, watchlist.digest_email, rendered)
-        record = DigestRecord(
-            0, watchlist.id, plan.scheduled_for, plan.window_start, plan.window_end,
-            "queued", len(plan.matches),
-        )  # fmt: skip
-        return self.store.create_digest(record, drafts, now)
+
+        record = DigestRecord(0, watchlist.id, scheduled_for, window_start, now, "queued", 0)
+        return self.store.create_digest(record, compose, now)
 
     def _email_drafts(
         self,

@@ -75,8 +75,9 @@ class Poller:
     raise_errors: bool = False  # tests: a bug in the pipeline fails loudly
     jitter: Callable[[], float] = random.random
 
-    def cycle(self, now: datetime, urls: Sequence[str] | None = None) -> CycleReport:
-        due = self.store.due_feeds(now, urls)
+    def cycle(self, now: datetime, urls: Sequence[str], force: bool = False) -> CycleReport:
+        """Poll those of ``urls`` that are due (all of them with ``force``)."""
+        due = self.store.due_feeds(now, urls, force)
         if not due:
             return CycleReport(())
         with ThreadPoolExecutor(max_workers=min(self.workers, len(due))) as pool:

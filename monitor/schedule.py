@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -148,3 +148,18 @@ def next_poll_after_failure(
     if retry_after is not None:
         wait = max(wait, min(retry_after, MAX_BACKOFF))
     return now + wait
+
+
+def parse_when(text: str, now: datetime) -> datetime:
+    """'7d' or '24h' (that long ago), or an ISO date/time (UTC unless it says)."""
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"not a time: {text!r} (use e.g. 24h, 7d, 2026-11-20 or 2026-11-20T08:00)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

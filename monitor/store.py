@@ -8,14 +8,14 @@ open across network I/O (the pipeline fetches and matches between calls).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, Text, TypeDecorator, event, func, text
+from sqlalchemy import DateTime, Engine, Text, TypeDecorator, event, func, text, update
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -101,6 +101,9 @@ class MatchRow(SQLModel, table=True):
     spans: str  # JSON list of [start, end]
     alert: bool = False
     alert_queued_at: datetime | None = _when()
+    # The digest that reported this match: assigned when the digest is made,
+    # so a match committed late is in the next digest rather than in none.
+    digest_id: int | None = Field(default=None, foreign_key="digest.id", index=True)
     first_seen_at: datetime = _when(index=True, nullable=False)
 
 
@@ -270,13 +273,11 @@ class Store:
                 elif row.every_seconds != every:
                     row.every_seconds = every
 
-    def due_feeds(self, now: datetime, urls: Sequence[str] | None = None) -> list[FeedState]:
-        """Feeds whose next poll is due (or the given ones, due or not)."""
+    def due_feeds(self, now: datetime, urls: Sequence[str], force: bool = False) -> list[FeedState]:
+        """Those of ``urls`` whose next poll is due (all of them with ``force``)."""
         with self.session() as s:
-            query = select(FeedRow)
-            if urls is not None:
-                query = query.where(col(FeedRow.url).in_(list(urls)))
-            else:
+            query = select(FeedRow).where(col(FeedRow.url).in_(list(urls)))
+            if not force:
                 query = query.where(col(FeedRow.next_poll_at) <= now)
             rows = s.exec(query.order_by(col(FeedRow.next_poll_at))).all()
             return [_feed_state(r) for r in rows]
@@ -385,17 +386,23 @@ class Store:
     def matches_between(self, watchlist: str, start: datetime, end: datetime) -> list[StoredMatch]:
         """Matches first seen in (start, end], oldest first."""
         with self.session() as s:
-            query = (
-                select(MatchRow, ItemRow)
-                .join(ItemRow, col(ItemRow.id) == col(MatchRow.item_id))
-                .where(MatchRow.watchlist == watchlist)
-                .where(col(MatchRow.first_seen_at) > start)
-                .where(col(MatchRow.first_seen_at) <= end)
-                .order_by(col(MatchRow.first_seen_at), col(MatchRow.id))
+            return self._matches(
+                s,
+                (col(MatchRow.watchlist) == watchlist)
+                & (col(MatchRow.first_seen_at) > start)
+                & (col(MatchRow.first_seen_at) <= end),
             )
-            rows = s.exec(query).all()
-            sources = self._sources(s, [item.id for _, item in rows if item.id is not None])
-            return [_stored_match(m, i, sources.get(i.id or 0, ())) for m, i in rows]
+
+    def _matches(self, s: Session, condition: Any) -> list[StoredMatch]:
+        query = (
+            select(MatchRow, ItemRow)
+            .join(ItemRow, col(ItemRow.id) == col(MatchRow.item_id))
+            .where(condition)
+            .order_by(col(MatchRow.first_seen_at), col(MatchRow.id))
+        )
+        rows = s.exec(query).all()
+        sources = self._sources(s, [item.id for _, item in rows if item.id is not None])
+        return [_stored_match(m, i, sources.get(i.id or 0, ())) for m, i in rows]
 
     @staticmethod
     def _sources(s: Session, item_ids: list[int]) -> dict[int, tuple[str, ...]]:
@@ -438,31 +445,43 @@ class Store:
     def create_digest(
         self,
         record: DigestRecord,
-        messages: Sequence[OutboxDraft],
+        compose: Callable[[DigestRecord, list[StoredMatch]], Sequence[OutboxDraft]],
         now: datetime,
     ) -> DigestRecord | None:
-        """Record a digest and queue its messages in one transaction; None if
-        this (watchlist, slot) already has a digest."""
+        """Record a digest, give it every match of its watchlist that no digest
+        has reported yet, and queue the messages ``compose`` makes of them, all
+        in one transaction. None if this (watchlist, slot) already has a digest."""
         with self.session() as s:
             inserted = s.execute(
                 _insert_ignoring_duplicates(self.engine, DigestRow).returning(DigestRow.id),
-                [
-                    {
-                        "watchlist": record.watchlist,
-                        "scheduled_for": record.scheduled_for,
-                        "window_start": record.window_start,
-                        "window_end": record.window_end,
-                        "status": "queued",
-                        "match_count": record.match_count,
-                        "created_at": now,
-                    }
-                ],
+                [_digest_values(record, now)],
             ).first()
             if inserted is None:
                 return None
             digest_id = int(inserted[0])
-            self._queue(s, messages, now, digest_id)
-            return DigestRecord(digest_id, *_fields_after_id(record))
+            s.execute(
+                update(MatchRow)
+                .where(col(MatchRow.watchlist) == record.watchlist)
+                .where(col(MatchRow.digest_id).is_(None))
+                .where(col(MatchRow.first_seen_at) <= record.window_end)
+                .values(digest_id=digest_id)
+            )
+            matches = self._matches(s, col(MatchRow.digest_id) == digest_id)
+            stored = replace(record, id=digest_id, match_count=len(matches))
+            s.execute(
+                update(DigestRow)
+                .where(col(DigestRow.id) == digest_id)
+                .values(match_count=len(matches))
+            )
+            self._queue(s, compose(stored, matches), now, digest_id)
+            return stored
+
+    def unreported_matches(self, watchlist: str) -> list[StoredMatch]:
+        """Matches no digest has reported yet (what the next digest will hold)."""
+        with self.session() as s:
+            return self._matches(
+                s, (col(MatchRow.watchlist) == watchlist) & col(MatchRow.digest_id).is_(None)
+            )
 
     def _queue(
         self, s: Session, messages: Sequence[OutboxDraft], now: datetime, digest_id: int | None
@@ -480,15 +499,9 @@ class Store:
 
     def unqueued_alerts(self) -> list[StoredMatch]:
         with self.session() as s:
-            rows = s.exec(
-                select(MatchRow, ItemRow)
-                .join(ItemRow, col(ItemRow.id) == col(MatchRow.item_id))
-                .where(col(MatchRow.alert).is_(True))
-                .where(col(MatchRow.alert_queued_at).is_(None))
-                .order_by(col(MatchRow.id))
-            ).all()
-            sources = self._sources(s, [item.id for _, item in rows if item.id is not None])
-            return [_stored_match(m, i, sources.get(i.id or 0, ())) for m, i in rows]
+            return self._matches(
+                s, col(MatchRow.alert).is_(True) & col(MatchRow.alert_queued_at).is_(None)
+            )
 
     def queue_alerts(
         self, match_ids: Sequence[int], messages: Sequence[OutboxDraft], now: datetime
@@ -661,15 +674,16 @@ def _digest_record(row: DigestRow) -> DigestRecord:
     )
 
 
-def _fields_after_id(record: DigestRecord) -> tuple[Any, ...]:
-    return (
-        record.watchlist,
-        record.scheduled_for,
-        record.window_start,
-        record.window_end,
-        "queued",
-        record.match_count,
-    )
+def _digest_values(record: DigestRecord, now: datetime) -> dict[str, Any]:
+    return {
+        "watchlist": record.watchlist,
+        "scheduled_for": record.scheduled_for,
+        "window_start": record.window_start,
+        "window_end": record.window_end,
+        "status": "queued",
+        "match_count": 0,
+        "created_at": now,
+    }
 
 
 def _outbox_message(row: OutboxRow) -> OutboxMessage:
