@@ -1,7 +1,8 @@
 """Feed bytes to ``Entry`` values through feedparser; identity keys; dates.
 
-feedparser only ever receives bytes and the headers it needs to pick the
-encoding, never a URL or a path (it would fetch or open it). Any exception
+feedparser only ever receives a stream of bytes and the headers it needs to
+pick the encoding, never a URL, a path or raw bytes (it would fetch or open
+them: bytes that spell a file name are read from disk). Any exception
 it raises is turned into a ``parse_error`` value, and a document that is not
 a feed is ``not_a_feed`` rather than "0 new items".
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import io
 import re
 import time
 from collections.abc import Iterable
@@ -28,7 +30,9 @@ _TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|ocid|cmpid|
 def parse_feed(fetched: Fetched) -> ParsedFeed | FeedFailure:
     headers = {"content-type": fetched.content_type, "content-location": fetched.final_url}
     try:
-        parsed = feedparser.parse(fetched.body, response_headers=headers)
+        # A stream, never bytes: given bytes that happen to name a file,
+        # feedparser opens and reads that file.
+        parsed = feedparser.parse(io.BytesIO(fetched.body), response_headers=headers)
         if not parsed.get("version") and not parsed.entries:
             return FeedFailure(fetched.url, "not_a_feed", _not_a_feed_message(parsed, fetched))
         entries = tuple(unique_keys(_entry(raw) for raw in parsed.entries))

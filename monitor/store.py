@@ -212,6 +212,7 @@ def engine_for(url: str) -> Engine:
         _ensure_sqlite_directory(url)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
@@ -223,6 +224,9 @@ def _ensure_sqlite_directory(url: str) -> None:
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # The driver's own transaction handling starts transactions late (at the
+    # first write), so reads before it see other commits; we begin ourselves.
+    connection.isolation_level = None
     cursor = connection.cursor()
     # WAL lets readers (monitor status) work while the worker writes.
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -230,6 +234,12 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin_immediate(connection: Any) -> None:
+    # Take the write lock up front: a transaction that reads then writes
+    # cannot fail half-way because another writer got in between.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _insert_ignoring_duplicates(engine: Engine, table: Any) -> Any:
@@ -321,17 +331,20 @@ class Store:
         links, matches and the feed's new state. Returns (new items, new matches)."""
         with self.session() as s:
             feed = _feed(s, url)
-            ids_before = self._item_ids(s, [e.key for e in entries])
-            new_entries = [e for e in entries if e.key not in ids_before]
-            if new_entries:
-                s.execute(
-                    _insert_ignoring_duplicates(self.engine, ItemRow),
-                    [_item_values(e, now) for e in new_entries],
+            created: dict[str, int] = {}
+            if entries:
+                # RETURNING yields only the rows this statement inserted: an
+                # item another feed or worker stored first is linked, not re-matched.
+                inserted = s.execute(
+                    _insert_ignoring_duplicates(self.engine, ItemRow).returning(
+                        ItemRow.key, ItemRow.id
+                    ),
+                    [_item_values(e, now) for e in entries],
                 )
+                created = {key: item_id for key, item_id in inserted}
             ids = self._item_ids(s, [e.key for e in entries])
             self._link_sources(s, feed, ids.values(), now)
-            created = {ids[e.key] for e in new_entries} - set(ids_before.values())
-            stored = self._insert_matches(s, ids, created, matches, now)
+            stored = self._insert_matches(s, created, matches, now)
             feed.title = validators.pop("title", None) or feed.title
             for name, value in validators.items():
                 setattr(feed, name, value)
@@ -353,19 +366,12 @@ class Store:
             s.execute(_insert_ignoring_duplicates(self.engine, ItemSourceRow), values)
 
     def _insert_matches(
-        self,
-        s: Session,
-        ids: dict[str, int],
-        created: set[int],
-        matches: Sequence[NewMatch],
-        now: datetime,
+        self, s: Session, created: dict[str, int], matches: Sequence[NewMatch], now: datetime
     ) -> int:
         # Only items this transaction created get matches: an item that
         # another feed (or worker) stored first was matched there.
         values = [
-            _match_values(ids[m.item_key], m, now)
-            for m in matches
-            if ids.get(m.item_key) in created
+            _match_values(created[m.item_key], m, now) for m in matches if m.item_key in created
         ]
         if values:
             s.execute(_insert_ignoring_duplicates(self.engine, MatchRow), values)

@@ -1,0 +1,214 @@
+"""Real parts for the tests: an HTTP feed server and an SMTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from monitor.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus" / "feedparser"
+
+
+@dataclass
+class Route:
+    body: bytes = b""
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: str | None = None  # answer 304 when the client sends it back
+
+
+class FeedServer:
+    """Serves scripted responses and counts requests per path."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.handle(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.httpd.server_address[1]}"
+
+    def url(self, path: str) -> str:
+        return f"http://{self.host}{path}"
+
+    def count(self, path: str) -> int:
+        with self.lock:
+            return sum(1 for p, _ in self.requests if p == path)
+
+    def handle(self, request: BaseHTTPRequestHandler) -> None:
+        with self.lock:
+            self.requests.append((request.path, dict(request.headers.items())))
+            route = self.routes.get(request.path, Route(b"not found", 404))
+        if route.etag and request.headers.get("If-None-Match") == route.etag:
+            request.send_response(304)
+            request.send_header("ETag", route.etag)
+            request.end_headers()
+            return
+        request.send_response(route.status)
+        headers = {"Content-Type": "application/rss+xml; charset=utf-8", **route.headers}
+        if route.etag:
+            headers["ETag"] = route.etag
+        headers["Content-Length"] = str(len(route.body))
+        for name, value in headers.items():
+            request.send_header(name, value)
+        request.end_headers()
+        request.wfile.write(route.body)
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    server = FeedServer()
+    server.thread.start()
+    yield server
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+
+class MailSink:
+    """An aiosmtpd handler that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], EmailMessage]] = []
+        self.received = threading.Condition()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        with self.received:
+            self.messages.append((list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
+            self.received.notify_all()
+        return "250 OK"
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[EmailMessage]:
+        with self.received:
+            self.received.wait_for(lambda: len(self.messages) >= count, timeout)
+            return [m for _, m in self.messages]
+
+
+@dataclass
+class Smtp:
+    sink: MailSink
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Smtp]:
+    sink = MailSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=0)
+    controller.start()
+    yield Smtp(sink, controller.server.sockets[0].getsockname()[1])
+    controller.stop()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "watchlists").mkdir()
+    return tmp_path
+
+
+def make_settings(workdir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{workdir / 'monitor.db'}",
+        "watchlists": workdir / "watchlists",
+        "output_dir": workdir / "digests",
+        "templates": ROOT / "templates",
+        "allow_hosts": "127.0.0.1",
+        "fetch_timeout": 5.0,
+        "_env_file": None,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def rss(*items: tuple[str, str, str], title: str = "Test wire") -> bytes:
+    """A small RSS 2.0 feed of (guid, title, description) items."""
+    body = "".join(
+        f"<item><guid>{guid}</guid><title>{t}</title><link>https://news.example/{guid}</link>"
+        f"<description>{d}</description><pubDate>Tue, 24 Nov 2026 08:00:00 GMT</pubDate></item>"
+        for guid, t, d in items
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+        f"<title>{title}</title><link>https://news.example/</link><description>x</description>"
+        f"{body}</channel></rss>"
+    ).encode()
+
+
+SMALL_WATCHLIST = """\
+title: Test watch
+feeds:
+{feeds}
+entities:
+  storm-corps:
+    name: Storm Corps
+    alert: {alert}
+    aliases: [Storm Corps, 11th Corps, 폭풍군단]
+  kursk:
+    name: Kursk
+    aliases: [Kursk, Курск*]
+    exclude: [Kursk submarine]
+  dprk:
+    name: North Korea
+    aliases: [North Korea, North Korean*, DPRK, Pyongyang]
+topics:
+  pact:
+    name: DPRK-Russia pact
+    query: '@dprk AND (Russia OR Moscow) AND (pact OR treaty OR "mutual assistance")'
+digest:
+  schedule: "{schedule}"
+  timezone: Europe/Kyiv
+  email: [{digest_email}]
+alerts:
+  email: [{alert_email}]
+"""
+
+
+def write_watchlist(
+    workdir: Path,
+    feeds: list[str],
+    *,
+    name: str = "test-watch",
+    alert: bool = False,
+    schedule: str = "0 7 * * *",
+    digest_email: str = "",
+    alert_email: str = "",
+) -> Path:
+    path = workdir / "watchlists" / f"{name}.yaml"
+    text = SMALL_WATCHLIST.format(
+        feeds="\n".join(f"  - {url}" for url in feeds) or "  []",
+        alert=str(alert).lower(),
+        schedule=schedule,
+        digest_email=digest_email,
+        alert_email=alert_email,
+    )
+    if not feeds:
+        text = text.replace("feeds:\n  []", "feeds: []")
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.matcher import EntityExplanation, Matcher, TopicExplanation
+from monitor.watchlist import Watchlist, load_file, parse_watchlist
+
+ROOT = Path(__file__).resolve().parent.parent
+
+WATCHLIST = """\
+entities:
+  kursk:
+    aliases: [Kursk, Курск*, 쿠르스크]
+    exclude: [Kursk submarine]
+  nis:
+    aliases:
+      - National Intelligence Service
+      - {text: NIS, case_sensitive: true}
+  storm:
+    alert: true
+    aliases: [Storm Corps, 폭풍군단, Корпус «Буря»]
+  dprk:
+    aliases: [North Korea, North Korean*, DPRK]
+topics:
+  pact:
+    query: '@dprk AND (Russia OR Moscow) AND (pact OR treaty OR "mutual assistance")'
+  near:
+    query: '"Blue House" NEAR/3 raid'
+  not-sport:
+    query: '@dprk -football'
+"""
+
+
+@pytest.fixture(scope="module")
+def watchlist() -> Watchlist:
+    return parse_watchlist(WATCHLIST, "w.yaml", "w", "UTC")
+
+
+@pytest.fixture(scope="module")
+def matcher(watchlist: Watchlist) -> Matcher:
+    return Matcher([watchlist])
+
+
+def rules(matcher: Matcher, title: str, text: str = "") -> set[str]:
+    return {m.rule for m in matcher.match(title, text)}
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Fighting in Kursk region", {"kursk"}),
+        ("Kursk's governor speaks", {"kursk"}),
+        ("Kursk-based unit", {"kursk"}),
+        ("Jacek Kurski resigns", set()),
+        ("Kurskollaps in Berlin", set()),
+        ("Бои в Курской области", {"kursk"}),
+        ("В Курске объявлена тревога", {"kursk"}),
+        ("쿠르스크에서 교전", {"kursk"}),  # no word boundary in Hangul
+        ("KURSK", {"kursk"}),
+        ("Ｋｕｒｓｋ", {"kursk"}),
+        ("Kursk submarine anniversary", set()),  # vetoed by the exclude phrase
+    ],
+)
+def test_entity_aliases(matcher: Matcher, title: str, expected: set[str]) -> None:
+    assert rules(matcher, title) == expected
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("NIS says troops moved", {"nis"}),
+        ("nis says", set()),
+        ("decree nisi granted", set()),
+        ("Nis America ships a game", set()),
+        ("South Korea's National Intelligence Service said", {"nis"}),
+    ],
+)
+def test_case_sensitive_alias(matcher: Matcher, title: str, expected: set[str]) -> None:
+    assert rules(matcher, title) == expected
+
+
+def test_quotes_and_scripts_in_aliases(matcher: Matcher) -> None:
+    assert rules(matcher, 'Корпус "Буря" переброшен') == {"storm"}
+    assert rules(matcher, "북한 폭풍군단이 투입") == {"storm"}
+
+
+def test_topic_query_across_title_and_text(matcher: Matcher) -> None:
+    found = matcher.match("Pyongyang and Moscow", "North Korea and Russia signed a treaty in June.")
+    topics = {m.rule: m for m in found if m.kind == "topic"}
+    assert set(topics) == {"pact", "not-sport"}
+    assert topics["pact"].terms == ("Moscow", "North Korea", "Russia", "treaty")
+    assert topics["pact"].fields == ("title", "text")
+
+
+def test_dash_variants_match(matcher: Matcher) -> None:
+    assert "pact" in rules(matcher, "The DPRK—Russia “mutual assistance” pact")
+
+
+def test_not_and_minus(matcher: Matcher) -> None:
+    assert "not-sport" in rules(matcher, "North Korea news")
+    assert "not-sport" not in rules(matcher, "North Korea football team wins")
+
+
+def test_near(matcher: Matcher) -> None:
+    assert "near" in rules(matcher, "The 1968 Blue House commando raid")
+    assert "near" not in rules(matcher, "Blue House tour opens; police discuss a raid years later")
+
+
+def test_hits_point_into_the_original_text(matcher: Matcher) -> None:
+    text = "Officials in  Ｋｕｒｓｋ said"
+    [match] = matcher.match("", text)
+    [hit] = match.hits
+    assert text[hit.start : hit.end] == "Ｋｕｒｓｋ"
+
+
+def test_prefix_hits_cover_the_whole_word(matcher: Matcher) -> None:
+    [match] = matcher.match("Бои в Курской области", "")
+    assert [("Бои в Курской области"[h.start : h.end]) for h in match.hits] == ["Курской"]
+
+
+def test_explain_reports_vetoes_and_the_query_tree(matcher: Matcher) -> None:
+    explanations = matcher.explain("Kursk submarine", "North Korea and Russia")
+    kursk = next(e for e in explanations if isinstance(e, EntityExplanation))
+    assert not kursk.matched and kursk.vetoed_by[0].term == "Kursk submarine"
+    pact = next(
+        e for e in explanations if isinstance(e, TopicExplanation) and e.topic.id == "pact"
+    )
+    assert not pact.matched
+    assert [c.value for c in pact.evaluation.children] == [True, True, False]
+
+
+def test_all_rules_of_the_seed_watchlist_compile() -> None:
+    seed = load_file(ROOT / "watchlists" / "dprk-russia.yaml")
+    matcher = Matcher([seed])
+    found = matcher.match(
+        "North Korean troops from the Storm Corps fight in Kursk",
+        "South Korea's spy agency (NIS) says Pyongyang sent more units to Russia's war.",
+    )
+    assert {"storm-corps", "kursk", "dprk", "nis", "dprk-troops-in-war"} <= {m.rule for m in found}
+
+
+def test_an_empty_matcher_matches_nothing() -> None:
+    assert Matcher([]).match("North Korea", "Kursk") == []

@@ -1,0 +1,132 @@
+"""Poll -> match -> store, end to end against a local feed server and a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.parse import parse_feed
+from monitor.service import Worker
+from monitor.types import Fetched, FeedFailure
+from tests.conftest import FeedServer, Route, make_settings, rss, write_watchlist
+from tests.golden import assert_golden
+
+DATA = Path(__file__).resolve().parent / "data" / "feeds"
+NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def make_worker(workdir: Path, clock: Clock, **overrides: object) -> Worker:
+    return Worker(make_settings(workdir, **overrides), clock=clock, raise_errors=True)
+
+
+def test_golden_feed_to_entries() -> None:
+    body = (DATA / "wire.xml").read_bytes()
+    parsed = parse_feed(Fetched("u", "u", body, "application/rss+xml", None, None, "h"))
+    assert not isinstance(parsed, FeedFailure)
+    entries = [
+        {**e.__dict__, "published_at": e.published_at.isoformat() if e.published_at else None}
+        for e in parsed.entries
+    ]
+    document = {"title": parsed.title, "ttl_minutes": 30, "entries": entries}
+    assert parsed.ttl == timedelta(minutes=30)
+    assert_golden("wire.entries.json", json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+
+
+def test_poll_matches_and_stores_once(workdir: Path, feed_server: FeedServer) -> None:
+    feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes(), etag='"w1"')
+    write_watchlist(workdir, [feed_server.url("/wire.xml")])
+    clock = Clock(NOW)
+    worker = make_worker(workdir, clock)
+    first = worker.poll()
+    assert [(f.outcome, f.new_items) for f in first.feeds] == [("updated", 4)]
+    stored = {(m.rule, m.item_title) for m in worker.store.unreported_matches("test-watch")}
+    assert stored == {
+        ("storm-corps", "North Korean troops of the Storm Corps seen near Kursk"),
+        ("kursk", "North Korean troops of the Storm Corps seen near Kursk"),
+        ("dprk", "North Korean troops of the Storm Corps seen near Kursk"),
+        ("dprk", "Pyongyang and Moscow mark the mutual assistance treaty"),
+        ("pact", "Pyongyang and Moscow mark the mutual assistance treaty"),
+    }
+    clock.now = NOW + timedelta(hours=1)
+    second = worker.poll()
+    assert [f.outcome for f in second.feeds] == ["http_304"]
+    assert feed_server.count("/wire.xml") == 2
+    forced = worker.poll(force=True)
+    assert [(f.outcome, f.new_items, f.new_matches) for f in forced.feeds] == [("http_304", 0, 0)]
+    assert worker.store.counts() == {"feeds": 1, "items": 4, "matches": 5, "digests": 0}
+    worker.close()
+
+
+def test_a_changed_feed_adds_only_new_items(workdir: Path, feed_server: FeedServer) -> None:
+    feed_server.routes["/f"] = Route(rss(("a", "North Korea one", "x")))
+    write_watchlist(workdir, [feed_server.url("/f")])
+    worker = make_worker(workdir, Clock(NOW))
+    worker.poll()
+    feed_server.routes["/f"] = Route(rss(("a", "North Korea one", "x"), ("b", "DPRK two", "y")))
+    report = worker.poll(force=True)
+    assert (report.new_items, report.new_matches) == (1, 1)
+    assert worker.store.counts()["matches"] == 2
+    worker.close()
+
+
+def test_an_item_carried_by_two_feeds_is_one_item(workdir: Path, feed_server: FeedServer) -> None:
+    item = ("shared-guid", "North Korea and Russia sign a treaty in Moscow", "pact")
+    feed_server.routes["/a"] = Route(rss(item, title="Feed A"))
+    feed_server.routes["/b"] = Route(rss(item, ("only-b", "Kursk", "x"), title="Feed B"))
+    write_watchlist(workdir, [feed_server.url("/a"), feed_server.url("/b")])
+    worker = make_worker(workdir, Clock(NOW))
+    report = worker.poll()
+    assert report.new_items == 2
+    matches = worker.store.unreported_matches("test-watch")
+    pact = next(m for m in matches if m.rule == "pact")
+    assert sorted(pact.sources) == ["Feed A", "Feed B"]
+    assert len([m for m in matches if m.rule == "pact"]) == 1
+    worker.close()
+
+
+def test_a_failing_feed_is_recorded_and_loses_nothing(workdir: Path, feed_server: FeedServer) -> None:
+    feed_server.routes["/f"] = Route(rss(("a", "North Korea one", "x")))
+    write_watchlist(workdir, [feed_server.url("/f")])
+    clock = Clock(NOW)
+    worker = make_worker(workdir, clock)
+    worker.poll()
+    feed_server.routes["/f"] = Route(b"<html><body>Please log in</body></html>", headers={"Content-Type": "text/html"})
+    clock.now = NOW + timedelta(hours=1)
+    report = worker.poll(force=True)
+    assert [f.outcome for f in report.feeds] == ["not_a_feed"]
+    [status] = worker.store.feed_statuses()
+    assert (status.consecutive_errors, status.last_error_reason) == (1, "not_a_feed")
+    assert status.next_poll_at is not None and status.next_poll_at > clock.now
+    assert worker.store.counts()["items"] == 1
+    feed_server.routes["/f"] = Route(rss(("a", "North Korea one", "x")))
+    worker.poll(force=True)
+    [status] = worker.store.feed_statuses()
+    assert status.consecutive_errors == 0 and status.last_error is None
+    worker.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [(b"", "not_a_feed"), (b"<html><p>hi</p></html>", "not_a_feed"), (b"\x00\x01garbage", "not_a_feed")],
+)
+def test_not_a_feed(body: bytes, reason: str) -> None:
+    outcome = parse_feed(Fetched("u", "u", body, "text/html", None, None, "h"))
+    assert isinstance(outcome, FeedFailure) and outcome.reason == reason
+
+
+def test_feedparser_never_sees_a_url_or_a_path(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.xml"
+    secret.write_bytes(rss(("s", "secret", "x")))
+    outcome = parse_feed(Fetched("u", "u", str(secret).encode(), "text/plain", None, None, "h"))
+    assert isinstance(outcome, FeedFailure)
