@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
-from monitor.types import DigestPlan, FeedStatus, StoredMatch
+from monitor.types import DigestPlan, FeedStatus, Snippet, StoredMatch
 from monitor.watchlist import Watchlist
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ class Renderer:
             keep_trailing_newline=True,
         )
         self.env.filters["local"] = _local_time
+        self.env.filters["bracket_hits"] = _bracket_hits
 
     def render(self, name: str, **context: Any) -> str:
         return self.env.get_template(name).render(**context)
@@ -133,6 +134,11 @@ class Renderer:
             except TemplateError as e:
                 problems.append(f"{name}: {e}")
         return problems
+
+
+def _bracket_hits(snippet: Snippet) -> str:
+    """A snippet for plain text: hits in [brackets]."""
+    return "".join(f"[{piece}]" if hit else piece for piece, hit in snippet.pieces())
 
 
 def _local_time(moment: datetime | None, zone: str, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:

@@ -127,7 +127,7 @@ class Poller:
         hint = max((h for h in (fetched.max_age, parsed.ttl) if h), default=None)
         next_poll = next_poll_after_success(now, timedelta(seconds=feed.every_seconds), hint)
         new_items, new_matches = self.store.save_poll(
-            feed.url, validators, fresh, matches, now, next_poll
+            feed.url, validators, parsed.entries, matches, now, next_poll
         )
         return FeedReport(feed.url, "updated", new_items, new_matches)
 

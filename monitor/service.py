@@ -137,6 +137,8 @@ class Worker:
         feeds = self.watchlists.feeds
         extra = {url: 900 for url in urls or [] if url not in feeds}
         self.store.sync_feeds({**feeds, **extra}.items(), now)
+        for watchlist_id in self.watchlists.by_id:
+            self.store.watchlist_anchor(watchlist_id, now)  # digests count from here
         poller = Poller(
             self.store,
             self.fetcher,

@@ -327,22 +327,28 @@ class Store:
         now: datetime,
         next_poll_at: datetime,
     ) -> tuple[int, int]:
-        """Store one successful poll in one transaction: items, their source
-        links, matches and the feed's new state. Returns (new items, new matches)."""
+        """Store one successful poll in one transaction: new items, the links
+        from the feed to all its items, the matches of the items this call
+        created and the feed's new state. Returns (new items, new matches)."""
         with self.session() as s:
             feed = _feed(s, url)
+            known = self._item_ids(s, [e.key for e in entries])
             created: dict[str, int] = {}
-            if entries:
+            if fresh := [e for e in entries if e.key not in known]:
                 # RETURNING yields only the rows this statement inserted: an
                 # item another feed or worker stored first is linked, not re-matched.
                 inserted = s.execute(
                     _insert_ignoring_duplicates(self.engine, ItemRow).returning(
                         ItemRow.key, ItemRow.id
                     ),
-                    [_item_values(e, now) for e in entries],
+                    [_item_values(e, now) for e in fresh],
                 )
                 created = {key: item_id for key, item_id in inserted}
-            ids = self._item_ids(s, [e.key for e in entries])
+            ids = (
+                {**known, **created}
+                if len(known) + len(created) == len(entries)
+                else (self._item_ids(s, [e.key for e in entries]))
+            )
             self._link_sources(s, feed, ids.values(), now)
             stored = self._insert_matches(s, created, matches, now)
             feed.title = validators.pop("title", None) or feed.title

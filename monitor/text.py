@@ -187,8 +187,8 @@ def make_snippet(
 ) -> tuple[str, list[tuple[int, int]]]:
     """A window of ``text`` around the first span, cut at word boundaries,
     with the spans that fall inside it re-based onto the window."""
-    if not spans:
-        return _shorten(text, width), []
+    if not spans or len(text) <= width:
+        return _shorten(text, width), _disjoint(sorted(spans)) if len(text) <= width else []
     first = min(start for start, _ in spans)
     start = max(first - width // 3, 0)
     if start > 0:

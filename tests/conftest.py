@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -121,10 +122,17 @@ class Smtp:
 @pytest.fixture
 def smtp_server() -> Iterator[Smtp]:
     sink = MailSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=0)
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
-    yield Smtp(sink, controller.server.sockets[0].getsockname()[1])
+    yield Smtp(sink, port)
     controller.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

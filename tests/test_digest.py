@@ -1,0 +1,141 @@
+"""Digests: golden text, HTML files and index, and the email on a real SMTP server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+
+from monitor.schedule import Cron, due_digest_slot
+from monitor.service import Worker
+from tests.conftest import FeedServer, Route, Smtp, make_settings, rss, write_watchlist
+from tests.golden import assert_golden
+from tests.test_pipeline import DATA, Clock
+
+NOW = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)  # 07:00 in Kyiv
+
+
+def poll_wire(workdir: Path, feed_server: FeedServer, clock: Clock, **settings: object) -> Worker:
+    feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes())
+    write_watchlist(workdir, [feed_server.url("/wire.xml")], **settings)  # type: ignore[arg-type]
+    worker = Worker(make_settings(workdir), clock=clock, raise_errors=True)
+    worker.poll()
+    return worker
+
+
+def test_digest_text_is_golden_and_html_is_written(workdir: Path, feed_server: FeedServer) -> None:
+    clock = Clock(NOW - timedelta(hours=1))
+    worker = poll_wire(workdir, feed_server, clock)
+    clock.now = NOW
+    watchlist = worker.watchlists.by_id["test-watch"]
+    result = worker.digest_now(watchlist)
+    assert result.record is not None and result.record.match_count == 5
+    [message] = [m for m in _sent(worker) if m.channel == "file"]
+    assert_golden("digest.txt", message.body_text.replace(str(workdir), "WORKDIR"))
+    html_file = workdir / "digests" / "test-watch" / "20261125T050000Z.html"
+    html = html_file.read_text(encoding="utf-8")
+    assert "<mark" in html and "Storm Corps" in html
+    assert "first seen 2026-11-25 06:00 EET" in html  # in the digest's zone
+    index = (workdir / "digests" / "test-watch" / "index.html").read_text(encoding="utf-8")
+    assert 'href="20261125T050000Z.html"' in index
+    worker.close()
+
+
+def _sent(worker: Worker) -> list:  # type: ignore[type-arg]
+    from monitor.store import OutboxRow
+    from sqlmodel import select
+
+    with worker.store.session() as s:
+        return list(s.exec(select(OutboxRow)))
+
+
+def test_an_empty_period_says_so(workdir: Path, feed_server: FeedServer) -> None:
+    feed_server.routes["/quiet"] = Route(rss(("w", "Weather in Seoul", "Snow")))
+    write_watchlist(workdir, [feed_server.url("/quiet")])
+    worker = Worker(make_settings(workdir), clock=Clock(NOW), raise_errors=True)
+    worker.poll()
+    result = worker.digest_now(worker.watchlists.by_id["test-watch"])
+    assert result.record is not None and result.record.match_count == 0
+    html = (workdir / "digests" / "test-watch" / "20261125T050000Z.html").read_text()
+    assert "No new matches in this period" in html
+    worker.close()
+
+
+class _Texts(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.attributes: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attributes += [name for name, _ in attrs]
+
+
+def test_feed_text_is_escaped_in_html(workdir: Path, feed_server: FeedServer) -> None:
+    # Escaped twice: after HTML-to-text it is literal markup in the item's text.
+    hostile = "North Korea &amp;lt;img src=x onerror=alert(1)&amp;gt;&amp;lt;script&amp;gt;"
+    feed_server.routes["/x"] = Route(rss(("x", hostile, hostile)))
+    write_watchlist(workdir, [feed_server.url("/x")])
+    worker = Worker(make_settings(workdir), clock=Clock(NOW), raise_errors=True)
+    worker.poll()
+    worker.digest_now(worker.watchlists.by_id["test-watch"])
+    html = (workdir / "digests" / "test-watch" / "20261125T050000Z.html").read_text()
+    parser = _Texts()
+    parser.feed(html)
+    assert "img" not in parser.tags and "script" not in parser.tags
+    assert "onerror" not in parser.attributes
+    assert "&lt;img src=x onerror=alert(1)&gt;&lt;script&gt;" in html
+    worker.close()
+
+
+def test_digest_and_alert_emails(workdir: Path, feed_server: FeedServer, smtp_server: Smtp) -> None:
+    feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes())
+    write_watchlist(
+        workdir, [feed_server.url("/wire.xml")], alert=True,
+        digest_email="analyst@example.org", alert_email="duty@example.org",
+    )  # fmt: skip
+    clock = Clock(NOW - timedelta(hours=1))
+    worker = Worker(make_settings(workdir, smtp_url=smtp_server.url), clock=clock, raise_errors=True)
+    worker.poll()
+    [alert] = smtp_server.sink.wait_for(1)
+    assert alert["To"] == "duty@example.org"
+    assert alert["Subject"] == "[alert] Test watch: Storm Corps (1 new)"
+    worker.poll(force=True)  # nothing new: no second alert
+    clock.now = NOW
+    worker.digest_now(worker.watchlists.by_id["test-watch"])
+    messages = smtp_server.sink.wait_for(2)
+    assert len(messages) == 2
+    digest = messages[1]
+    assert digest["To"] == "analyst@example.org"
+    assert digest["Subject"] == "Test watch: 5 matches · 2026-11-25"
+    assert digest["Message-ID"].endswith("@localhost>") and digest["Date"]
+    assert digest.get_content_type() == "multipart/alternative"
+    text = digest.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = digest.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "[11th Corps]" in text and "<mark" in html
+    assert "watchlists/test-watch.yaml" in text
+    worker.close()
+
+
+def test_a_missed_schedule_makes_one_catch_up_digest(workdir: Path, feed_server: FeedServer) -> None:
+    clock = Clock(datetime(2026, 11, 20, 3, 0, tzinfo=UTC))
+    worker = poll_wire(workdir, feed_server, clock)
+    clock.now = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)  # five 07:00 slots later
+    results = worker.due_digests()
+    assert [(r.watchlist, r.record.scheduled_for) for r in results if r.record] == [
+        ("test-watch", datetime(2026, 11, 25, 5, 0, tzinfo=UTC))
+    ]
+    assert results[0].record is not None and results[0].record.match_count == 5
+    assert worker.due_digests() == []  # that slot is done
+    worker.close()
+
+
+def test_due_digest_slot_in_the_watchlists_zone() -> None:
+    cron = Cron("0 7 * * *", "Europe/Kyiv")
+    anchor = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+    assert due_digest_slot(cron, anchor, datetime(2026, 11, 25, 4, 59, tzinfo=UTC)) is None
+    slot = due_digest_slot(cron, anchor, datetime(2026, 11, 25, 5, 0, tzinfo=UTC))
+    assert slot == datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
+    summer = due_digest_slot(cron, anchor - timedelta(days=200), datetime(2026, 7, 1, 4, 30, tzinfo=UTC))
+    assert summer == datetime(2026, 7, 1, 4, 0, tzinfo=UTC)  # 07:00 EEST
