@@ -344,11 +344,9 @@ class Store:
                     [_item_values(e, now) for e in fresh],
                 )
                 created = {key: item_id for key, item_id in inserted}
-            ids = (
-                {**known, **created}
-                if len(known) + len(created) == len(entries)
-                else (self._item_ids(s, [e.key for e in entries]))
-            )
+            ids = {**known, **created}
+            if missing := [e.key for e in entries if e.key not in ids]:
+                ids.update(self._item_ids(s, missing))  # stored concurrently by another worker
             self._link_sources(s, feed, ids.values(), now)
             stored = self._insert_matches(s, created, matches, now)
             feed.title = validators.pop("title", None) or feed.title

@@ -42,8 +42,9 @@ def test_digest_text_is_golden_and_html_is_written(workdir: Path, feed_server: F
 
 
 def _sent(worker: Worker) -> list:  # type: ignore[type-arg]
-    from monitor.store import OutboxRow
     from sqlmodel import select
+
+    from monitor.store import OutboxRow
 
     with worker.store.session() as s:
         return list(s.exec(select(OutboxRow)))
@@ -96,7 +97,9 @@ def test_digest_and_alert_emails(workdir: Path, feed_server: FeedServer, smtp_se
         digest_email="analyst@example.org", alert_email="duty@example.org",
     )  # fmt: skip
     clock = Clock(NOW - timedelta(hours=1))
-    worker = Worker(make_settings(workdir, smtp_url=smtp_server.url), clock=clock, raise_errors=True)
+    worker = Worker(
+        make_settings(workdir, smtp_url=smtp_server.url), clock=clock, raise_errors=True
+    )
     worker.poll()
     [alert] = smtp_server.sink.wait_for(1)
     assert alert["To"] == "duty@example.org"
@@ -118,7 +121,9 @@ def test_digest_and_alert_emails(workdir: Path, feed_server: FeedServer, smtp_se
     worker.close()
 
 
-def test_a_missed_schedule_makes_one_catch_up_digest(workdir: Path, feed_server: FeedServer) -> None:
+def test_a_missed_schedule_makes_one_catch_up_digest(
+    workdir: Path, feed_server: FeedServer
+) -> None:
     clock = Clock(datetime(2026, 11, 20, 3, 0, tzinfo=UTC))
     worker = poll_wire(workdir, feed_server, clock)
     clock.now = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)  # five 07:00 slots later
@@ -137,5 +142,7 @@ def test_due_digest_slot_in_the_watchlists_zone() -> None:
     assert due_digest_slot(cron, anchor, datetime(2026, 11, 25, 4, 59, tzinfo=UTC)) is None
     slot = due_digest_slot(cron, anchor, datetime(2026, 11, 25, 5, 0, tzinfo=UTC))
     assert slot == datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
-    summer = due_digest_slot(cron, anchor - timedelta(days=200), datetime(2026, 7, 1, 4, 30, tzinfo=UTC))
+    summer = due_digest_slot(
+        cron, anchor - timedelta(days=200), datetime(2026, 7, 1, 4, 30, tzinfo=UTC)
+    )
     assert summer == datetime(2026, 7, 1, 4, 0, tzinfo=UTC)  # 07:00 EEST

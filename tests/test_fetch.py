@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from monitor.fetch import Fetcher, FetchPolicy, guard_url, retry_after
 from monitor.errors import FeedError
+from monitor.fetch import Fetcher, FetchPolicy, guard_url, retry_after
 from monitor.types import FeedFailure, Fetched, NotModified
 from tests.conftest import FeedServer, Route, rss
 
@@ -23,8 +23,14 @@ def fetcher(feed_server: FeedServer) -> Fetcher:
     fetcher.close()
 
 
-def test_conditional_get_turns_304_into_not_modified(feed_server: FeedServer, fetcher: Fetcher) -> None:
-    feed_server.routes["/feed"] = Route(rss(("1", "t", "d")), etag='"v1"', headers={"Last-Modified": "Tue, 24 Nov 2026 08:00:00 GMT"})
+def test_conditional_get_turns_304_into_not_modified(
+    feed_server: FeedServer, fetcher: Fetcher
+) -> None:
+    feed_server.routes["/feed"] = Route(
+        rss(("1", "t", "d")),
+        etag='"v1"',
+        headers={"Last-Modified": "Tue, 24 Nov 2026 08:00:00 GMT"},
+    )
     first = fetcher.fetch(feed_server.url("/feed"), NOW)
     assert isinstance(first, Fetched) and first.etag == '"v1"'
     second = fetcher.fetch(feed_server.url("/feed"), NOW, first.etag, first.last_modified)

@@ -124,9 +124,7 @@ def test_explain_reports_vetoes_and_the_query_tree(matcher: Matcher) -> None:
     explanations = matcher.explain("Kursk submarine", "North Korea and Russia")
     kursk = next(e for e in explanations if isinstance(e, EntityExplanation))
     assert not kursk.matched and kursk.vetoed_by[0].term == "Kursk submarine"
-    pact = next(
-        e for e in explanations if isinstance(e, TopicExplanation) and e.topic.id == "pact"
-    )
+    pact = next(e for e in explanations if isinstance(e, TopicExplanation) and e.topic.id == "pact")
     assert not pact.matched
     assert [c.value for c in pact.evaluation.children] == [True, True, False]
 

@@ -10,7 +10,7 @@ import pytest
 
 from monitor.parse import parse_feed
 from monitor.service import Worker
-from monitor.types import Fetched, FeedFailure
+from monitor.types import FeedFailure, Fetched
 from tests.conftest import FeedServer, Route, make_settings, rss, write_watchlist
 from tests.golden import assert_golden
 
@@ -95,13 +95,17 @@ def test_an_item_carried_by_two_feeds_is_one_item(workdir: Path, feed_server: Fe
     worker.close()
 
 
-def test_a_failing_feed_is_recorded_and_loses_nothing(workdir: Path, feed_server: FeedServer) -> None:
+def test_a_failing_feed_is_recorded_and_loses_nothing(
+    workdir: Path, feed_server: FeedServer
+) -> None:
     feed_server.routes["/f"] = Route(rss(("a", "North Korea one", "x")))
     write_watchlist(workdir, [feed_server.url("/f")])
     clock = Clock(NOW)
     worker = make_worker(workdir, clock)
     worker.poll()
-    feed_server.routes["/f"] = Route(b"<html><body>Please log in</body></html>", headers={"Content-Type": "text/html"})
+    feed_server.routes["/f"] = Route(
+        b"<html><body>Please log in</body></html>", headers={"Content-Type": "text/html"}
+    )
     clock.now = NOW + timedelta(hours=1)
     report = worker.poll(force=True)
     assert [f.outcome for f in report.feeds] == ["not_a_feed"]
@@ -118,7 +122,11 @@ def test_a_failing_feed_is_recorded_and_loses_nothing(workdir: Path, feed_server
 
 @pytest.mark.parametrize(
     ("body", "reason"),
-    [(b"", "not_a_feed"), (b"<html><p>hi</p></html>", "not_a_feed"), (b"\x00\x01garbage", "not_a_feed")],
+    [
+        (b"", "not_a_feed"),
+        (b"<html><p>hi</p></html>", "not_a_feed"),
+        (b"\x00\x01garbage", "not_a_feed"),
+    ],
 )
 def test_not_a_feed(body: bytes, reason: str) -> None:
     outcome = parse_feed(Fetched("u", "u", body, "text/html", None, None, "h"))

@@ -12,7 +12,10 @@ from monitor.text import (
 
 
 def test_html_to_text_drops_scripts_and_separates_blocks() -> None:
-    html = "<p>North&nbsp;Korea</p><script>alert(1)</script><div>sent&#32;troops</div><style>p{}</style>"
+    html = (
+        "<p>North&nbsp;Korea</p><script>alert(1)</script>"
+        "<div>sent&#32;troops</div><style>p{}</style>"
+    )
     assert html_to_text(html) == "North Korea sent troops"
 
 
@@ -24,7 +27,7 @@ def test_html_to_text_removes_nul_and_lone_surrogates() -> None:
     ("raw", "normal"),
     [
         ("DPRK–Russia", "dprk-russia"),
-        ("Russia’s “war”", "russia's \"war\""),
+        ("Russia’s “war”", 'russia\'s "war"'),
         ("Корпус «Буря»", 'корпус "буря"'),
         ("ＫＵＲＳＫ", "kursk"),  # NFKC folds full-width letters
         ("Kur\u200bsk  \n region", "kursk region"),  # invisible removed, spaces collapsed
