@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, Text, TypeDecorator, event, func, text, update
+from sqlalchemy import DateTime, Engine, Table, Text, TypeDecorator, event, func, text, update
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -242,8 +242,15 @@ def _sqlite_begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _core(model: type[SQLModel]) -> Table:
+    """The Core table behind a SQLModel class."""
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
 def _insert_ignoring_duplicates(engine: Engine, table: Any) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING in the engine's dialect."""
+    """INSERT ... ON CONFLICT DO NOTHING in the engine's dialect, on the Core
+    table (the ORM's bulk path costs more than the insert itself)."""
+    table = _core(table)
     if engine.dialect.name == "sqlite":
         return sqlite_insert(table).on_conflict_do_nothing()
     if engine.dialect.name == "postgresql":
@@ -331,7 +338,7 @@ class Store:
         from the feed to all its items, the matches of the items this call
         created and the feed's new state. Returns (new items, new matches)."""
         with self.session() as s:
-            feed = _feed(s, url)
+            feed_id = _feed(s, url).id
             known = self._item_ids(s, [e.key for e in entries])
             created: dict[str, int] = {}
             if fresh := [e for e in entries if e.key not in known]:
@@ -339,7 +346,7 @@ class Store:
                 # item another feed or worker stored first is linked, not re-matched.
                 inserted = s.execute(
                     _insert_ignoring_duplicates(self.engine, ItemRow).returning(
-                        ItemRow.key, ItemRow.id
+                        _core(ItemRow).c.key, _core(ItemRow).c.id
                     ),
                     [_item_values(e, now) for e in fresh],
                 )
@@ -347,12 +354,14 @@ class Store:
             ids = {**known, **created}
             if missing := [e.key for e in entries if e.key not in ids]:
                 ids.update(self._item_ids(s, missing))  # stored concurrently by another worker
-            self._link_sources(s, feed, ids.values(), now)
+            self._link_sources(s, feed_id, ids.values(), now)
             stored = self._insert_matches(s, created, matches, now)
-            feed.title = validators.pop("title", None) or feed.title
-            for name, value in validators.items():
-                setattr(feed, name, value)
-            _mark_healthy(feed, now, next_poll_at)
+            state = {k: v for k, v in validators.items() if k != "title" or v}
+            s.execute(
+                update(_core(FeedRow))
+                .where(_core(FeedRow).c.id == feed_id)
+                .values(**state, **_healthy(now, next_poll_at))
+            )
             return len(created), stored
 
     @staticmethod
@@ -363,9 +372,9 @@ class Store:
         return {key: item_id for key, item_id in rows if item_id is not None}
 
     def _link_sources(
-        self, s: Session, feed: FeedRow, item_ids: Iterable[int], now: datetime
+        self, s: Session, feed_id: int | None, item_ids: Iterable[int], now: datetime
     ) -> None:
-        values = [{"item_id": i, "feed_id": feed.id, "first_seen_at": now} for i in item_ids]
+        values = [{"item_id": i, "feed_id": feed_id, "first_seen_at": now} for i in item_ids]
         if values:
             s.execute(_insert_ignoring_duplicates(self.engine, ItemSourceRow), values)
 
@@ -463,7 +472,9 @@ class Store:
         in one transaction. None if this (watchlist, slot) already has a digest."""
         with self.session() as s:
             inserted = s.execute(
-                _insert_ignoring_duplicates(self.engine, DigestRow).returning(DigestRow.id),
+                _insert_ignoring_duplicates(self.engine, DigestRow).returning(
+                    _core(DigestRow).c.id
+                ),
                 [_digest_values(record, now)],
             ).first()
             if inserted is None:
@@ -596,10 +607,20 @@ def _feed(s: Session, url: str) -> FeedRow:
     return row
 
 
+def _healthy(now: datetime, next_poll_at: datetime) -> dict[str, Any]:
+    return {
+        "consecutive_errors": 0,
+        "last_error": None,
+        "last_error_reason": None,
+        "error_since": None,
+        "last_success_at": now,
+        "next_poll_at": next_poll_at,
+    }
+
+
 def _mark_healthy(row: FeedRow, now: datetime, next_poll_at: datetime) -> None:
-    row.consecutive_errors = 0
-    row.last_error = row.last_error_reason = row.error_since = None
-    row.last_success_at, row.next_poll_at = now, next_poll_at
+    for name, value in _healthy(now, next_poll_at).items():
+        setattr(row, name, value)
 
 
 def _feed_state(row: FeedRow) -> FeedState:

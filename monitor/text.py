@@ -67,8 +67,15 @@ class _NormalisingTable(dict[int, str | None]):
 
     def __missing__(self, codepoint: int) -> str | None:
         value = _normalise_char(chr(codepoint))
+        if value is None or len(value) != 1:
+            _RESIZING.add(codepoint)
         self[codepoint] = value
         return value
+
+
+# Characters whose normal form is not exactly one character (removed, or
+# expanded like "ß" -> "ss"); text without them keeps its offsets.
+_RESIZING: set[int] = set()
 
 
 def _normalise_char(char: str) -> str | None:
@@ -104,10 +111,14 @@ class Normalised:
     """Normalised text plus, per character, the original offset it came from."""
 
     text: str
-    origin: tuple[int, ...]  # len(text) + 1 entries; the last is len(original)
+    # len(text) + 1 entries, the last is len(original); None when every
+    # offset is unchanged (the common case: no character resized, no spaces collapsed)
+    origin: tuple[int, ...] | None
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """Map a [start, end) span of ``text`` back to the original text."""
+        if self.origin is None:
+            return start, end
         if end <= start:
             return self.origin[start], self.origin[start]
         return self.origin[start], self.origin[end - 1] + 1
@@ -115,6 +126,9 @@ class Normalised:
 
 def normalise_with_offsets(text: str) -> Normalised:
     """``normalise`` that also remembers where each character came from."""
+    translated = text.translate(_TABLE)
+    if "  " not in translated and _RESIZING.isdisjoint(map(ord, text)):
+        return Normalised(translated, None)
     chars: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):
