@@ -36,7 +36,7 @@ def bare_feedparser(bodies: list[bytes]) -> tuple[float, int]:
 
 
 def monitor_ingest(
-    directory: Path, base_url: str, names: list[str], workdir: Path
+    base_url: str, names: list[str], workdir: Path, parse_processes: int
 ) -> tuple[float, int, int]:
     watchlists = workdir / "watchlists"
     watchlists.mkdir()
@@ -52,6 +52,7 @@ def monitor_ingest(
         watchlists=watchlists,
         output_dir=workdir / "digests",
         allow_hosts=base_url.removeprefix("http://"),
+        parse_processes=parse_processes,
         _env_file=None,  # type: ignore[call-arg]
     )
     worker = Worker(settings)
@@ -114,16 +115,19 @@ def main() -> None:
         shape = f"{args.feeds} feeds x {args.items} items, {size:.0f} KB per feed"
         print(f"corpus: {shape}; {os.cpu_count()} cores")
         bare_seconds, bare_items = bare_feedparser(bodies)
+        bare_rate = bare_items / bare_seconds
+        rows = [("bare feedparser.parse (baseline, 1 process)", bare_rate)]
         with serve_in_another_process(directory) as base_url:
-            ours_seconds, ours_items, matches = monitor_ingest(directory, base_url, names, workdir)
-        bare_rate, our_rate = bare_items / bare_seconds, ours_items / ours_seconds
-        rows = [
-            ("bare feedparser.parse (baseline, 1 process)", bare_rate),
-            ("monitor poll: fetch+parse+match+store", our_rate),
-        ]
-        print(f"{'case':<46}{'items/s':>10}{'ratio':>8}")
+            for processes, label in ((0, "1 process"), (os.cpu_count() or 1, "parse pool")):
+                run = workdir / f"run-{processes}"
+                run.mkdir()
+                seconds, ours_items, matches = monitor_ingest(base_url, names, run, processes)
+                rows.append(
+                    (f"monitor poll, {label}: fetch+parse+match+store", ours_items / seconds)
+                )
+        print(f"{'case':<52}{'items/s':>10}{'ratio':>8}")
         for label, rate in rows:
-            print(f"{label:<46}{rate:>10.0f}{rate / bare_rate:>8.2f}")
+            print(f"{label:<52}{rate:>10.0f}{rate / bare_rate:>8.2f}")
         print(f"stored {ours_items} items and {matches} matches")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak memory (RSS, this process): {peak:.0f} MB")

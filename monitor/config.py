@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -13,6 +14,10 @@ from monitor import __version__
 # Where the package's own copies live when the working directory has none
 # (the templates shipped next to the package in a source checkout or image).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class Settings(BaseSettings):
@@ -36,6 +41,8 @@ class Settings(BaseSettings):
     fetch_timeout: float = Field(default=30.0, gt=0)  # total deadline per fetch
     max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)  # after decompression
     fetch_workers: int = Field(default=8, ge=1)
+    # 0 parses in the worker process; the default uses every core when many feeds are due
+    parse_processes: int = Field(default_factory=lambda: _cores() if _cores() > 1 else 0, ge=0)
     delivery_attempts: int = Field(default=8, ge=1)
     user_agent: str = f"monitor/{__version__} (news monitoring; +https://github.com/monitor)"
 

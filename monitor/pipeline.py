@@ -1,8 +1,9 @@
 """The poll cycle, wiring only:
 
-    due feeds | record attempt | fetch | parse | skip known | match | store
+    due feeds (next check moved forward) | fetch | parse | skip known | match | store
 
-Each feed is fetched and parsed concurrently in a bounded pool. Deciding
+Feeds are fetched, matched and stored concurrently in a bounded thread pool;
+when many are due, parsing runs in a pool of processes to use every core. Deciding
 things lives elsewhere (schedule.py: when; parse.py: what an entry is;
 matcher.py: what matches); this module only calls them in order and turns
 every per-feed outcome into a ``FeedReport`` value.
@@ -11,9 +12,12 @@ every per-feed outcome into a ``FeedReport`` value.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import random
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -66,6 +70,46 @@ class CycleReport:
         return line + (f" ({', '.join(reasons)})" if reasons else "")
 
 
+Parse = Callable[[Fetched], ParsedFeed | FeedFailure]
+
+
+class ParsePool:
+    """Parsing in other processes: feedparser is pure Python and holds the
+    GIL, so only another process can put a second core to work on it."""
+
+    def __init__(self, processes: int) -> None:
+        self.processes = processes
+        self._executor: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def parse(self, fetched: Fetched) -> ParsedFeed | FeedFailure:
+        try:
+            return self._get().submit(parse_feed, fetched).result()
+        except BrokenProcessPool:
+            self.close()  # a parser process died (memory, a crash): start afresh next time
+            return FeedFailure(fetched.url, "parse_error", "the parser process died on this feed")
+
+    def _get(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                # spawn, not fork: the service has threads, and a forked child
+                # can inherit a lock some other thread held.
+                context = multiprocessing.get_context("spawn")
+                self._executor = ProcessPoolExecutor(self.processes, mp_context=context)
+            return self._executor
+
+    def close(self) -> None:
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True, cancel_futures=True)
+                self._executor = None
+
+
+# Below this many due feeds, parsing in-process costs less than shipping
+# bodies to another process.
+POOL_THRESHOLD = 8
+
+
 @dataclass
 class Poller:
     store: Store
@@ -74,19 +118,21 @@ class Poller:
     workers: int = 8
     raise_errors: bool = False  # tests: a bug in the pipeline fails loudly
     jitter: Callable[[], float] = random.random
+    pool: ParsePool | None = None  # None: parse in this process
 
     def cycle(self, now: datetime, urls: Sequence[str], force: bool = False) -> CycleReport:
         """Poll those of ``urls`` that are due (all of them with ``force``)."""
-        due = self.store.due_feeds(now, urls, force)
+        due = self.store.start_polls(now, urls, lambda feed: _next_poll(feed, now), force)
         if not due:
             return CycleReport(())
-        with ThreadPoolExecutor(max_workers=min(self.workers, len(due))) as pool:
-            reports = pool.map(lambda feed: self._poll_guarded(feed, now), due)
+        parse = self.pool.parse if self.pool and len(due) >= POOL_THRESHOLD else parse_feed
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(due))) as threads:
+            reports = threads.map(lambda feed: self._poll_guarded(feed, now, parse), due)
             return CycleReport(tuple(reports))
 
-    def _poll_guarded(self, feed: FeedState, now: datetime) -> FeedReport:
+    def _poll_guarded(self, feed: FeedState, now: datetime, parse: Parse) -> FeedReport:
         try:
-            return self.poll(feed, now)
+            return self.poll(feed, now, parse)
         except Exception as e:
             if self.raise_errors:
                 raise
@@ -95,9 +141,9 @@ class Poller:
             failure = FeedFailure(feed.url, "internal_error", f"{type(e).__name__}: {e}")
             return self._failed(feed, failure, now)
 
-    def poll(self, feed: FeedState, now: datetime) -> FeedReport:
+    def poll(self, feed: FeedState, now: datetime, parse: Parse = parse_feed) -> FeedReport:
+        """One feed, already started (``Store.start_polls``)."""
         every = timedelta(seconds=feed.every_seconds)
-        self.store.record_attempt(feed.url, now, next_poll_after_success(now, every))
         outcome = self.fetcher.fetch(
             feed.url, now, feed.etag, feed.last_modified, known_hash=feed.body_hash
         )
@@ -107,7 +153,7 @@ class Poller:
             return FeedReport(feed.url, outcome.reason)
         if isinstance(outcome, FeedFailure):
             return self._failed(feed, outcome, now)
-        parsed = parse_feed(outcome)
+        parsed = parse(outcome)
         if isinstance(parsed, FeedFailure):
             return self._failed(feed, parsed, now)
         return self._ingest(feed, outcome, parsed, now)
@@ -143,6 +189,10 @@ class Poller:
         next_poll = next_poll_after_failure(now, every, errors, self.jitter(), failure.retry_after)
         self.store.record_failure(failure, now, next_poll)
         return FeedReport(feed.url, failure.reason, message=failure.message)
+
+
+def _next_poll(feed: FeedState, now: datetime) -> datetime:
+    return next_poll_after_success(now, timedelta(seconds=feed.every_seconds))
 
 
 def snippet_of(entry: Entry, match: Match) -> Snippet:

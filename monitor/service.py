@@ -20,7 +20,7 @@ from monitor.digest import Renderer
 from monitor.errors import Diagnostic, WatchlistError
 from monitor.fetch import Fetcher, FetchPolicy
 from monitor.matcher import Matcher
-from monitor.pipeline import CycleReport, Poller
+from monitor.pipeline import CycleReport, ParsePool, Poller
 from monitor.schedule import due_digest_slot
 from monitor.store import DigestRecord, Store
 from monitor.watchlist import Watchlist, load_file, watchlist_files
@@ -126,8 +126,12 @@ class Worker:
             settings.delivery_attempts,
         )
         self.raise_errors = raise_errors
+        processes = settings.parse_processes
+        self.parse_pool = ParsePool(processes) if processes > 0 else None
 
     def close(self) -> None:
+        if self.parse_pool is not None:
+            self.parse_pool.close()
         self.fetcher.close()
         self.store.close()
 
@@ -145,6 +149,7 @@ class Worker:
             self.watchlists.matcher,
             workers=self.settings.fetch_workers,
             raise_errors=self.raise_errors,
+            pool=self.parse_pool,
         )
         report = poller.cycle(now, urls if urls else list(feeds), force=force or bool(urls))
         if self.outbox.queue_alerts(self.watchlists.by_id, self.clock()):

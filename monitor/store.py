@@ -290,21 +290,25 @@ class Store:
                 elif row.every_seconds != every:
                     row.every_seconds = every
 
-    def due_feeds(self, now: datetime, urls: Sequence[str], force: bool = False) -> list[FeedState]:
-        """Those of ``urls`` whose next poll is due (all of them with ``force``)."""
+    def start_polls(
+        self,
+        now: datetime,
+        urls: Sequence[str],
+        next_poll: Callable[[FeedState], datetime],
+        force: bool = False,
+    ) -> list[FeedState]:
+        """Take those of ``urls`` that are due (all with ``force``) and, in the
+        same transaction, move their next check forward before anything is
+        fetched, so a feed that crashes the worker is not retried every tick."""
         with self.session() as s:
             query = select(FeedRow).where(col(FeedRow.url).in_(list(urls)))
             if not force:
                 query = query.where(col(FeedRow.next_poll_at) <= now)
             rows = s.exec(query.order_by(col(FeedRow.next_poll_at))).all()
-            return [_feed_state(r) for r in rows]
-
-    def record_attempt(self, url: str, now: datetime, next_poll_at: datetime) -> None:
-        """Move the next check forward before fetching, so a feed that crashes
-        the worker is not retried on every tick."""
-        with self.session() as s:
-            row = _feed(s, url)
-            row.last_polled_at, row.next_poll_at = now, next_poll_at
+            states = [_feed_state(r) for r in rows]
+            for row, state in zip(rows, states, strict=True):
+                row.last_polled_at, row.next_poll_at = now, next_poll(state)
+            return states
 
     def record_not_modified(self, url: str, now: datetime, next_poll_at: datetime) -> None:
         with self.session() as s:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from monitor.parse import parse_feed
+from monitor.pipeline import POOL_THRESHOLD
 from monitor.service import Worker
 from monitor.types import FeedFailure, Fetched
 from tests.conftest import FeedServer, Route, make_settings, rss, write_watchlist
@@ -138,3 +139,22 @@ def test_feedparser_never_sees_a_url_or_a_path(tmp_path: Path) -> None:
     secret.write_bytes(rss(("s", "secret", "x")))
     outcome = parse_feed(Fetched("u", "u", str(secret).encode(), "text/plain", None, None, "h"))
     assert isinstance(outcome, FeedFailure)
+
+
+def test_many_due_feeds_are_parsed_in_other_processes(
+    workdir: Path, feed_server: FeedServer
+) -> None:
+    urls = []
+    for number in range(POOL_THRESHOLD):
+        feed_server.routes[f"/f{number}"] = Route(
+            rss((f"{number}-a", "North Korea news", "x"), (f"{number}-b", "Weather", "y"))
+        )
+        urls.append(feed_server.url(f"/f{number}"))
+    write_watchlist(workdir, urls)
+    worker = make_worker(workdir, Clock(NOW), parse_processes=2)
+    assert worker.parse_pool is not None
+    report = worker.poll()
+    assert [f.outcome for f in report.feeds] == ["updated"] * POOL_THRESHOLD
+    assert (report.new_items, report.new_matches) == (2 * POOL_THRESHOLD, POOL_THRESHOLD)
+    assert worker.parse_pool._executor is not None  # the pool really was used
+    worker.close()

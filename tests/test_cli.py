@@ -1,0 +1,123 @@
+"""The command line as a user runs it: real processes, exit codes, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT, FeedServer, Route, write_watchlist
+from tests.test_pipeline import DATA
+
+
+def monitor(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "MONITOR_DATABASE_URL": f"sqlite:///{workdir / 'monitor.db'}",
+        "MONITOR_WATCHLISTS": str(workdir / "watchlists"),
+        "MONITOR_OUTPUT_DIR": str(workdir / "digests"),
+        "MONITOR_TEMPLATES": str(ROOT / "templates"),
+        "MONITOR_ALLOW_HOSTS": "127.0.0.1",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "monitor.cli", *args],
+        cwd=workdir, env=env, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+
+
+def test_poll_status_matches_and_digest(workdir: Path, feed_server: FeedServer) -> None:
+    feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes(), etag='"1"')
+    write_watchlist(workdir, [feed_server.url("/wire.xml")])
+
+    polled = monitor(workdir, "poll")
+    assert polled.returncode == 0, polled.stderr
+    assert "1 feeds polled, 4 new items, 5 new matches, 0 failed" in polled.stdout
+    assert "no feed was due" in monitor(workdir, "poll").stdout
+    assert "http_304" in monitor(workdir, "poll", "--all").stdout
+
+    status = json.loads(monitor(workdir, "status", "--json").stdout)
+    [feed] = status["feeds"]
+    assert (feed["title"], feed["consecutive_errors"], feed["items"]) == (
+        "Example Wire: North Korea",
+        0,
+        4,
+    )
+    [digest] = status["digests"]
+    assert (digest["timezone"], digest["unreported_matches"]) == ("Europe/Kyiv", 5)
+    text_status = monitor(workdir, "status").stdout
+    assert "Example Wire" not in text_status and feed_server.url("/wire.xml") in text_status
+    assert "test-watch: last never" in text_status
+
+    listed = json.loads(monitor(workdir, "matches", "--json").stdout)
+    assert sorted(m["rule"] for m in listed) == ["dprk", "dprk", "kursk", "pact", "storm-corps"]
+
+    dry = monitor(workdir, "digest", "test-watch", "--dry-run")
+    assert dry.returncode == 0 and "Subject: Test watch: 5 matches" in dry.stdout
+    assert not (workdir / "digests").exists()
+
+    made = monitor(workdir, "digest")
+    assert made.returncode == 0, made.stderr
+    assert "test-watch: 5 matches ->" in made.stdout
+    again = monitor(workdir, "digest", "test-watch")
+    assert "test-watch: 0 matches ->" in again.stdout  # everything was reported once
+    since = monitor(workdir, "digest", "test-watch", "--since", "7d", "--out", str(workdir / "x"))
+    assert "5 matches since" in since.stdout and list(
+        (workdir / "x" / "test-watch").glob("since-*")
+    )
+
+
+def test_explain_as_text_and_json(workdir: Path) -> None:
+    write_watchlist(workdir, [])
+    args = [
+        "test",
+        "test-watch",
+        "--title",
+        "Kursk submarine",
+        "--text",
+        "Pyongyang and Moscow sign pact",
+    ]
+    text = monitor(workdir, *args)
+    assert text.returncode == 0, text.stderr
+    assert "miss test-watch/kursk (entity: Kursk)" in text.stdout
+    assert 'vetoed by exclude "Kursk submarine" in title at 0-15' in text.stdout
+    assert "HIT  test-watch/pact (topic: DPRK-Russia pact)" in text.stdout
+    [document] = json.loads(monitor(workdir, *args, "--json").stdout)
+    pact = next(r for r in document["rules"] if r["rule"] == "pact")
+    assert pact["matched"] and pact["tree"]["op"] == "AND"
+
+
+def test_explain_a_feed_file(workdir: Path) -> None:
+    write_watchlist(workdir, [])
+    result = monitor(workdir, "test", "test-watch", "--file", str(DATA / "wire.xml"))
+    assert result.returncode == 0
+    assert result.stdout.count("== ") == 4 and "4 documents, 5 rule hits" in result.stdout
+
+
+def test_user_errors_are_one_line_and_exit_1(workdir: Path) -> None:
+    cases = [
+        (["test", "nope", "--text", "x"], "error: no watchlist 'nope'"),
+        (["test", "test-watch"], "error: give exactly one of --text, --file or --url"),
+        (["matches", "--since", "yesterday-ish"], "error: not a time: 'yesterday-ish'"),
+        (["validate", "missing-dir"], "missing-dir: no such file or directory"),
+    ]
+    write_watchlist(workdir, [])
+    for args, message in cases:
+        result = monitor(workdir, *args)
+        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        assert result.stderr.strip().startswith(message), (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert monitor(workdir, "no-such-command").returncode == 2
+
+
+def test_demo_runs_offline_and_writes_a_digest(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "demo", "--keep", str(tmp_path / "demo")],
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    path = Path(result.stdout.strip().removeprefix("digest written: "))
+    html = path.read_text(encoding="utf-8")
+    assert path.is_file() and "<mark" in html
+    assert (path.parent / "index.html").is_file()
