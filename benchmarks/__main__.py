@@ -24,6 +24,7 @@ from pathlib import Path
 
 import feedparser
 
+from benchmarks import matching
 from benchmarks.corpus import feed
 from monitor.config import PROJECT_ROOT, Settings
 from monitor.service import Worker
@@ -129,6 +130,10 @@ def main() -> None:
         for label, rate in rows:
             print(f"{label:<52}{rate:>10.0f}{rate / bare_rate:>8.2f}")
         print(f"stored {ours_items} items and {matches} matches")
+        print()
+        print(f"{'matching (title + text of 2,000 items)':<52}{'MB/s':>10}{'cost':>8}")
+        for label, rate, cost in matching.run():
+            print(f"{label:<52}{rate:>10.2f}{cost:>8.2f}")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak memory (RSS, this process): {peak:.0f} MB")
     finally:
