@@ -189,6 +189,10 @@ def test_watchlist(
     title: Annotated[str, typer.Option(help="Title to match with --text.")] = "",
     file: Annotated[Path | None, typer.Option(help="A feed, HTML or text file to match.")] = None,
     url: Annotated[str | None, typer.Option(help="A feed or page to fetch and match.")] = None,
+    stored: Annotated[
+        bool, typer.Option("--stored", help="Re-run against stored items; show what changes.")
+    ] = False,
+    since: Annotated[str, typer.Option(help="With --stored: items since WHEN (7d, 24h).")] = "7d",
     all_rules: Annotated[
         bool, typer.Option("--all", help="Show rules without any hit too.")
     ] = False,
@@ -197,12 +201,21 @@ def test_watchlist(
     """Explain what a watchlist matches in a text, file or URL, rule by rule.
 
     Example: monitor test dprk-russia --text "North Korean troops reached Kursk"
+    Example: monitor test dprk-russia --stored --since 7d
     """
     from monitor import commands
 
     with user_errors():
-        if sum(x is not None for x in (text, file, url)) != 1:
-            raise MonitorError("give exactly one of --text, --file or --url")
+        if sum(x is not None for x in (text, file, url)) + stored != 1:
+            raise MonitorError("give exactly one of --text, --file, --url or --stored")
+        if stored:
+            worker = _worker()
+            try:
+                for line in commands.stored_dry_run(worker, watchlist, since):
+                    out.print(line, markup=False)
+            finally:
+                worker.close()
+            return
         config = settings()
         documents = commands.documents_to_test(config, text, title, file, url)
         result = commands.explain(config, watchlist, documents, all_rules)

@@ -185,6 +185,35 @@ def explain(
     )
 
 
+def stored_dry_run(worker: Worker, name: str, since: str) -> Iterator[str]:
+    """What a (changed) watchlist file would match in the stored items, against
+    what is stored for it now: a dry run before an edit goes live."""
+    watchlist = find_watchlist(worker.settings, name)
+    try:
+        start = parse_when(since, worker.clock())
+    except ValueError as e:
+        raise MonitorError(str(e)) from e
+    matcher = Matcher([watchlist])
+    before = worker.store.matched_rules(watchlist.id, start)
+    after: set[tuple[int, str]] = set()
+    titles: dict[int, str] = {}
+    matched_before = {item_id for item_id, _ in before}
+    for item in worker.store.items_since(start):
+        found = matcher.match(item.title, item.text)
+        after.update((item.id, match.rule) for match in found)
+        if found or item.id in matched_before:
+            titles[item.id] = item.title
+    gained, lost = sorted(after - before), sorted(before - after)
+    for item_id, rule in gained:
+        yield f"+ {rule}: {titles.get(item_id, item_id)}"
+    for item_id, rule in lost:
+        yield f"- {rule}: {titles.get(item_id, item_id)}"
+    yield (
+        f"{watchlist.id} since {start:%Y-%m-%d %H:%M} UTC: {len(after)} matches with this file, "
+        f"{len(before)} stored; {len(gained)} would start matching, {len(lost)} would stop"
+    )
+
+
 # --- status and matches -----------------------------------------------------
 
 

@@ -159,6 +159,15 @@ class FeedState:
 
 
 @dataclass(frozen=True)
+class StoredItem:
+    id: int
+    title: str
+    text: str
+    url: str | None
+    first_seen_at: datetime
+
+
+@dataclass(frozen=True)
 class NewMatch:
     """A match to store, with the snippet already cut."""
 
@@ -519,6 +528,35 @@ class Store:
             for m in messages
         ]  # fmt: skip
         s.execute(_insert_ignoring_duplicates(self.engine, OutboxRow), values)
+
+    def items_since(self, start: datetime, batch: int = 1000) -> Iterator[StoredItem]:
+        """Items first seen after ``start``, oldest first, read in batches."""
+        last_id = 0
+        while True:
+            with self.session() as s:
+                rows = s.exec(
+                    select(ItemRow)
+                    .where(col(ItemRow.first_seen_at) > start)
+                    .where(col(ItemRow.id) > last_id)
+                    .order_by(col(ItemRow.id))
+                    .limit(batch)
+                ).all()
+            if not rows:
+                return
+            for row in rows:
+                yield StoredItem(row.id or 0, row.title, row.text, row.url, row.first_seen_at)
+            last_id = rows[-1].id or last_id
+
+    def matched_rules(self, watchlist: str, start: datetime) -> set[tuple[int, str]]:
+        """(item id, rule) of the stored matches of items first seen after ``start``."""
+        with self.session() as s:
+            rows = s.exec(
+                select(MatchRow.item_id, MatchRow.rule)
+                .join(ItemRow, col(ItemRow.id) == col(MatchRow.item_id))
+                .where(MatchRow.watchlist == watchlist)
+                .where(col(ItemRow.first_seen_at) > start)
+            )
+            return set(rows.all())
 
     # --- alerts ------------------------------------------------------------
 

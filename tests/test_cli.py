@@ -68,6 +68,25 @@ def test_poll_status_matches_and_digest(workdir: Path, feed_server: FeedServer) 
     )
 
 
+def test_a_changed_watchlist_is_tried_on_stored_items(
+    workdir: Path, feed_server: FeedServer
+) -> None:
+    feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes())
+    path = write_watchlist(workdir, [feed_server.url("/wire.xml")])
+    assert monitor(workdir, "poll").returncode == 0
+    edited = path.read_text().replace("exclude: [Kursk submarine]", "exclude: []")
+    edited = edited.replace(
+        "aliases: [Storm Corps, 11th Corps, 폭풍군단]", "aliases: [Storm Corps]"
+    )
+    path.write_text(edited)
+    result = monitor(workdir, "test", "test-watch", "--stored", "--since", "30d")
+    assert result.returncode == 0, result.stderr
+    assert "+ kursk: Kursk submarine families gather for anniversary" in result.stdout
+    assert (
+        "1 would start matching, 0 would stop" in result.stdout
+    )  # Storm Corps is in the title too
+
+
 def test_explain_as_text_and_json(workdir: Path) -> None:
     write_watchlist(workdir, [])
     args = [
@@ -98,7 +117,7 @@ def test_explain_a_feed_file(workdir: Path) -> None:
 def test_user_errors_are_one_line_and_exit_1(workdir: Path) -> None:
     cases = [
         (["test", "nope", "--text", "x"], "error: no watchlist 'nope'"),
-        (["test", "test-watch"], "error: give exactly one of --text, --file or --url"),
+        (["test", "test-watch"], "error: give exactly one of --text, --file, --url or --stored"),
         (["matches", "--since", "yesterday-ish"], "error: not a time: 'yesterday-ish'"),
         (["validate", "missing-dir"], "missing-dir: no such file or directory"),
     ]
