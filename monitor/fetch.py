@@ -2,8 +2,10 @@
 
 ``Fetcher.fetch`` never raises for anything a server can do: every outcome
 is a ``Fetched``, ``NotModified`` or ``FeedFailure`` value with a stable
-reason code. Redirects are followed by hand so that each hop passes the URL
-guard.
+reason code. Redirects are followed by hand (at most five, never from https
+to http), every connection's address passes the guard against internal
+targets, each host gets a bounded number of requests at once, and a
+watchdog enforces one deadline on the whole exchange.
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ import hashlib
 import ipaddress
 import re
 import socket
+import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from monitor.errors import FeedError
@@ -28,10 +34,64 @@ MAX_REDIRECTS = 5
 
 @dataclass(frozen=True)
 class FetchPolicy:
-    timeout: float  # total deadline, seconds
+    timeout: float  # total deadline, seconds, headers and body together
     max_bytes: int  # after decompression
     user_agent: str
     allow_hosts: frozenset[str] = frozenset()  # host or host:port let through the guard
+    per_host: int = 2  # requests at once to one host
+
+
+class _Deadline:
+    """The connections of one fetch, closed by a watchdog timer when its
+    deadline passes: a server dripping headers or body one byte at a time
+    never trips a per-read timeout, but it cannot outlast this."""
+
+    def __init__(self) -> None:
+        self.streams: list[httpcore.NetworkStream] = []
+        self.lock = threading.Lock()
+        self.expired = False
+
+    def add(self, stream: httpcore.NetworkStream) -> None:
+        with self.lock:
+            if self.expired:
+                stream.close()
+            self.streams.append(stream)
+
+    def expire(self) -> None:
+        with self.lock:
+            self.expired = True
+            for stream in self.streams:
+                stream.close()
+
+
+class _Watch(threading.local):
+    """The deadline of the fetch running on this thread, if any."""
+
+    current: _Deadline | None = None
+
+
+class _GuardedBackend(httpcore.SyncBackend):
+    """Checks the address of every connection, redirects included, when it
+    is made: a name that resolves to an internal address is refused even if
+    it resolved elsewhere a moment ago."""
+
+    def __init__(self, allow_hosts: frozenset[str], watch: _Watch) -> None:
+        self.allow_hosts = allow_hosts
+        self.watch = watch
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        address = vetted_address(host, port, self.allow_hosts)
+        stream = super().connect_tcp(address, port, timeout, local_address, socket_options)
+        if self.watch.current is not None:
+            self.watch.current.add(stream)
+        return stream
 
 
 class Fetcher:
@@ -39,7 +99,18 @@ class Fetcher:
 
     def __init__(self, policy: FetchPolicy) -> None:
         self.policy = policy
+        self._watch = _Watch()
+        transport = httpx.HTTPTransport()
+        # httpx does not take a network backend; its pool is swapped for one
+        # built on the guarded backend. No keep-alive: each fetch has its own
+        # connection, which the deadline watchdog may close.
+        transport._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_keepalive_connections=0,
+            network_backend=_GuardedBackend(policy.allow_hosts, self._watch),
+        )
         self.client = httpx.Client(
+            transport=transport,
             timeout=httpx.Timeout(policy.timeout, connect=min(policy.timeout, 10.0)),
             follow_redirects=False,
             trust_env=False,
@@ -49,9 +120,18 @@ class Fetcher:
                 "text/xml;q=0.9, */*;q=0.5",
             },
         )
+        self._hosts: dict[str, threading.BoundedSemaphore] = {}
+        self._hosts_lock = threading.Lock()
 
     def close(self) -> None:
         self.client.close()
+
+    def _host_slot(self, url: str) -> threading.BoundedSemaphore:
+        host = (urlsplit(url).hostname or "").lower()
+        with self._hosts_lock:
+            if host not in self._hosts:
+                self._hosts[host] = threading.BoundedSemaphore(self.policy.per_host)
+            return self._hosts[host]
 
     def fetch(
         self,
@@ -61,18 +141,43 @@ class Fetcher:
         last_modified: str | None = None,
         known_hash: str | None = None,
     ) -> FetchOutcome:
+        with self._host_slot(url):
+            deadline = self._watch.current = _Deadline()
+            watchdog = threading.Timer(self.policy.timeout, deadline.expire)
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                outcome = self._fetch_values(url, now, etag, last_modified, known_hash)
+            finally:
+                watchdog.cancel()
+                self._watch.current = None
+            if deadline.expired and isinstance(outcome, FeedFailure):
+                return self._timeout(url)
+            return outcome
+
+    def _fetch_values(
+        self,
+        url: str,
+        now: datetime,
+        etag: str | None,
+        last_modified: str | None,
+        known_hash: str | None,
+    ) -> FetchOutcome:
         deadline = time.monotonic() + self.policy.timeout
         try:
             return self._fetch(url, now, deadline, etag, last_modified, known_hash)
         except FeedError as e:
             return FeedFailure(url, e.reason, e.message)
         except httpx.TimeoutException:
-            message = f"no complete answer within {self.policy.timeout:g}s"
-            return FeedFailure(url, "timeout", message)
+            return self._timeout(url)
         except httpx.ConnectError as e:
             return FeedFailure(url, "connect_error", f"cannot connect: {e}")
         except (httpx.HTTPError, httpx.InvalidURL) as e:
             return FeedFailure(url, "http_error", f"{type(e).__name__}: {e}")
+
+    def _timeout(self, url: str) -> FeedFailure:
+        message = f"no complete answer within {self.policy.timeout:g}s"
+        return FeedFailure(url, "timeout", message)
 
     def _fetch(
         self,
@@ -90,7 +195,7 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         current = url
         for _ in range(MAX_REDIRECTS + 1):
-            guard_url(current, self.policy.allow_hosts)
+            guard_url(current)
             with self.client.stream("GET", current, headers=headers) as response:
                 if response.is_redirect and "location" in response.headers:
                     current = _redirect_target(current, response.headers["location"])
@@ -150,26 +255,32 @@ def _redirect_target(current: str, location: str) -> str:
     return target
 
 
-def guard_url(url: str, allow_hosts: frozenset[str]) -> None:
-    """Refuse non-HTTP URLs and, unless allowed, hosts that resolve to
-    loopback, private, link-local or otherwise internal addresses."""
+def guard_url(url: str) -> None:
+    """Only http and https URLs with a host are fetched; addresses are checked
+    when connecting (``vetted_address``)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise FeedError("blocked_scheme", f"only http and https are fetched, not {parts.scheme!r}")
-    host = (parts.hostname or "").lower()
-    if not host:
+    if not parts.hostname:
         raise FeedError("bad_url", f"no host in {url!r}")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def vetted_address(host: str, port: int, allow_hosts: frozenset[str]) -> str:
+    """The address to connect to for ``host``: refused when, unless allowed,
+    any address it resolves to is loopback, private, link-local, reserved or
+    otherwise not global (cloud metadata services included)."""
+    host = host.lower().strip("[]")
     if host in allow_hosts or f"{host}:{port}" in allow_hosts:
-        return
+        return host
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:
         raise FeedError("dns_error", f"cannot resolve {host}: {e.strerror}") from e
-    for info in infos:
-        ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    for ip in addresses:
         if not ip.is_global or ip.is_multicast:
             raise FeedError("blocked_address", f"{host} resolves to internal address {ip}")
+    return str(addresses[0])
 
 
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.I)

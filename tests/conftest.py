@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -27,6 +28,8 @@ class Route:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     etag: str | None = None  # answer 304 when the client sends it back
+    # Takes over the whole exchange, to misbehave: hang, drip, send forever.
+    custom: Callable[[BaseHTTPRequestHandler], None] | None = None
 
 
 class FeedServer:
@@ -64,6 +67,10 @@ class FeedServer:
         with self.lock:
             self.requests.append((request.path, dict(request.headers.items())))
             route = self.routes.get(request.path, Route(b"not found", 404))
+        if route.custom is not None:
+            with contextlib.suppress(OSError):  # the client hung up on us, as it should
+                route.custom(request)
+            return
         if route.etag and request.headers.get("If-None-Match") == route.etag:
             request.send_response(304)
             request.send_header("ETag", route.etag)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from monitor.errors import FeedError
-from monitor.fetch import Fetcher, FetchPolicy, guard_url, retry_after
+from monitor.fetch import Fetcher, FetchPolicy, _redirect_target, guard_url, retry_after
 from monitor.types import FeedFailure, Fetched, NotModified
 from tests.conftest import FeedServer, Route, rss
 
@@ -16,7 +19,7 @@ NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def fetcher(feed_server: FeedServer) -> Fetcher:
+def fetcher(feed_server: FeedServer) -> Iterator[Fetcher]:
     policy = FetchPolicy(5.0, 1024 * 1024, "monitor-test/1", frozenset({"127.0.0.1"}))
     fetcher = Fetcher(policy)
     yield fetcher
@@ -85,19 +88,115 @@ def test_redirects_are_followed_and_loops_cut(feed_server: FeedServer, fetcher: 
         ("http://localhost:9/feed", "blocked_address"),
         ("http://169.254.169.254/latest/meta-data", "blocked_address"),
         ("http://10.1.2.3/feed", "blocked_address"),
-        ("http://[::1]/feed", "blocked_address"),
+        ("http://[::1]:9/feed", "blocked_address"),
+        ("http://0.0.0.0:9/feed", "blocked_address"),
     ],
 )
-def test_the_url_guard_blocks_internal_targets(url: str, reason: str) -> None:
-    with pytest.raises(FeedError) as caught:
-        guard_url(url, frozenset())
-    assert caught.value.reason == reason
+def test_the_guard_refuses_internal_targets_before_connecting(url: str, reason: str) -> None:
+    # Checked before any packet leaves: no traffic reaches these addresses.
+    guarded = Fetcher(FetchPolicy(5.0, 1024, "t"))
+    outcome = guarded.fetch(url, NOW)
+    guarded.close()
+    assert isinstance(outcome, FeedFailure) and outcome.reason == reason
 
 
-def test_the_allowlist_lets_a_host_through() -> None:
-    guard_url("http://127.0.0.1:8080/feed", frozenset({"127.0.0.1:8080"}))
+def test_a_redirect_to_an_internal_address_is_refused(feed_server: FeedServer) -> None:
+    feed_server.routes["/jump"] = Route(b"", 302, {"Location": "http://169.254.169.254/meta"})
+    allowed_port_only = Fetcher(FetchPolicy(5.0, 1024, "t", frozenset({feed_server.host})))
+    outcome = allowed_port_only.fetch(feed_server.url("/jump"), NOW)
+    allowed_port_only.close()
+    assert isinstance(outcome, FeedFailure) and outcome.reason == "blocked_address"
+
+
+def test_the_allowlist_is_exact_about_ports(feed_server: FeedServer) -> None:
+    feed_server.routes["/f"] = Route(rss(("1", "t", "d")))
+    other_port = Fetcher(FetchPolicy(5.0, 1024, "t", frozenset({"127.0.0.1:1"})))
+    outcome = other_port.fetch(feed_server.url("/f"), NOW)
+    other_port.close()
+    assert isinstance(outcome, FeedFailure) and outcome.reason == "blocked_address"
+    assert feed_server.count("/f") == 0
+
+
+def test_guard_url_schemes() -> None:
+    with pytest.raises(FeedError):
+        guard_url("ftp://example.org/feed")
+    guard_url("https://example.org/feed")
 
 
 def test_retry_after_as_an_http_date() -> None:
     assert retry_after("Wed, 25 Nov 2026 08:05:00 GMT", NOW) == timedelta(minutes=5)
     assert retry_after("soon", NOW) is None
+
+
+def _hang(request: BaseHTTPRequestHandler) -> None:
+    time.sleep(3)
+
+
+def _drip(request: BaseHTTPRequestHandler) -> None:
+    request.send_response(200)
+    request.send_header("Content-Type", "application/rss+xml")
+    request.end_headers()
+    for _ in range(40):
+        request.wfile.write(b" ")
+        request.wfile.flush()
+        time.sleep(0.1)
+
+
+def _drip_headers(request: BaseHTTPRequestHandler) -> None:
+    request.wfile.write(b"HTTP/1.1 200 OK\r\n")
+    for _ in range(40):
+        request.wfile.write(b"X-Slow: 1\r\n")
+        request.wfile.flush()
+        time.sleep(0.1)
+
+
+def _endless(request: BaseHTTPRequestHandler) -> None:
+    request.send_response(200)
+    request.send_header("Content-Type", "application/rss+xml")
+    request.send_header("Content-Length", str(200 * 1024 * 1024))
+    request.end_headers()
+    chunk = b"<rss>" + b"x" * 65536
+    for _ in range(200 * 16):
+        request.wfile.write(chunk)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "reason"),
+    [(_hang, "timeout"), (_drip, "timeout"), (_drip_headers, "timeout"), (_endless, "too_large")],
+)
+def test_misbehaving_servers_are_cut_off(
+    feed_server: FeedServer, behaviour: Callable[[BaseHTTPRequestHandler], None], reason: str
+) -> None:
+    feed_server.routes["/bad"] = Route(custom=behaviour)
+    impatient = Fetcher(FetchPolicy(1.0, 1024 * 1024, "t", frozenset({"127.0.0.1"})))
+    started = time.monotonic()
+    outcome = impatient.fetch(feed_server.url("/bad"), NOW)
+    impatient.close()
+    assert isinstance(outcome, FeedFailure) and outcome.reason == reason, outcome
+    assert time.monotonic() - started < 3.0
+
+
+def test_a_gzip_bomb_is_refused(feed_server: FeedServer, fetcher: Fetcher) -> None:
+    bomb = gzip.compress(b"\0" * (64 * 1024 * 1024))  # 64 KiB on the wire
+    feed_server.routes["/bomb"] = Route(bomb, headers={"Content-Encoding": "gzip"})
+    outcome = fetcher.fetch(feed_server.url("/bomb"), NOW)
+    assert isinstance(outcome, FeedFailure) and outcome.reason == "too_large"
+
+
+def test_an_https_to_http_redirect_is_refused() -> None:
+    with pytest.raises(FeedError) as caught:
+        _redirect_target("https://a.example/feed", "http://a.example/feed")
+    assert caught.value.reason == "insecure_redirect"
+
+
+def test_credentials_stay_with_their_origin(feed_server: FeedServer, fetcher: Fetcher) -> None:
+    other = f"http://localhost:{feed_server.host.split(':')[1]}/landing"
+    feed_server.routes["/private"] = Route(b"", 302, {"Location": other})
+    feed_server.routes["/landing"] = Route(rss(("1", "t", "d")))
+    both = Fetcher(FetchPolicy(5.0, 1024 * 1024, "t", frozenset({"127.0.0.1", "localhost"})))
+    outcome = both.fetch(f"http://user:secret@{feed_server.host}/private", NOW)
+    both.close()
+    assert isinstance(outcome, Fetched)
+    first, second = feed_server.requests[-2][1], feed_server.requests[-1][1]
+    assert first["Authorization"].startswith("Basic ")
+    assert "Authorization" not in second
