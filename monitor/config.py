@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     # 0 parses in the worker process; the default uses every core when many feeds are due
     parse_processes: int = Field(default_factory=lambda: _cores() if _cores() > 1 else 0, ge=0)
     delivery_attempts: int = Field(default=8, ge=1)
+    pause_after: int = Field(default=10, ge=1)  # consecutive failures that pause a feed
     user_agent: str = f"monitor/{__version__} (news monitoring; +https://github.com/monitor)"
 
     @field_validator("smtp_url", mode="before")

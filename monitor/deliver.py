@@ -15,7 +15,7 @@ import os
 import re
 import smtplib
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from monitor.digest import Rendered, Renderer
 from monitor.errors import ConfigError, DeliveryError
+from monitor.pipeline import FeedReport
 from monitor.store import DigestRecord, OutboxDraft, OutboxMessage, Store
 from monitor.types import DigestPlan, FeedStatus, StoredMatch
 from monitor.watchlist import Watchlist
@@ -260,6 +261,26 @@ class Outbox:
                     base, "alert", watchlist, watchlist.alert_email, rendered
                 )
             self.store.queue_alerts(ids, drafts, now)
+            queued += len(drafts)
+        return queued
+
+    def queue_feed_alert(
+        self, watchlists: Iterable[Watchlist], report: FeedReport, now: datetime
+    ) -> int:
+        """One message to the alert recipients of every watchlist that follows
+        a feed, when the feed was paused or is gone: once, not once per tick."""
+        following = [w for w in watchlists if any(f.url == report.url for f in w.feeds)]
+        queued = 0
+        for watchlist in following:
+            context = {"watchlist": watchlist, "report": report, "now": now}
+            rendered = Rendered(
+                self.renderer.render("feed_problem_subject.txt.j2", **context).strip(),
+                self.renderer.render("feed_problem.txt.j2", **context),
+                self.renderer.render("feed_problem.html.j2", **context),
+            )
+            base = f"feed:{report.url}:{report.stopped}:{now.isoformat()}"
+            drafts = self._email_drafts(base, "feed", watchlist, watchlist.alert_email, rendered)
+            self.store.queue(drafts, now)
             queued += len(drafts)
         return queued
 

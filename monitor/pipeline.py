@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from monitor.fetch import Fetcher
 from monitor.matcher import Matcher
 from monitor.parse import parse_feed
-from monitor.schedule import next_poll_after_failure, next_poll_after_success
+from monitor.schedule import FailureDecision, after_failure, next_poll_after_success
 from monitor.store import FeedState, NewMatch, Store
 from monitor.text import make_snippet
 from monitor.types import Entry, FeedFailure, Fetched, Match, NotModified, ParsedFeed, Snippet
@@ -39,6 +39,7 @@ class FeedReport:
     new_items: int = 0
     new_matches: int = 0
     message: str = ""
+    stopped: str | None = None  # "paused" or "gone" when this poll stopped the feed
 
     @property
     def failed(self) -> bool:
@@ -119,6 +120,7 @@ class Poller:
     raise_errors: bool = False  # tests: a bug in the pipeline fails loudly
     jitter: Callable[[], float] = random.random
     pool: ParsePool | None = None  # None: parse in this process
+    pause_after: int = 10  # consecutive failures that pause a feed
 
     def cycle(self, now: datetime, urls: Sequence[str], force: bool = False) -> CycleReport:
         """Poll those of ``urls`` that are due (all of them with ``force``)."""
@@ -185,10 +187,16 @@ class Poller:
 
     def _failed(self, feed: FeedState, failure: FeedFailure, now: datetime) -> FeedReport:
         every = timedelta(seconds=feed.every_seconds)
-        errors = feed.consecutive_errors + 1
-        next_poll = next_poll_after_failure(now, every, errors, self.jitter(), failure.retry_after)
-        self.store.record_failure(failure, now, next_poll)
-        return FeedReport(feed.url, failure.reason, message=failure.message)
+        jitter = self.jitter()
+
+        def decide(errors: int) -> FailureDecision:
+            return after_failure(
+                now, every, errors, failure.reason, jitter, self.pause_after, failure.retry_after
+            )
+
+        decision = self.store.record_failure(failure, now, decide)
+        stopped = decision.status if decision.newly_stopped else None
+        return FeedReport(feed.url, failure.reason, message=failure.message, stopped=stopped)
 
 
 def _next_poll(feed: FeedState, now: datetime) -> datetime:

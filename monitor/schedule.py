@@ -133,6 +133,34 @@ def next_poll_after_success(
     return now + wait
 
 
+@dataclass(frozen=True)
+class FailureDecision:
+    """What a failed poll does to a feed."""
+
+    next_poll_at: datetime | None  # None: not polled on schedule until it is resumed
+    status: str  # "active" (retrying with backoff), "paused" or "gone"
+    newly_stopped: bool  # this failure paused or retired it: tell the operator, once
+
+
+def after_failure(
+    now: datetime,
+    every: timedelta,
+    consecutive_errors: int,
+    reason: str,
+    jitter: float,
+    pause_after: int,
+    retry_after: timedelta | None = None,
+) -> FailureDecision:
+    """410 Gone retires a feed at once; ``pause_after`` failures in a row pause
+    it; anything less backs off and retries."""
+    if reason == "http_410":
+        return FailureDecision(None, "gone", True)
+    if consecutive_errors >= pause_after:
+        return FailureDecision(None, "paused", consecutive_errors == pause_after)
+    wait = next_poll_after_failure(now, every, consecutive_errors, jitter, retry_after)
+    return FailureDecision(wait, "active", False)
+
+
 def next_poll_after_failure(
     now: datetime,
     every: timedelta,

@@ -150,9 +150,14 @@ class Worker:
             workers=self.settings.fetch_workers,
             raise_errors=self.raise_errors,
             pool=self.parse_pool,
+            pause_after=self.settings.pause_after,
         )
         report = poller.cycle(now, urls if urls else list(feeds), force=force or bool(urls))
-        if self.outbox.queue_alerts(self.watchlists.by_id, self.clock()):
+        queued = self.outbox.queue_alerts(self.watchlists.by_id, self.clock())
+        for stopped in (f for f in report.feeds if f.stopped):
+            log.warning("feed %s is %s: %s", stopped.url, stopped.stopped, stopped.message)
+            queued += self.outbox.queue_feed_alert(self.watchlists.by_id.values(), stopped, now)
+        if queued:
             self.deliver()
         return report
 

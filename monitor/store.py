@@ -22,6 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, Session, SQLModel, UniqueConstraint, col, create_engine, select
 
+from monitor.schedule import FailureDecision
 from monitor.types import Entry, FeedFailure, FeedStatus, Match, Snippet, StoredMatch
 
 
@@ -62,6 +63,7 @@ class FeedRow(SQLModel, table=True):
     last_polled_at: datetime | None = _when()
     last_success_at: datetime | None = _when()
     consecutive_errors: int = 0
+    status: str = "active"  # active | paused (too many failures) | gone (410)
     last_error: str | None = None
     last_error_reason: str | None = None
     error_since: datetime | None = _when()
@@ -313,6 +315,7 @@ class Store:
             query = select(FeedRow).where(col(FeedRow.url).in_(list(urls)))
             if not force:
                 query = query.where(col(FeedRow.next_poll_at) <= now)
+                query = query.where(col(FeedRow.status) == "active")
             rows = s.exec(query.order_by(col(FeedRow.next_poll_at))).all()
             states = [_feed_state(r) for r in rows]
             for row, state in zip(rows, states, strict=True):
@@ -323,15 +326,22 @@ class Store:
         with self.session() as s:
             _mark_healthy(_feed(s, url), now, next_poll_at)
 
-    def record_failure(self, failure: FeedFailure, now: datetime, next_poll_at: datetime) -> int:
-        """Record a failed poll; returns the feed's consecutive error count."""
+    def record_failure(
+        self,
+        failure: FeedFailure,
+        now: datetime,
+        decide: Callable[[int], FailureDecision],
+    ) -> FailureDecision:
+        """Record a failed poll; ``decide`` maps the new count of consecutive
+        failures to what happens next. Nothing stored before is touched."""
         with self.session() as s:
             row = _feed(s, failure.url)
             row.consecutive_errors += 1
             row.last_error, row.last_error_reason = failure.message, failure.reason
             row.error_since = row.error_since or now
-            row.next_poll_at = next_poll_at
-            return row.consecutive_errors
+            decision = decide(row.consecutive_errors)
+            row.next_poll_at, row.status = decision.next_poll_at, decision.status
+            return decision
 
     def known_keys(self, keys: Sequence[str]) -> set[str]:
         with self.session() as s:
@@ -517,6 +527,11 @@ class Store:
                 s, (col(MatchRow.watchlist) == watchlist) & col(MatchRow.digest_id).is_(None)
             )
 
+    def queue(self, messages: Sequence[OutboxDraft], now: datetime) -> None:
+        """Queue messages that belong to no digest (their keys make it idempotent)."""
+        with self.session() as s:
+            self._queue(s, messages, now, None)
+
     def _queue(
         self, s: Session, messages: Sequence[OutboxDraft], now: datetime, digest_id: int | None
     ) -> None:
@@ -651,6 +666,7 @@ def _feed(s: Session, url: str) -> FeedRow:
 
 def _healthy(now: datetime, next_poll_at: datetime) -> dict[str, Any]:
     return {
+        "status": "active",
         "consecutive_errors": 0,
         "last_error": None,
         "last_error_reason": None,
@@ -684,6 +700,8 @@ def _feed_status(row: FeedRow, items: int) -> FeedStatus:
         next_poll_at=row.next_poll_at,
         last_success_at=row.last_success_at,
         consecutive_errors=row.consecutive_errors,
+        status=row.status,
+        error_since=row.error_since,
         last_error=row.last_error,
         last_error_reason=row.last_error_reason,
         items=items,

@@ -154,6 +154,8 @@ class FeedStatus:
     last_error: str | None
     last_error_reason: str | None
     items: int
+    status: str = "active"  # active | paused | gone
+    error_since: datetime | None = None
 
 
 @dataclass(frozen=True)

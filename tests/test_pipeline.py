@@ -12,7 +12,7 @@ from monitor.parse import parse_feed
 from monitor.pipeline import POOL_THRESHOLD
 from monitor.service import Worker
 from monitor.types import FeedFailure, Fetched
-from tests.conftest import FeedServer, Route, make_settings, rss, write_watchlist
+from tests.conftest import FeedServer, Route, Smtp, make_settings, rss, write_watchlist
 from tests.golden import assert_golden
 
 DATA = Path(__file__).resolve().parent / "data" / "feeds"
@@ -157,4 +157,45 @@ def test_many_due_feeds_are_parsed_in_other_processes(
     assert [f.outcome for f in report.feeds] == ["updated"] * POOL_THRESHOLD
     assert (report.new_items, report.new_matches) == (2 * POOL_THRESHOLD, POOL_THRESHOLD)
     assert worker.parse_pool._executor is not None  # the pool really was used
+    worker.close()
+
+
+def test_410_retires_a_feed_and_tells_the_operator_once(
+    workdir: Path, feed_server: FeedServer, smtp_server: Smtp
+) -> None:
+    feed_server.routes["/gone"] = Route(b"gone", 410)
+    write_watchlist(workdir, [feed_server.url("/gone")], alert_email="duty@example.org")
+    clock = Clock(NOW)
+    worker = make_worker(workdir, clock, smtp_url=smtp_server.url)
+    report = worker.poll()
+    assert [(f.outcome, f.stopped) for f in report.feeds] == [("http_410", "gone")]
+    for hours in range(1, 4):
+        clock.now = NOW + timedelta(days=hours)
+        assert worker.poll().feeds == ()
+    assert feed_server.count("/gone") == 1
+    [message] = smtp_server.sink.wait_for(1)
+    assert message["Subject"] == f"[feed gone] Test watch: {feed_server.url('/gone')}"
+    [status] = worker.store.feed_statuses()
+    assert (status.status, status.last_error_reason) == ("gone", "http_410")
+    worker.close()
+
+
+def test_repeated_failures_pause_a_feed_until_it_works_again(
+    workdir: Path, feed_server: FeedServer, smtp_server: Smtp
+) -> None:
+    feed_server.routes["/flaky"] = Route(b"oops", 500)
+    write_watchlist(workdir, [feed_server.url("/flaky")], alert_email="duty@example.org")
+    clock = Clock(NOW)
+    worker = make_worker(workdir, clock, smtp_url=smtp_server.url, pause_after=3)
+    stopped = []
+    for day in range(6):
+        clock.now = NOW + timedelta(days=day)
+        stopped += [f.stopped for f in worker.poll().feeds]
+    assert stopped == [None, None, "paused"]  # then no more polls on schedule
+    assert len(smtp_server.sink.wait_for(1)) == 1
+    feed_server.routes["/flaky"] = Route(rss(("a", "North Korea", "x")))
+    resumed = worker.poll(urls=[feed_server.url("/flaky")])
+    assert [f.outcome for f in resumed.feeds] == ["updated"]
+    [status] = worker.store.feed_statuses()
+    assert (status.status, status.consecutive_errors) == ("active", 0)
     worker.close()
