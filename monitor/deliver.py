@@ -16,13 +16,15 @@ import re
 import smtplib
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
+
+import apprise
 
 from monitor.digest import Rendered, Renderer
 from monitor.errors import ConfigError, DeliveryError
@@ -110,6 +112,33 @@ class SmtpSender:
         return smtp
 
 
+class NotifySender:
+    """Notification URLs through Apprise (Slack, Telegram, Matrix, ntfy,
+    JSON webhooks, ...). A watchlist may name ``env:VARIABLE`` instead of the
+    URL, so tokens stay in the environment rather than in the file."""
+
+    def __init__(self, environ: Mapping[str, str] = os.environ) -> None:
+        self.environ = environ
+
+    def resolve(self, reference: str) -> str:
+        if not reference.startswith("env:"):
+            return reference
+        name = reference.removeprefix("env:")
+        url = self.environ.get(name)
+        if not url:
+            raise DeliveryError(f"environment variable {name} is not set", permanent=True)
+        return url
+
+    def send(self, reference: str, title: str, body: str) -> None:
+        notifier = apprise.Apprise()
+        if not notifier.add(self.resolve(reference)):
+            raise DeliveryError(
+                f"{reference}: not a notification URL Apprise knows", permanent=True
+            )
+        if not notifier.notify(title=title, body=body):
+            raise DeliveryError(f"{reference}: the notification service did not accept it")
+
+
 def _permanent(codes: Sequence[int]) -> bool:
     return bool(codes) and all(500 <= code < 600 for code in codes)
 
@@ -193,6 +222,7 @@ class Outbox:
     mail_from: str
     sender: MailSender | None = None
     max_attempts: int = 8
+    notifier: NotifySender = field(default_factory=NotifySender)
 
     # --- queueing ---
 
@@ -217,12 +247,24 @@ class Outbox:
                 OutboxDraft(f"{base}:file", "digest", watchlist.id, "file", file_name,
                             rendered.subject, rendered.text, rendered.html)
             ]  # fmt: skip
-            return drafts + self._email_drafts(
+            drafts += self._email_drafts(
                 base, "digest", watchlist, watchlist.digest_email, rendered
             )
+            return drafts + self._notify_drafts(base, "digest", watchlist, rendered)
 
         record = DigestRecord(0, watchlist.id, scheduled_for, window_start, now, "queued", 0)
         return self.store.create_digest(record, compose, now)
+
+    def _notify_drafts(
+        self, base: str, kind: str, watchlist: Watchlist, rendered: Rendered
+    ) -> list[OutboxDraft]:
+        return [
+            OutboxDraft(
+                f"{base}:notify:{target}", kind, watchlist.id, "notify", target,
+                rendered.subject, rendered.text, "",
+            )
+            for target in watchlist.alert_notify
+        ]  # fmt: skip
 
     def _email_drafts(
         self,
@@ -259,7 +301,7 @@ class Outbox:
                 base = f"alert:{watchlist_id}:{min(ids)}-{max(ids)}:{len(ids)}"
                 drafts = self._email_drafts(
                     base, "alert", watchlist, watchlist.alert_email, rendered
-                )
+                ) + self._notify_drafts(base, "alert", watchlist, rendered)
             self.store.queue_alerts(ids, drafts, now)
             queued += len(drafts)
         return queued
@@ -280,6 +322,7 @@ class Outbox:
             )
             base = f"feed:{report.url}:{report.stopped}:{now.isoformat()}"
             drafts = self._email_drafts(base, "feed", watchlist, watchlist.alert_email, rendered)
+            drafts += self._notify_drafts(base, "feed", watchlist, rendered)
             self.store.queue(drafts, now)
             queued += len(drafts)
         return queued
@@ -317,6 +360,8 @@ class Outbox:
             if self.sender is None:
                 raise DeliveryError("MONITOR_SMTP_URL is not set")
             self.sender.send(build_email(message, self.mail_from, now))
+        elif message.channel == "notify":
+            self.notifier.send(message.recipient, clean_header(message.subject), message.body_text)
         else:
             raise DeliveryError(f"unknown channel {message.channel!r}", permanent=True)
 

@@ -31,6 +31,7 @@ from monitor.schedule import Cron, parse_duration
 DEFAULT_POLL_EVERY = timedelta(minutes=15)
 DEFAULT_SCHEDULE = "0 7 * * *"
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_ENV_REFERENCE = re.compile(r"^env:[A-Za-z_][A-Za-z0-9_]*$")
 _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 
 
@@ -196,6 +197,16 @@ class _AlertSpec(_Strict):
     notify: list[str] = []
 
     _emails = field_validator("email")(_check_emails)
+
+    @field_validator("notify")
+    @classmethod
+    def _notify_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not (_ENV_REFERENCE.match(url) or "://" in url):
+                raise ValueError(
+                    f"{url!r}: use a notification URL (e.g. ntfy://topic) or env:VARIABLE"
+                )
+        return urls
 
 
 class _WatchlistSpec(_Strict):

@@ -38,12 +38,21 @@ class FeedServer:
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.posts: list[tuple[str, bytes]] = []  # webhooks received
         self.lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.handle(self)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                with server.lock:
+                    server.posts.append((self.path, self.rfile.read(length)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -202,6 +211,7 @@ digest:
   email: [{digest_email}]
 alerts:
   email: [{alert_email}]
+  notify: [{notify}]
 """
 
 
@@ -214,6 +224,7 @@ def write_watchlist(
     schedule: str = "0 7 * * *",
     digest_email: str = "",
     alert_email: str = "",
+    notify: str = "",
 ) -> Path:
     path = workdir / "watchlists" / f"{name}.yaml"
     text = SMALL_WATCHLIST.format(
@@ -222,6 +233,7 @@ def write_watchlist(
         schedule=schedule,
         digest_email=digest_email,
         alert_email=alert_email,
+        notify=notify,
     )
     if not feeds:
         text = text.replace("feeds:\n  []", "feeds: []")

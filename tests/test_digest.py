@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
+
+import pytest
 
 from monitor.schedule import Cron, due_digest_slot
 from monitor.service import Worker
@@ -146,3 +149,38 @@ def test_due_digest_slot_in_the_watchlists_zone() -> None:
         cron, anchor - timedelta(days=200), datetime(2026, 7, 1, 4, 30, tzinfo=UTC)
     )
     assert summer == datetime(2026, 7, 1, 4, 0, tzinfo=UTC)  # 07:00 EEST
+
+
+def test_alerts_and_digests_reach_notification_urls(
+    workdir: Path, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The token-bearing URL lives in the environment; the watchlist names the variable.
+    monkeypatch.setenv("TEST_HOOK_URL", f"json://{feed_server.host}/hook")
+    feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes())
+    write_watchlist(workdir, [feed_server.url("/wire.xml")], alert=True, notify="env:TEST_HOOK_URL")
+    worker = Worker(make_settings(workdir), clock=Clock(NOW), raise_errors=True)
+    worker.poll()
+    worker.poll(force=True)
+    worker.digest_now(worker.watchlists.by_id["test-watch"])
+    bodies = [json.loads(body) for path, body in feed_server.posts if path == "/hook"]
+    assert [b["title"] for b in bodies] == [
+        "[alert] Test watch: Storm Corps (1 new)",
+        "Test watch: 5 matches · 2026-11-25",
+    ]
+    assert "11th Corps" in bodies[0]["message"]
+    worker.close()
+
+
+def test_a_missing_notification_variable_fails_that_message_only(
+    workdir: Path, feed_server: FeedServer
+) -> None:
+    feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes())
+    write_watchlist(
+        workdir, [feed_server.url("/wire.xml")], alert=True, notify="env:NOT_SET_ANYWHERE"
+    )
+    worker = Worker(make_settings(workdir), clock=Clock(NOW), raise_errors=True)
+    worker.poll()
+    assert worker.store.outbox_counts() == {"failed": 1}
+    result = worker.digest_now(worker.watchlists.by_id["test-watch"])
+    assert result.record is not None and result.record.match_count == 5
+    worker.close()
