@@ -20,6 +20,10 @@ def explanation_lines(explanation: Explanation) -> list[str]:
         lines = [f"{verdict} {explanation.watchlist}/{entity.id} (entity: {entity.name})"]
         lines += [f"       alias {describe_hit(h)}" for h in explanation.hits]
         lines += [f"       vetoed by exclude {describe_hit(h)}" for h in explanation.vetoed_by]
+        lines += [
+            f"       ignored alias {describe_hit(h)}: none of its context words occur"
+            for h in explanation.out_of_context
+        ]
         return lines
     topic = explanation.topic
     lines = [f"{verdict} {explanation.watchlist}/{topic.id} (topic: {topic.name})"]
@@ -55,6 +59,7 @@ def explanation_json(explanation: Explanation) -> dict[str, Any]:
             "kind": "entity",
             "hits": [_hit_json(h) for h in explanation.hits],
             "vetoed_by": [_hit_json(h) for h in explanation.vetoed_by],
+            "out_of_context": [_hit_json(h) for h in explanation.out_of_context],
         }
     assert isinstance(explanation, TopicExplanation)
     return base | {

@@ -107,6 +107,7 @@ class _CompiledEntity:
     entity: Entity
     aliases: tuple[int, ...]  # pattern ids
     excludes: tuple[int, ...]
+    contexts: tuple[tuple[int, ...], ...]  # per alias: patterns one of which must occur
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class EntityExplanation:
     entity: Entity
     hits: tuple[Hit, ...]
     vetoed_by: tuple[Hit, ...]  # exclude phrases found
+    out_of_context: tuple[Hit, ...] = ()  # alias hits dropped: none of their context words
 
     @property
     def matched(self) -> bool:
@@ -185,7 +187,10 @@ class Matcher:
         for entity in watchlist.entities:
             aliases = tuple(self._pattern(a.text, a.case_sensitive) for a in entity.aliases)
             excludes = tuple(self._pattern(text) for text in entity.exclude)
-            compiled = _CompiledEntity(watchlist.id, entity, aliases, excludes)
+            contexts = tuple(
+                tuple(self._pattern(word) for word in alias.context) for alias in entity.aliases
+            )
+            compiled = _CompiledEntity(watchlist.id, entity, aliases, excludes, contexts)
             entities[entity.id] = compiled
             self._index_rule(("entity", len(self._entities)), aliases)
             self._entities.append(compiled)
@@ -281,9 +286,25 @@ class Matcher:
         return matches
 
     def _explain_entity(self, found: _Found, entity: _CompiledEntity) -> EntityExplanation:
-        hits = self._hits(found, entity.aliases)
+        in_context, out_of_context = self._aliases_in_context(found, entity)
+        hits = self._hits(found, in_context)
         vetoes = self._hits(found, entity.excludes) if hits else ()
-        return EntityExplanation(entity.watchlist, entity.entity, hits, vetoes)
+        dropped = self._hits(found, out_of_context)
+        return EntityExplanation(entity.watchlist, entity.entity, hits, vetoes, dropped)
+
+    @staticmethod
+    def _aliases_in_context(found: _Found, entity: _CompiledEntity) -> tuple[list[int], list[int]]:
+        """The entity's aliases that occur, split by whether their context is present."""
+        present = found.by_pattern
+        in_context, out_of_context = [], []
+        for alias, context in zip(entity.aliases, entity.contexts, strict=True):
+            if alias not in present:
+                continue
+            if not context or any(word in present for word in context):
+                in_context.append(alias)
+            else:
+                out_of_context.append(alias)
+        return in_context, out_of_context
 
     def _hits(self, found: _Found, pattern_ids: Sequence[int]) -> tuple[Hit, ...]:
         occurrences = sorted(
@@ -309,7 +330,7 @@ class Matcher:
             entity = topic.entities[leaf.entity]
             if self._hits(found, entity.excludes):
                 return []
-            return occurrences(entity.aliases, None)
+            return occurrences(self._aliases_in_context(found, entity)[0], None)
 
         return TopicExplanation(topic.watchlist, topic.topic, q.evaluate(topic.topic.tree, lookup))
 

@@ -42,6 +42,9 @@ _EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 class Alias:
     text: str
     case_sensitive: bool = False
+    # An ambiguous alias ("NIS") counts only when one of these also occurs in
+    # the item; empty means it always counts.
+    context: tuple[str, ...] = ()
 
     @property
     def prefix(self) -> bool:
@@ -112,6 +115,7 @@ class _Strict(BaseModel):
 class _AliasSpec(_Strict):
     text: str = Field(min_length=1)
     case_sensitive: bool = False
+    context: list[str] = []
 
     @model_validator(mode="before")
     @classmethod
@@ -124,6 +128,13 @@ class _AliasSpec(_Strict):
         if not text.strip("* "):
             raise ValueError("an alias needs at least one letter")
         return text
+
+    @field_validator("context")
+    @classmethod
+    def _context_has_letters(cls, context: list[str]) -> list[str]:
+        if any(not word.strip("* ") for word in context):
+            raise ValueError("a context word needs at least one letter")
+        return context
 
 
 class _EntitySpec(_Strict):
@@ -392,7 +403,7 @@ def _build(
 
 
 def _entity(rule_id: str, spec: _EntitySpec) -> Entity:
-    aliases = tuple(Alias(a.text, a.case_sensitive) for a in spec.aliases)
+    aliases = tuple(Alias(a.text, a.case_sensitive, tuple(a.context)) for a in spec.aliases)
     return Entity(rule_id, spec.name or rule_id, aliases, tuple(spec.exclude), spec.alert)
 
 

@@ -141,3 +141,46 @@ def test_all_rules_of_the_seed_watchlist_compile() -> None:
 
 def test_an_empty_matcher_matches_nothing() -> None:
     assert Matcher([]).match("North Korea", "Kursk") == []
+
+
+CONTEXT_WATCHLIST = """\
+entities:
+  nis:
+    aliases:
+      - 국정원
+      - text: NIS
+        case_sensitive: true
+        context: [Korea*, Seoul]
+topics:
+  spy-news:
+    query: '@nis AND (said OR says)'
+"""
+
+
+@pytest.fixture(scope="module")
+def context_matcher() -> Matcher:
+    return Matcher([parse_watchlist(CONTEXT_WATCHLIST, "c.yaml", "c", "UTC")])
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "expected"),
+    [
+        ("NIS says troops moved", "South Korea's parliament was briefed.", {"nis", "spy-news"}),
+        ("NIS says troops moved", "Lawmakers in Seoul were briefed.", {"nis", "spy-news"}),
+        ("Startup raises NIS 120 million", "The Tel Aviv firm said.", set()),
+        ("Kenya's NIS gets a new head", "The president said.", set()),
+        ("국정원 발표", "", {"nis"}),  # an alias without context always counts
+    ],
+)
+def test_an_alias_with_context_needs_one_of_its_words(
+    context_matcher: Matcher, title: str, text: str, expected: set[str]
+) -> None:
+    assert rules(context_matcher, title, text) == expected
+
+
+def test_explain_names_an_alias_dropped_for_want_of_context(context_matcher: Matcher) -> None:
+    explanations = context_matcher.explain("Startup raises NIS 120 million", "")
+    [explanation] = [e for e in explanations if isinstance(e, EntityExplanation)]
+    assert not explanation.matched
+    assert [h.term for h in explanation.out_of_context] == ["NIS"]
+    assert explanation.hits == ()

@@ -110,3 +110,16 @@ def test_validate_command_accepts_the_seed() -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ok: 1 watchlists")
+
+
+def test_an_empty_context_word_is_reported_where_it_is_written() -> None:
+    source = """\
+entities:
+  nis:
+    aliases:
+      - text: NIS
+        context: [Korea, "*"]
+"""
+    assert problems(source) == [
+        "w.yaml:5:18: entities.nis.aliases.0.context: a context word needs at least one letter",
+    ]
