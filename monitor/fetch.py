@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -30,6 +30,8 @@ from monitor.errors import FeedError
 from monitor.types import FeedFailure, Fetched, FetchOutcome, NotModified
 
 MAX_REDIRECTS = 5
+# A feed that answers with only these has moved (RFC 9110 15.4.2, 15.4.9).
+PERMANENT_REDIRECTS = frozenset({301, 308})
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,9 @@ class Fetcher:
             return self._timeout(url)
         except httpx.ConnectError as e:
             return FeedFailure(url, "connect_error", f"cannot connect: {e}")
+        except httpx.DecodingError as e:
+            message = f"the body does not decode as its Content-Encoding says: {e}"
+            return FeedFailure(url, "bad_encoding", message)
         except (httpx.HTTPError, httpx.InvalidURL) as e:
             return FeedFailure(url, "http_error", f"{type(e).__name__}: {e}")
 
@@ -193,14 +198,19 @@ class Fetcher:
             headers["If-None-Match"] = etag
         if last_modified:
             headers["If-Modified-Since"] = last_modified
-        current = url
+        current, permanent = url, True
         for _ in range(MAX_REDIRECTS + 1):
             guard_url(current)
             with self.client.stream("GET", current, headers=headers) as response:
                 if response.is_redirect and "location" in response.headers:
                     current = _redirect_target(current, response.headers["location"])
+                    permanent = permanent and response.status_code in PERMANENT_REDIRECTS
                     continue
-                return self._outcome(url, current, response, now, deadline, known_hash)
+                moved_to = current if current != url and permanent else None
+                outcome = self._outcome(url, current, response, now, deadline, known_hash)
+                if moved_to and isinstance(outcome, Fetched | NotModified):
+                    outcome = replace(outcome, moved_to=moved_to)
+                return outcome
         raise FeedError("too_many_redirects", f"more than {MAX_REDIRECTS} redirects")
 
     def _outcome(

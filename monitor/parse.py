@@ -13,6 +13,7 @@ import calendar
 import hashlib
 import io
 import re
+import sys
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -21,34 +22,67 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
 
-from monitor.text import clean_text, html_to_text
+from monitor.text import clean_text, html_to_text, strip_unsafe
 from monitor.types import Entry, FeedFailure, Fetched, ParsedFeed
 
 _TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|ocid|cmpid|at_\w+)$", re.I)
 
 
 def parse_feed(fetched: Fetched) -> ParsedFeed | FeedFailure:
-    headers = {"content-type": fetched.content_type, "content-location": fetched.final_url}
     try:
-        # A stream, never bytes: given bytes that happen to name a file,
-        # feedparser opens and reads that file.
-        # Feed HTML is only ever turned into plain text here and escaped when
-        # shown, so feedparser's HTML sanitiser and URI rewriting (a third of
-        # its time) would be work thrown away; links are resolved below.
-        parsed = feedparser.parse(
-            io.BytesIO(fetched.body),
-            response_headers=headers,
-            sanitize_html=False,
-            resolve_relative_uris=False,
-        )
+        parsed = _feedparser(fetched, fetched.body)
+    except Exception:  # feedparser raises anything on hostile input
+        # A character reference to no character (&#0;, &#xD800;, &#1114112;)
+        # makes feedparser raise: drop those and try once more before
+        # giving up the whole feed for one bad title.
+        body = _INVALID_CHAR_REF.sub(_drop_invalid_reference, fetched.body)
+        if body == fetched.body:
+            return _parse_error(fetched)
+        try:
+            parsed = _feedparser(fetched, body)
+        except Exception:
+            return _parse_error(fetched)
+    try:
         if not parsed.get("version") and not parsed.entries:
             return FeedFailure(fetched.url, "not_a_feed", _not_a_feed_message(parsed, fetched))
         entries = tuple(unique_keys(_entry(raw, fetched.final_url) for raw in parsed.entries))
-    except Exception as e:  # feedparser raises anything on hostile input
-        return FeedFailure(fetched.url, "parse_error", f"{type(e).__name__}: {e}"[:500])
+    except Exception:  # the parsed structure can hold anything
+        return _parse_error(fetched)
     feed = parsed.get("feed", {})
     title = clean_text(_plain(feed.get("title", "")))
     return ParsedFeed(title=title, entries=entries, ttl=_ttl(feed.get("ttl")))
+
+
+def _feedparser(fetched: Fetched, body: bytes) -> Any:
+    headers = {"content-type": fetched.content_type, "content-location": fetched.final_url}
+    # A stream, never bytes: given bytes that happen to name a file,
+    # feedparser opens and reads that file.
+    # Feed HTML is only ever turned into plain text here and escaped when
+    # shown, so feedparser's HTML sanitiser and URI rewriting (a third of
+    # its time) would be work thrown away; links are resolved in _entry.
+    return feedparser.parse(
+        io.BytesIO(body),
+        response_headers=headers,
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+
+
+def _parse_error(fetched: Fetched) -> FeedFailure:
+    error = sys.exc_info()[1]
+    return FeedFailure(fetched.url, "parse_error", f"{type(error).__name__}: {error}"[:500])
+
+
+_INVALID_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+
+
+def _drop_invalid_reference(found: re.Match[bytes]) -> bytes:
+    hex_digits, decimal = found.groups()
+    codepoint = int(hex_digits, 16) if hex_digits else int(decimal)
+    valid = codepoint in (0x9, 0xA, 0xD) or (
+        0x20 <= codepoint <= 0x10FFFF and not 0xD800 <= codepoint <= 0xDFFF
+    )
+    return found.group(0) if valid else b""
 
 
 def _not_a_feed_message(parsed: Any, fetched: Fetched) -> str:
@@ -67,8 +101,8 @@ def _plain(value: str) -> str:
 def _entry(raw: Any, base_url: str) -> Entry:
     title = clean_text(_plain(raw.get("title", "")))
     text = html_to_text(_body(raw))
-    link = _absolute(raw.get("link"), base_url)
-    guid = raw.get("id") or None
+    link = _absolute(strip_unsafe(raw.get("link") or ""), base_url)
+    guid = strip_unsafe(raw.get("id") or "") or None
     return Entry(
         key=identity_key(guid, link, title, text),
         title=title,
@@ -79,10 +113,17 @@ def _entry(raw: Any, base_url: str) -> Entry:
 
 
 def _absolute(link: str | None, base_url: str) -> str | None:
+    """The entry's link made absolute; None unless it is a well-formed http(s)
+    URL: a javascript: or data: link must never reach a digest's href."""
     if not link or not link.strip():
         return None
-    link = link.strip()
-    return link if link.startswith(("http://", "https://")) else urljoin(base_url, link)
+    try:
+        absolute = urljoin(base_url, link.strip())
+        parts = urlsplit(absolute)
+        parts.port  # noqa: B018 -- raises ValueError on a malformed port
+    except ValueError:
+        return None
+    return absolute if parts.scheme in ("http", "https") and parts.hostname else None
 
 
 def _body(raw: Any) -> str:
@@ -128,10 +169,14 @@ def content_hash(title: str, text: str) -> str:
 
 def canonical_url(url: str) -> str:
     """Scheme dropped, host lower-cased, fragment and tracking parameters removed."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a malformed URL (bad port, broken IPv6) is still an identity
+        return url
     query = parse_qsl(parts.query, keep_blank_values=True)
     kept = urlencode([(k, v) for k, v in query if not _TRACKING_PARAMS.match(k)])
-    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    host = (parts.hostname or "") + (f":{port}" if port else "")
     return urlunsplit(("", host.lower(), parts.path or "/", kept, "")).removeprefix("//")
 
 

@@ -82,13 +82,33 @@ class ParsePool:
         self.processes = processes
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._parsed = 0  # results that came back from a process
+        self._unavailable = False
 
     def parse(self, fetched: Fetched) -> ParsedFeed | FeedFailure:
+        if self._unavailable:
+            return parse_feed(fetched)
         try:
-            return self._get().submit(parse_feed, fetched).result()
+            result = self._get().submit(parse_feed, fetched).result()
         except BrokenProcessPool:
-            self.close()  # a parser process died (memory, a crash): start afresh next time
+            self.close()
+            if self._parsed == 0:
+                # Not one parse ever came back: the processes cannot start
+                # here (no importable __main__, no semaphores, a sandbox).
+                # Parsing in this process is slower, not wrong.
+                self._give_up()
+                return parse_feed(fetched)
+            # It worked before, so this feed killed a parser (memory, a
+            # crash): fail the feed, start afresh for the next one.
             return FeedFailure(fetched.url, "parse_error", "the parser process died on this feed")
+        self._parsed += 1
+        return result
+
+    def _give_up(self) -> None:
+        with self._lock:
+            if not self._unavailable:
+                log.warning("parser processes cannot start here; parsing in this process")
+            self._unavailable = True
 
     def _get(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -147,11 +167,11 @@ class Poller:
         """One feed, already started (``Store.start_polls``)."""
         every = timedelta(seconds=feed.every_seconds)
         outcome = self.fetcher.fetch(
-            feed.url, now, feed.etag, feed.last_modified, known_hash=feed.body_hash
+            feed.fetch_url, now, feed.etag, feed.last_modified, known_hash=feed.body_hash
         )
         if isinstance(outcome, NotModified):
             next_poll = next_poll_after_success(now, every, outcome.max_age)
-            self.store.record_not_modified(feed.url, now, next_poll)
+            self.store.record_not_modified(feed.url, now, next_poll, outcome.moved_to)
             return FeedReport(feed.url, outcome.reason)
         if isinstance(outcome, FeedFailure):
             return self._failed(feed, outcome, now)
@@ -175,7 +195,7 @@ class Poller:
         hint = max((h for h in (fetched.max_age, parsed.ttl) if h), default=None)
         next_poll = next_poll_after_success(now, timedelta(seconds=feed.every_seconds), hint)
         new_items, new_matches = self.store.save_poll(
-            feed.url, validators, parsed.entries, matches, now, next_poll
+            feed.url, validators, parsed.entries, matches, now, next_poll, fetched.moved_to
         )
         return FeedReport(feed.url, "updated", new_items, new_matches)
 
@@ -194,7 +214,7 @@ class Poller:
                 now, every, errors, failure.reason, jitter, self.pause_after, failure.retry_after
             )
 
-        decision = self.store.record_failure(failure, now, decide)
+        decision = self.store.record_failure(feed.url, failure, now, decide)
         stopped = decision.status if decision.newly_stopped else None
         return FeedReport(feed.url, failure.reason, message=failure.message, stopped=stopped)
 

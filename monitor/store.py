@@ -8,14 +8,26 @@ open across network I/O (the pipeline fetches and matches between calls).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, Table, Text, TypeDecorator, event, func, text, update
+from sqlalchemy import (
+    DateTime,
+    Engine,
+    Table,
+    Text,
+    TypeDecorator,
+    delete,
+    event,
+    func,
+    text,
+    update,
+)
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -24,6 +36,8 @@ from sqlmodel import Field, Session, SQLModel, UniqueConstraint, col, create_eng
 
 from monitor.schedule import FailureDecision
 from monitor.types import Entry, FeedFailure, FeedStatus, Match, Snippet, StoredMatch
+
+log = logging.getLogger(__name__)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -53,7 +67,12 @@ def _when(index: bool = False, nullable: bool = True) -> Any:
 class FeedRow(SQLModel, table=True):
     __tablename__ = "feed"
     id: int | None = Field(default=None, primary_key=True)
-    url: str = Field(unique=True)
+    url: str = Field(unique=True)  # as the watchlist names it
+    # Where the feed lives after a permanent redirect that repeated; the
+    # watchlist's URL stays the feed's identity.
+    fetch_url: str | None = None
+    moved_to: str | None = None  # a permanent redirect seen, not yet confirmed
+    moved_count: int = 0
     title: str | None = None
     every_seconds: int = 900
     etag: str | None = None
@@ -87,6 +106,15 @@ class ItemSourceRow(SQLModel, table=True):
     item_id: int = Field(foreign_key="item.id", primary_key=True)
     feed_id: int = Field(foreign_key="feed.id", primary_key=True)
     first_seen_at: datetime = _when(nullable=False)
+
+
+class PrunedKeyRow(SQLModel, table=True):
+    """The identity of an item removed by retention: seen again in a feed, it
+    is recognised as old news rather than stored, matched and alerted again."""
+
+    __tablename__ = "pruned_key"
+    key: str = Field(primary_key=True)
+    pruned_at: datetime = _when(nullable=False)
 
 
 class MatchRow(SQLModel, table=True):
@@ -158,6 +186,7 @@ class FeedState:
     last_modified: str | None
     body_hash: str | None
     consecutive_errors: int
+    fetch_url: str  # url, or where it moved to
 
 
 @dataclass(frozen=True)
@@ -322,20 +351,33 @@ class Store:
                 row.last_polled_at, row.next_poll_at = now, next_poll(state)
             return states
 
-    def record_not_modified(self, url: str, now: datetime, next_poll_at: datetime) -> None:
+    def fetch_urls(self) -> dict[str, str]:
+        """Each feed's URL and the address it is fetched from (they differ after a move)."""
         with self.session() as s:
-            _mark_healthy(_feed(s, url), now, next_poll_at)
+            rows = s.exec(select(FeedRow.url, FeedRow.fetch_url)).all()
+            return {url: fetch_url or url for url, fetch_url in rows}
+
+    def record_not_modified(
+        self, url: str, now: datetime, next_poll_at: datetime, moved_to: str | None = None
+    ) -> None:
+        with self.session() as s:
+            row = _feed(s, url)
+            _mark_healthy(row, now, next_poll_at)
+            for name, value in track_move(row, moved_to).items():
+                setattr(row, name, value)
 
     def record_failure(
         self,
+        url: str,
         failure: FeedFailure,
         now: datetime,
         decide: Callable[[int], FailureDecision],
     ) -> FailureDecision:
-        """Record a failed poll; ``decide`` maps the new count of consecutive
-        failures to what happens next. Nothing stored before is touched."""
+        """Record a failed poll of the feed ``url``; ``decide`` maps the new
+        count of consecutive failures to what happens next. Nothing stored
+        before is touched."""
         with self.session() as s:
-            row = _feed(s, failure.url)
+            row = _feed(s, url)
             row.consecutive_errors += 1
             row.last_error, row.last_error_reason = failure.message, failure.reason
             row.error_since = row.error_since or now
@@ -344,9 +386,48 @@ class Store:
             return decision
 
     def known_keys(self, keys: Sequence[str]) -> set[str]:
+        """Those of ``keys`` stored now or before retention removed them."""
         with self.session() as s:
             found = s.exec(select(ItemRow.key).where(col(ItemRow.key).in_(list(keys))))
-            return set(found)
+            return set(found) | self._pruned(s, keys)
+
+    @staticmethod
+    def _pruned(s: Session, keys: Sequence[str]) -> set[str]:
+        if not keys:
+            return set()
+        query = select(PrunedKeyRow.key).where(col(PrunedKeyRow.key).in_(list(keys)))
+        return set(s.exec(query))
+
+    def prune(self, now: datetime, keep: timedelta, batch: int = 2000) -> int:
+        """Remove items first seen before ``now - keep`` whose matches every
+        digest and alert has reported, keeping their keys. Returns how many."""
+        cutoff, removed = now - keep, 0
+        pending = select(MatchRow.item_id).where(
+            (col(MatchRow.digest_id).is_(None))
+            | (col(MatchRow.alert) & col(MatchRow.alert_queued_at).is_(None))
+        )
+        while True:
+            with self.session() as s:
+                rows = s.exec(
+                    select(ItemRow.id, ItemRow.key)
+                    .where(col(ItemRow.first_seen_at) < cutoff)
+                    .where(col(ItemRow.id).not_in(pending))
+                    .limit(batch)
+                ).all()
+                if not rows:
+                    return removed
+                ids = [item_id for item_id, _ in rows]
+                s.execute(
+                    _insert_ignoring_duplicates(self.engine, PrunedKeyRow),
+                    [{"key": key, "pruned_at": now} for _, key in rows],
+                )
+                for table, column in (
+                    (MatchRow, MatchRow.item_id),
+                    (ItemSourceRow, ItemSourceRow.item_id),
+                    (ItemRow, ItemRow.id),
+                ):
+                    s.execute(delete(_core(table)).where(col(column).in_(ids)))
+                removed += len(rows)
 
     def save_poll(
         self,
@@ -356,13 +437,17 @@ class Store:
         matches: Sequence[NewMatch],
         now: datetime,
         next_poll_at: datetime,
+        moved_to: str | None = None,
     ) -> tuple[int, int]:
         """Store one successful poll in one transaction: new items, the links
         from the feed to all its items, the matches of the items this call
         created and the feed's new state. Returns (new items, new matches)."""
         with self.session() as s:
-            feed_id = _feed(s, url).id
-            known = self._item_ids(s, [e.key for e in entries])
+            feed = _feed(s, url)
+            feed_id, move = feed.id, track_move(feed, moved_to)
+            keys = [e.key for e in entries]
+            known, old_news = self._item_ids(s, keys), self._pruned(s, keys)
+            entries = [e for e in entries if e.key not in old_news]
             created: dict[str, int] = {}
             if fresh := [e for e in entries if e.key not in known]:
                 # RETURNING yields only the rows this statement inserted: an
@@ -383,7 +468,7 @@ class Store:
             s.execute(
                 update(_core(FeedRow))
                 .where(_core(FeedRow).c.id == feed_id)
-                .values(**state, **_healthy(now, next_poll_at))
+                .values(**state, **move, **_healthy(now, next_poll_at))
             )
             return len(created), stored
 
@@ -489,10 +574,12 @@ class Store:
         record: DigestRecord,
         compose: Callable[[DigestRecord, list[StoredMatch]], Sequence[OutboxDraft]],
         now: datetime,
+        before_commit: Callable[[], None] = lambda: None,
     ) -> DigestRecord | None:
         """Record a digest, give it every match of its watchlist that no digest
         has reported yet, and queue the messages ``compose`` makes of them, all
-        in one transaction. None if this (watchlist, slot) already has a digest."""
+        in one transaction. None if this (watchlist, slot) already has a digest.
+        ``before_commit`` runs last inside the transaction (fault injection)."""
         with self.session() as s:
             inserted = s.execute(
                 _insert_ignoring_duplicates(self.engine, DigestRow).returning(
@@ -518,6 +605,7 @@ class Store:
                 .values(match_count=len(matches))
             )
             self._queue(s, compose(stored, matches), now, digest_id)
+            before_commit()
             return stored
 
     def unreported_matches(self, watchlist: str) -> list[StoredMatch]:
@@ -527,19 +615,27 @@ class Store:
                 s, (col(MatchRow.watchlist) == watchlist) & col(MatchRow.digest_id).is_(None)
             )
 
-    def queue(self, messages: Sequence[OutboxDraft], now: datetime) -> None:
-        """Queue messages that belong to no digest (their keys make it idempotent)."""
+    def queue(
+        self, messages: Sequence[OutboxDraft], now: datetime, not_before: datetime | None = None
+    ) -> None:
+        """Queue messages that belong to no digest (their keys make it idempotent),
+        to be sent from ``not_before`` on (quiet hours), else at once."""
         with self.session() as s:
-            self._queue(s, messages, now, None)
+            self._queue(s, messages, now, None, not_before or now)
 
     def _queue(
-        self, s: Session, messages: Sequence[OutboxDraft], now: datetime, digest_id: int | None
+        self,
+        s: Session,
+        messages: Sequence[OutboxDraft],
+        now: datetime,
+        digest_id: int | None,
+        not_before: datetime | None = None,
     ) -> None:
         if not messages:
             return
         values = [
             {**m.__dict__, "digest_id": digest_id, "status": "pending", "attempts": 0,
-             "next_attempt_at": now, "created_at": now}
+             "next_attempt_at": not_before or now, "created_at": now}
             for m in messages
         ]  # fmt: skip
         s.execute(_insert_ignoring_duplicates(self.engine, OutboxRow), values)
@@ -582,38 +678,67 @@ class Store:
             )
 
     def queue_alerts(
-        self, match_ids: Sequence[int], messages: Sequence[OutboxDraft], now: datetime
-    ) -> None:
-        """Queue alert messages and mark their matches in one transaction."""
+        self,
+        match_ids: Sequence[int],
+        messages: Sequence[OutboxDraft],
+        now: datetime,
+        before_commit: Callable[[], None] = lambda: None,
+    ) -> bool:
+        """Queue alert messages and mark their matches, in one transaction.
+        False (nothing done) when another worker has queued any of them since
+        they were read: the rest come round at the next cycle."""
         with self.session() as s:
+            marked = s.execute(
+                update(MatchRow)
+                .where(col(MatchRow.id).in_(list(match_ids)))
+                .where(col(MatchRow.alert_queued_at).is_(None))
+                .values(alert_queued_at=now)
+            )
+            if marked.rowcount != len(set(match_ids)):
+                s.rollback()
+                return False
             self._queue(s, messages, now, None)
-            for row in s.exec(select(MatchRow).where(col(MatchRow.id).in_(list(match_ids)))):
-                row.alert_queued_at = now
+            before_commit()
+            return True
 
     # --- outbox ------------------------------------------------------------
 
-    def pending_messages(self, now: datetime) -> list[OutboxMessage]:
+    def claim_message(self, now: datetime, lease: timedelta) -> OutboxMessage | None:
+        """Take the oldest due message for ``lease``: its next attempt moves past
+        the lease in this short transaction, so no other thread or worker sends
+        it meanwhile, and if this process dies it is due again once the lease ends."""
         with self.session() as s:
-            rows = s.exec(
+            row = s.exec(
                 select(OutboxRow)
                 .where(OutboxRow.status == "pending")
                 .where(col(OutboxRow.next_attempt_at) <= now)
-                .order_by(col(OutboxRow.id))
-            ).all()
-            return [_outbox_message(r) for r in rows]
+                .order_by(col(OutboxRow.next_attempt_at), col(OutboxRow.id))
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).first()
+            if row is None:
+                return None
+            row.next_attempt_at = now + lease
+            return _outbox_message(row)
 
     def mark_sent(self, message_id: int, now: datetime) -> None:
         with self.session() as s:
             row = s.get_one(OutboxRow, message_id)
+            if row.status != "pending":
+                return  # settled already (a lease ran out and another worker sent it)
             row.status, row.sent_at, row.attempts = "sent", now, row.attempts + 1
+            row.last_error = None
             self._settle_digest(s, row)
 
     def mark_failed(
         self, message_id: int, error: str, now: datetime, retry_at: datetime | None
-    ) -> None:
-        """A failed attempt: retried at ``retry_at``, or failed for good when None."""
+    ) -> int:
+        """A failed attempt: retried at ``retry_at``, or failed for good when None.
+        Returns the number of attempts made so far."""
         with self.session() as s:
             row = s.get_one(OutboxRow, message_id)
+            if row.status != "pending":
+                return row.attempts
             row.attempts += 1
             row.last_error = error
             if retry_at is None:
@@ -621,6 +746,7 @@ class Store:
                 self._settle_digest(s, row)
             else:
                 row.next_attempt_at = retry_at
+            return row.attempts
 
     @staticmethod
     def _settle_digest(s: Session, row: OutboxRow) -> None:
@@ -630,6 +756,17 @@ class Store:
         if "pending" not in statuses:
             digest = s.get_one(DigestRow, row.digest_id)
             digest.status = "failed" if statuses == {"failed"} else "delivered"
+
+    def failed_messages(self, limit: int = 20) -> list[tuple[OutboxMessage, str]]:
+        """The latest messages given up on, with the reason, newest first."""
+        with self.session() as s:
+            rows = s.exec(
+                select(OutboxRow)
+                .where(OutboxRow.status == "failed")
+                .order_by(col(OutboxRow.id).desc())
+                .limit(limit)
+            ).all()
+            return [(_outbox_message(r), r.last_error or "") for r in rows]
 
     def outbox_counts(self) -> dict[str, int]:
         with self.session() as s:
@@ -689,7 +826,25 @@ def _feed_state(row: FeedRow) -> FeedState:
         row.last_modified,
         row.body_hash,
         row.consecutive_errors,
+        row.fetch_url or row.url,
     )
+
+
+# A permanent redirect is adopted only when it is seen this many polls in a
+# row: a misconfigured server answering 301 once must not move a feed for good.
+MOVE_CONFIRMATIONS = 2
+
+
+def track_move(row: FeedRow, observed: str | None) -> dict[str, Any]:
+    """The feed's new move fields after a successful poll that was (or was
+    not: ``None``) permanently redirected to ``observed``."""
+    if observed is None or observed == row.fetch_url:
+        return {"moved_to": None, "moved_count": 0}
+    count = row.moved_count + 1 if observed == row.moved_to else 1
+    if count >= MOVE_CONFIRMATIONS:
+        log.info("feed %s moved permanently to %s; now polling the new address", row.url, observed)
+        return {"fetch_url": observed, "moved_to": None, "moved_count": 0}
+    return {"moved_to": observed, "moved_count": count}
 
 
 def _feed_status(row: FeedRow, items: int) -> FeedStatus:

@@ -50,9 +50,14 @@ def html_to_text(markup: str) -> str:
     return clean_text(markup)
 
 
+def strip_unsafe(text: str) -> str:
+    """Control characters and lone surrogates removed (PostgreSQL refuses NUL)."""
+    return _UNSAFE_CHARS.sub("", text)
+
+
 def clean_text(text: str) -> str:
     """NFC, control characters and lone surrogates removed, whitespace collapsed."""
-    text = _UNSAFE_CHARS.sub("", text)
+    text = strip_unsafe(text)
     return _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
 
 

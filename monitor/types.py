@@ -25,6 +25,7 @@ class Fetched:
     last_modified: str | None
     body_hash: str  # sha256 of body, to skip parsing an unchanged body
     max_age: timedelta | None = None  # from Cache-Control, uncapped
+    moved_to: str | None = None  # final_url when every redirect on the way was permanent
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class NotModified:
     url: str
     reason: Literal["http_304", "same_body"]
     max_age: timedelta | None = None
+    moved_to: str | None = None  # as in Fetched
 
 
 @dataclass(frozen=True)

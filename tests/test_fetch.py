@@ -200,3 +200,29 @@ def test_credentials_stay_with_their_origin(feed_server: FeedServer, fetcher: Fe
     first, second = feed_server.requests[-2][1], feed_server.requests[-1][1]
     assert first["Authorization"].startswith("Basic ")
     assert "Authorization" not in second
+
+
+def test_only_a_chain_of_permanent_redirects_is_a_move(
+    feed_server: FeedServer, fetcher: Fetcher
+) -> None:
+    feed_server.routes["/a"] = Route(b"", 301, {"Location": "/b"})
+    feed_server.routes["/b"] = Route(b"", 308, {"Location": "/c"})
+    feed_server.routes["/c"] = Route(rss(("1", "t", "d")))
+    feed_server.routes["/x"] = Route(b"", 301, {"Location": "/y"})
+    feed_server.routes["/y"] = Route(b"", 302, {"Location": "/c"})
+    moved = fetcher.fetch(feed_server.url("/a"), NOW)
+    assert isinstance(moved, Fetched) and moved.moved_to == feed_server.url("/c")
+    temporary = fetcher.fetch(feed_server.url("/x"), NOW)
+    assert isinstance(temporary, Fetched) and temporary.moved_to is None
+    direct = fetcher.fetch(feed_server.url("/c"), NOW)
+    assert isinstance(direct, Fetched) and direct.moved_to is None
+
+
+def test_a_body_that_does_not_decode_is_bad_encoding(
+    feed_server: FeedServer, fetcher: Fetcher
+) -> None:
+    feed_server.routes["/bad-gzip"] = Route(
+        b"not gzip at all", headers={"Content-Encoding": "gzip"}
+    )
+    outcome = fetcher.fetch(feed_server.url("/bad-gzip"), NOW)
+    assert isinstance(outcome, FeedFailure) and outcome.reason == "bad_encoding"

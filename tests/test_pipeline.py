@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -198,4 +201,118 @@ def test_repeated_failures_pause_a_feed_until_it_works_again(
     assert [f.outcome for f in resumed.feeds] == ["updated"]
     [status] = worker.store.feed_statuses()
     assert (status.status, status.consecutive_errors) == ("active", 0)
+    worker.close()
+
+
+def test_a_permanent_redirect_moves_the_feed_once_it_repeats(
+    workdir: Path, feed_server: FeedServer
+) -> None:
+    feed_server.routes["/old"] = Route(b"", 301, {"Location": "/new"})
+    feed_server.routes["/new"] = Route(rss(("a", "North Korea", "x")))
+    write_watchlist(workdir, [feed_server.url("/old")])
+    worker = make_worker(workdir, Clock(NOW))
+    worker.poll()
+    assert worker.store.fetch_urls() == {feed_server.url("/old"): feed_server.url("/old")}
+    worker.poll(force=True)  # the same move again: adopted
+    assert worker.store.fetch_urls() == {feed_server.url("/old"): feed_server.url("/new")}
+    worker.poll(force=True)
+    assert (feed_server.count("/old"), feed_server.count("/new")) == (2, 3)
+    [status] = worker.store.feed_statuses()
+    assert status.url == feed_server.url("/old")  # still the watchlist's name for it
+    worker.close()
+
+
+def test_a_redirect_that_does_not_repeat_moves_nothing(
+    workdir: Path, feed_server: FeedServer
+) -> None:
+    feed_server.routes["/f"] = Route(b"", 301, {"Location": "/elsewhere"})
+    feed_server.routes["/elsewhere"] = Route(rss(("a", "North Korea", "x")))
+    write_watchlist(workdir, [feed_server.url("/f")])
+    worker = make_worker(workdir, Clock(NOW))
+    worker.poll()
+    feed_server.routes["/f"] = Route(rss(("a", "North Korea", "x")))  # a one-off
+    worker.poll(force=True)
+    feed_server.routes["/f"] = Route(b"", 301, {"Location": "/elsewhere"})
+    worker.poll(force=True)  # seen once more, but not twice in a row
+    assert worker.store.fetch_urls() == {feed_server.url("/f"): feed_server.url("/f")}
+    worker.close()
+
+
+def test_links_that_are_not_http_are_not_stored() -> None:
+    body = rss(("a", "t", "d"))
+    body = body.replace(b"https://news.example/a", b"javascript:alert(1)")
+    parsed = parse_feed(Fetched("u", "http://example.org/feed", body, "", None, None, "h"))
+    assert not isinstance(parsed, FeedFailure)
+    [entry] = parsed.entries
+    assert entry.url is None
+
+
+def test_nul_bytes_and_lone_surrogates_never_reach_storage() -> None:
+    body = rss(("g\x00uid", "North&#0; Korea", "text &#xD800; here"))
+    parsed = parse_feed(Fetched("u", "http://example.org/feed", body, "", None, None, "h"))
+    assert not isinstance(parsed, FeedFailure)
+    [entry] = parsed.entries
+    for value in (entry.key, entry.title, entry.text):
+        assert "\x00" not in value
+        assert not any("\ud800" <= char <= "\udfff" for char in value)
+
+
+def test_the_parse_pool_falls_back_to_this_process_when_it_cannot_start(
+    tmp_path: Path,
+) -> None:
+    # A script without a __main__ guard cannot start spawned processes: each
+    # child re-runs it and dies while bootstrapping. Parsing must go on.
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from monitor.pipeline import ParsePool\n"
+        "from monitor.types import Fetched\n"
+        "from tests.conftest import rss\n"
+        "pool = ParsePool(1)\n"
+        "body = rss(('a', 'North Korea', 'x'))\n"
+        "parsed = pool.parse(Fetched('u', 'u', body, '', None, None, 'h'))\n"
+        "print(type(parsed).__name__, len(getattr(parsed, 'entries', ())))\n"
+        "pool.close()\n",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.stdout.splitlines()[-1] == "ParsedFeed 1", done.stderr[-2000:]
+    assert "parsing in this process" in done.stderr
+
+
+@pytest.mark.parametrize("reference", [b"&#1114112;", b"&#55296;", b"&#xD800;", b"&#0;"])
+def test_a_reference_to_no_character_costs_that_reference_not_the_feed(reference: bytes) -> None:
+    body = rss(("a", "North Korea TITLE", "x"), ("b", "Second", "y"))
+    body = body.replace(b"TITLE", reference)
+    parsed = parse_feed(Fetched("u", "http://example.org/feed", body, "", None, None, "h"))
+    assert not isinstance(parsed, FeedFailure), parsed.message
+    assert [e.title for e in parsed.entries] == ["North Korea", "Second"]
+
+
+def test_an_item_back_after_retention_removed_it_is_old_news(
+    workdir: Path, feed_server: FeedServer
+) -> None:
+    feed_server.routes["/f"] = Route(rss(("a", "Storm Corps in Kursk", "x")))
+    write_watchlist(workdir, [feed_server.url("/f")], alert=True)
+    clock = Clock(NOW)
+    worker = make_worker(workdir, clock)
+    worker.poll()
+    keep = timedelta(days=90)
+    clock.now = NOW + timedelta(days=100)
+    # Matches no digest has reported yet are never removed.
+    assert worker.store.prune(clock.now, keep) == 0
+    worker.digest_now(worker.watchlists.by_id["test-watch"])
+    assert worker.store.prune(clock.now, keep) == 1
+    assert worker.store.counts() | {"digests": 0} == {
+        "feeds": 1,
+        "items": 0,
+        "matches": 0,
+        "digests": 0,
+    }
+    feed_server.routes["/f"] = Route(rss(("a", "Storm Corps in Kursk", "x"), ("b", "Kursk", "y")))
+    report = worker.poll(force=True)
+    assert (report.new_items, report.new_matches) == (1, 1)  # only "b"
+    assert [m.item_title for m in worker.store.unreported_matches("test-watch")] == ["Kursk"]
     worker.close()
