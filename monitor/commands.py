@@ -224,6 +224,8 @@ def status(worker: Worker) -> dict[str, Any]:
     for watchlist in worker.watchlists.by_id.values():
         last = worker.store.last_digest(watchlist.id)
         upcoming = watchlist.schedule.next_after(now)
+        if upcoming is not None:  # shown in the watchlist's zone, as the analyst reads it
+            upcoming = upcoming.astimezone(watchlist.schedule.zone)
         digests.append(
             {
                 "watchlist": watchlist.id,
@@ -241,6 +243,10 @@ def status(worker: Worker) -> dict[str, Any]:
         "digests": digests,
         "counts": worker.store.counts(),
         "outbox": worker.store.outbox_counts(),
+        "failed_messages": [
+            {"kind": m.kind, "channel": m.channel, "recipient": m.recipient, "error": error}
+            for m, error in worker.store.failed_messages()
+        ],
         "watchlist_problems": [str(p) for p in worker.watchlists.problems],
     }
 
@@ -271,6 +277,8 @@ def status_lines(report: dict[str, Any]) -> Iterator[str]:
     yield "Counts: " + ", ".join(f"{v} {k}" for k, v in counts.items())
     if report["outbox"]:
         yield "Outbox: " + ", ".join(f"{v} {k}" for k, v in sorted(report["outbox"].items()))
+    for m in report["failed_messages"]:
+        yield f"  failed: {m['kind']} {m['channel']} to {m['recipient']}: {m['error']}"
     for problem in report["watchlist_problems"]:
         yield f"Watchlist problem: {problem}"
 

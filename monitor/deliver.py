@@ -13,13 +13,15 @@ import hashlib
 import logging
 import os
 import re
+import signal
 import smtplib
 import ssl
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -29,6 +31,7 @@ import apprise
 from monitor.digest import Rendered, Renderer
 from monitor.errors import ConfigError, DeliveryError
 from monitor.pipeline import FeedReport
+from monitor.schedule import delivery_retry_at
 from monitor.store import DigestRecord, OutboxDraft, OutboxMessage, Store
 from monitor.types import DigestPlan, FeedStatus, StoredMatch
 from monitor.watchlist import Watchlist
@@ -67,38 +70,54 @@ class SmtpConfig:
 
 
 class MailSender(Protocol):
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, message: EmailMessage, recipient: str) -> None: ...
+
+
+# The SMTP stage each kind of refusal comes from, for the logged reason.
+_STAGES: dict[type[smtplib.SMTPResponseException], str] = {
+    smtplib.SMTPConnectError: "greeting",
+    smtplib.SMTPHeloError: "HELO",
+    smtplib.SMTPAuthenticationError: "AUTH",
+    smtplib.SMTPSenderRefused: "MAIL FROM",
+    smtplib.SMTPDataError: "DATA",
+}
 
 
 class SmtpSender:
-    """Sends one message per connection: simple, and a failure touches one row."""
+    """Sends one message to one recipient per connection: each outbox row is
+    one recipient, so a refusal or a failure touches that row only and a
+    retry never reaches someone who already accepted the message."""
 
     def __init__(self, config: SmtpConfig, timeout: float = 30.0) -> None:
         self.config = config
         self.timeout = timeout
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: EmailMessage, recipient: str) -> None:
+        """Raises DeliveryError, ``permanent`` for a 5xx answer; 4xx answers,
+        timeouts, refused or dropped connections are worth retrying."""
         try:
             with self._connect() as smtp:
                 if self.config.username:
                     smtp.login(self.config.username, self.config.password or "")
-                smtp.send_message(message)
+                # The envelope is given, not read from the headers: a header
+                # can never add a recipient.
+                smtp.send_message(message, to_addrs=[recipient])
         except smtplib.SMTPRecipientsRefused as e:
-            codes = [code for code, _ in e.recipients.values()]
-            raise DeliveryError(
-                f"recipient refused: {e.recipients}", permanent=_permanent(codes)
-            ) from e
+            code, text = next(iter(e.recipients.values()), (0, b""))
+            raise DeliveryError(_reply("RCPT TO", code, text), permanent=_permanent(code)) from e
         except smtplib.SMTPResponseException as e:
-            text = (
-                e.smtp_error.decode(errors="replace")
-                if isinstance(e.smtp_error, bytes)
-                else e.smtp_error
-            )
-            raise DeliveryError(
-                f"SMTP {e.smtp_code} {text}", permanent=_permanent([e.smtp_code])
-            ) from e
+            stage = next((name for t, name in _STAGES.items() if isinstance(e, t)), "SMTP")
+            reason = _reply(stage, e.smtp_code, e.smtp_error)
+            if isinstance(e, smtplib.SMTPAuthenticationError):
+                reason += " (check the user and password in MONITOR_SMTP_URL)"
+            raise DeliveryError(reason, permanent=_permanent(e.smtp_code)) from e
+        except smtplib.SMTPServerDisconnected as e:
+            # Possibly after the message was taken: a retry may deliver a
+            # second copy, with the same Message-ID, rather than none.
+            raise DeliveryError(f"the SMTP server closed the connection: {e}") from e
         except (smtplib.SMTPException, OSError) as e:
-            raise DeliveryError(f"SMTP {type(e).__name__}: {e}") from e
+            where = f"{self.config.host}:{self.config.port}"
+            raise DeliveryError(f"SMTP server {where}: {type(e).__name__}: {e}") from e
 
     def _connect(self) -> smtplib.SMTP:
         c = self.config
@@ -110,6 +129,13 @@ class SmtpSender:
         if c.starttls:
             smtp.starttls(context=ssl.create_default_context())
         return smtp
+
+
+def _reply(stage: str, code: int, text: bytes | str) -> str:
+    """An SMTP answer as one line for a log and the outbox row."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    return f"SMTP {stage} answered {code} {clean_header(text, 200)}".rstrip()
 
 
 class NotifySender:
@@ -139,8 +165,8 @@ class NotifySender:
             raise DeliveryError(f"{reference}: the notification service did not accept it")
 
 
-def _permanent(codes: Sequence[int]) -> bool:
-    return bool(codes) and all(500 <= code < 600 for code in codes)
+def _permanent(code: int) -> bool:
+    return 500 <= code < 600
 
 
 _UNSAFE_IN_HEADER = re.compile("[\x00-\x1f\x7f\u0085\u2028\u2029]+")
@@ -150,8 +176,13 @@ MAX_SUBJECT = 200
 def clean_header(value: str, limit: int = MAX_SUBJECT) -> str:
     """One bounded line: no CR/LF or other separators, no encoded-word openers.
 
-    Feed titles end up in Subject lines; a title must never add a header.
+    Every header value built from feed or watchlist data goes through here:
+    a title must never add a header. The email package of Python 3.11.7
+    decodes ``=?UTF-8?Q?=0A?=`` into a raw newline when it folds a header
+    (CVE-2024-6923), so an encoded-word opener is broken up here, on every
+    Python, instead of relying on it.
     """
+    value = value.encode("utf-8", errors="replace").decode("utf-8")  # lone surrogates
     value = _UNSAFE_IN_HEADER.sub(" ", value)
     value = value.replace("=?", "= ?")
     value = re.sub(r"\s+", " ", value).strip()
@@ -160,23 +191,38 @@ def clean_header(value: str, limit: int = MAX_SUBJECT) -> str:
 
 def message_id(idempotency_key: str, mail_from: str) -> str:
     digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
-    domain = mail_from.rsplit("@", 1)[-1] if "@" in mail_from else "monitor.localhost"
-    return f"<{digest}@{clean_header(domain, 100).replace(' ', '')}>"
+    domain = parseaddr(mail_from)[1].rsplit("@", 1)[-1] if "@" in mail_from else ""
+    domain = re.sub(r"[^A-Za-z0-9.-]", "", domain) or "monitor.localhost"
+    return f"<{digest}@{domain}>"
 
 
 def build_email(message: OutboxMessage, mail_from: str, now: datetime) -> EmailMessage:
+    """The message for one outbox row. Same row, same Message-ID: a resent
+    copy is recognisable as the same message."""
     email = EmailMessage()
+    list_id = re.sub(r"[^A-Za-z0-9-]", "-", message.watchlist)
     email["Subject"] = clean_header(message.subject)
-    email["From"] = mail_from
+    email["From"] = clean_header(mail_from, 320)
     email["To"] = clean_header(message.recipient, 320)
     email["Date"] = format_datetime(now)
     email["Message-ID"] = message_id(message.idempotency_key, mail_from)
-    email["List-Id"] = f"<{message.watchlist}.monitor>"
-    email["X-Monitor-Watchlist"] = message.watchlist
+    email["List-Id"] = f"<{list_id}.monitor>"
+    email["X-Monitor-Watchlist"] = list_id
     email["Auto-Submitted"] = "auto-generated"
     email.set_content(message.body_text)
     email.add_alternative(message.body_html, subtype="html")
     return email
+
+
+FAULT_STEPS = ("before-outbox-commit", "before-send", "after-smtp-250")
+
+
+def crash(step: str) -> None:
+    """Die at once, as kill -9 or a power cut would: no cleanup, no commit,
+    no flush. Only MONITOR_FAULT (tests) gets here."""
+    os.write(2, f"MONITOR_FAULT: killed at {step}\n".encode())
+    os.kill(os.getpid(), signal.SIGKILL)
+    os._exit(137)  # pragma: no cover - SIGKILL does not return
 
 
 # --- queueing and delivering ------------------------------------------------
@@ -223,6 +269,14 @@ class Outbox:
     sender: MailSender | None = None
     max_attempts: int = 8
     notifier: NotifySender = field(default_factory=NotifySender)
+    # How long a message taken for sending is kept from other senders; a
+    # process that dies while sending leaves it to be retried after this.
+    lease: timedelta = timedelta(minutes=5)
+    fault: str | None = None  # MONITOR_FAULT: die at this step (tests)
+
+    def _fault(self, step: str) -> None:
+        if self.fault == step:
+            crash(step)
 
     # --- queueing ---
 
@@ -253,7 +307,11 @@ class Outbox:
             return drafts + self._notify_drafts(base, "digest", watchlist, rendered)
 
         record = DigestRecord(0, watchlist.id, scheduled_for, window_start, now, "queued", 0)
-        return self.store.create_digest(record, compose, now)
+        fault = partial(self._fault, "before-outbox-commit")
+        made = self.store.create_digest(record, compose, now, before_commit=fault)
+        if made is not None:
+            self._fault("before-send")
+        return made
 
     def _notify_drafts(
         self, base: str, kind: str, watchlist: Watchlist, rendered: Rendered
@@ -286,31 +344,38 @@ class Outbox:
         ]
 
     def queue_alerts(self, watchlists: Mapping[str, Watchlist], now: datetime) -> int:
-        """Batch every not-yet-alerted alert match into one alert per watchlist."""
+        """Batch every not-yet-alerted alert match into one alert per watchlist
+        and recipient. In a watchlist's quiet hours its matches stay unqueued,
+        so the first cycle after the window queues them all as one alert."""
         pending = self.store.unqueued_alerts()
-        by_watchlist: dict[str, list[int]] = {}
+        by_watchlist: dict[str, list[StoredMatch]] = {}
         queued = 0
         for match in pending:
-            by_watchlist.setdefault(match.watchlist, []).append(match.id)
-        for watchlist_id, ids in by_watchlist.items():
+            by_watchlist.setdefault(match.watchlist, []).append(match)
+        for watchlist_id, matches in by_watchlist.items():
             watchlist = watchlists.get(watchlist_id)
-            matches = [m for m in pending if m.watchlist == watchlist_id]
+            if watchlist is not None and _quiet_until(watchlist, now) > now:
+                continue
+            ids = [m.id for m in matches]
             drafts: list[OutboxDraft] = []
-            if watchlist is not None:
+            if watchlist is not None:  # a deleted watchlist: marked, nothing to send
                 rendered = self.renderer.alert(watchlist, matches, now)
                 base = f"alert:{watchlist_id}:{min(ids)}-{max(ids)}:{len(ids)}"
                 drafts = self._email_drafts(
                     base, "alert", watchlist, watchlist.alert_email, rendered
                 ) + self._notify_drafts(base, "alert", watchlist, rendered)
-            self.store.queue_alerts(ids, drafts, now)
-            queued += len(drafts)
+            fault = partial(self._fault, "before-outbox-commit")
+            if self.store.queue_alerts(ids, drafts, now, before_commit=fault):
+                queued += len(drafts)
+                self._fault("before-send")
         return queued
 
     def queue_feed_alert(
         self, watchlists: Iterable[Watchlist], report: FeedReport, now: datetime
     ) -> int:
         """One message to the alert recipients of every watchlist that follows
-        a feed, when the feed was paused or is gone: once, not once per tick."""
+        a feed, when the feed was paused or is gone: once, not once per tick,
+        and not before the watchlist's quiet hours end."""
         following = [w for w in watchlists if any(f.url == report.url for f in w.feeds)]
         queued = 0
         for watchlist in following:
@@ -323,33 +388,34 @@ class Outbox:
             base = f"feed:{report.url}:{report.stopped}:{now.isoformat()}"
             drafts = self._email_drafts(base, "feed", watchlist, watchlist.alert_email, rendered)
             drafts += self._notify_drafts(base, "feed", watchlist, rendered)
-            self.store.queue(drafts, now)
+            self.store.queue(drafts, now, not_before=_quiet_until(watchlist, now))
             queued += len(drafts)
         return queued
 
     # --- delivering ---
 
-    def deliver(self, now: datetime, watchlists: Mapping[str, Watchlist]) -> DeliveryReport:
+    def deliver(
+        self, clock: Callable[[], datetime], watchlists: Mapping[str, Watchlist]
+    ) -> DeliveryReport:
+        """Send every due message, one at a time: take it (a short transaction),
+        send it with no transaction open, record the outcome (another one)."""
         sent = retrying = failed = 0
-        for message in self.store.pending_messages(now):
+        while (message := self.store.claim_message(clock(), self.lease)) is not None:
+            now = clock()
             try:
                 self._deliver_one(message, now, watchlists)
             except DeliveryError as e:
-                retry_at = self._retry_at(message, e, now)
+                attempts = message.attempts + 1
+                retry_at = delivery_retry_at(now, attempts, self.max_attempts, e.permanent)
                 self.store.mark_failed(message.id, e.message, now, retry_at)
-                log.warning("delivery of %s to %s failed: %s", message.kind, message.recipient, e)
+                _log_failure(message, e, attempts, retry_at)
                 retrying, failed = retrying + (retry_at is not None), failed + (retry_at is None)
                 continue
+            if message.channel == "email":
+                self._fault("after-smtp-250")
             self.store.mark_sent(message.id, now)
             sent += 1
         return DeliveryReport(sent, retrying, failed)
-
-    def _retry_at(
-        self, message: OutboxMessage, error: DeliveryError, now: datetime
-    ) -> datetime | None:
-        if error.permanent or message.attempts + 1 >= self.max_attempts:
-            return None
-        return now + min(timedelta(minutes=1) * (1 << message.attempts), timedelta(hours=1))
 
     def _deliver_one(
         self, message: OutboxMessage, now: datetime, watchlists: Mapping[str, Watchlist]
@@ -359,7 +425,11 @@ class Outbox:
         elif message.channel == "email":
             if self.sender is None:
                 raise DeliveryError("MONITOR_SMTP_URL is not set")
-            self.sender.send(build_email(message, self.mail_from, now))
+            try:
+                email = build_email(message, self.mail_from, now)
+            except (ValueError, TypeError, UnicodeError) as e:
+                raise DeliveryError(f"cannot build the message: {e}", permanent=True) from e
+            self.sender.send(email, message.recipient)
         elif message.channel == "notify":
             self.notifier.send(message.recipient, clean_header(message.subject), message.body_text)
         else:
@@ -383,6 +453,28 @@ class Outbox:
         index = directory / "index.html"
         _write_atomically(index, self.renderer.index(watchlist, entries))
         return index
+
+
+def _quiet_until(watchlist: Watchlist, now: datetime) -> datetime:
+    """When alerts of a watchlist may go out: ``now``, or the end of its quiet hours."""
+    window = watchlist.alert_quiet_hours
+    return window.ends_after(now, watchlist.schedule.timezone) if window else now
+
+
+def _log_failure(
+    message: OutboxMessage, error: DeliveryError, attempts: int, retry_at: datetime | None
+) -> None:
+    """One line per failed attempt, no traceback: what, to whom, why, what next."""
+    what = f"{message.kind} {message.channel} to {message.recipient} (outbox {message.id})"
+    if retry_at is not None:
+        log.warning(
+            "%s failed, attempt %d, retrying at %s: %s",
+            *(what, attempts, retry_at.strftime("%Y-%m-%d %H:%M:%S UTC"), error.message),
+        )
+    elif error.permanent:
+        log.error("%s failed for good: %s", what, error.message)
+    else:
+        log.error("%s failed; gave up after %d attempts: %s", what, attempts, error.message)
 
 
 def _label(file_name: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,13 +26,16 @@ from pydantic import (
 
 from monitor import query as q
 from monitor.errors import Diagnostic, QuerySyntaxError, WatchlistError
-from monitor.schedule import Cron, parse_duration
+from monitor.schedule import Cron, QuietHours, parse_duration
 
 DEFAULT_POLL_EVERY = timedelta(minutes=15)
 DEFAULT_SCHEDULE = "0 7 * * *"
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _ENV_REFERENCE = re.compile(r"^env:[A-Za-z_][A-Za-z0-9_]*$")
-_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+# No spaces, separators, quotes or encoded-word openers: an address goes into
+# the To header and the SMTP envelope as it is written.
+_ATOM = r'[^@\s<>,;:()\[\]\\"]+'
+_EMAIL = re.compile(rf"^{_ATOM}@{_ATOM}\.{_ATOM}$")
 
 
 # --- the values the rest of the program sees ---------------------------------
@@ -92,6 +95,7 @@ class Watchlist:
     digest_email: tuple[str, ...]
     alert_email: tuple[str, ...]
     alert_notify: tuple[str, ...]
+    alert_quiet_hours: QuietHours | None = None  # in the schedule's zone
 
     @property
     def rule_names(self) -> dict[str, str]:
@@ -177,7 +181,7 @@ class _FeedSpec(_Strict):
 
 def _check_emails(addresses: list[str]) -> list[str]:
     for address in addresses:
-        if not _EMAIL.match(address):
+        if not _EMAIL.match(address) or "=?" in address:
             raise ValueError(f"not an email address: {address!r}")
     return addresses
 
@@ -192,7 +196,10 @@ class _DigestSpec(_Strict):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, schedule: str) -> str:
-        Cron(schedule, "UTC").trigger  # noqa: B018 - raises ValueError when malformed
+        # Raises ValueError when malformed; a date that never comes (30 February)
+        # would make every digest tick search years ahead for nothing.
+        if Cron(schedule, "UTC").next_after(datetime(2000, 1, 1, tzinfo=UTC)) is None:
+            raise ValueError(f"{schedule!r} never fires (no such date)")
         return schedule
 
     @field_validator("timezone")
@@ -206,8 +213,16 @@ class _DigestSpec(_Strict):
 class _AlertSpec(_Strict):
     email: list[str] = []
     notify: list[str] = []
+    quiet_hours: str | None = None  # "22:00-07:00" in the digest's zone
 
     _emails = field_validator("email")(_check_emails)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _window(cls, window: str | None) -> str | None:
+        if window is not None:
+            QuietHours.parse(window)
+        return window
 
     @field_validator("notify")
     @classmethod
@@ -399,6 +414,7 @@ def _build(
         digest_email=tuple(spec.digest.email),
         alert_email=tuple(spec.alerts.email),
         alert_notify=tuple(spec.alerts.notify),
+        alert_quiet_hours=QuietHours.parse(w) if (w := spec.alerts.quiet_hours) else None,
     )
 
 

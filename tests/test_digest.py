@@ -129,13 +129,40 @@ def test_a_missed_schedule_makes_one_catch_up_digest(
 ) -> None:
     clock = Clock(datetime(2026, 11, 20, 3, 0, tzinfo=UTC))
     worker = poll_wire(workdir, feed_server, clock)
-    clock.now = datetime(2026, 11, 25, 6, 0, tzinfo=UTC)  # five 07:00 slots later
+    clock.now = datetime(2026, 11, 20, 5, 0, tzinfo=UTC)  # 07:00 in Kyiv: on time
+    [first] = [r.record for r in worker.due_digests()]
+    assert first is not None and first.match_count == 5
+
+    # Seen after that digest, before the service stops over two 07:00 slots.
+    feed_server.routes["/wire.xml"] = Route(rss(("late-1", "Storm Corps at dusk", "x")))
+    clock.now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    worker.poll(force=True)
+    worker.close()
+
+    clock.now = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)  # the 21st and 22nd were missed
+    feed_server.routes["/wire.xml"] = Route(
+        rss(("late-1", "Storm Corps at dusk", "x"), ("late-2", "Kursk at dawn", "y"))
+    )
+    worker = Worker(make_settings(workdir), clock=clock, raise_errors=True)  # the restart
+    worker.poll()
     results = worker.due_digests()
-    assert [(r.watchlist, r.record.scheduled_for) for r in results if r.record] == [
-        ("test-watch", datetime(2026, 11, 25, 5, 0, tzinfo=UTC))
+    [catch_up] = [r.record for r in results]  # one, not one per missed slot
+    assert catch_up is not None
+    assert catch_up.scheduled_for == datetime(2026, 11, 22, 5, 0, tzinfo=UTC)  # the latest
+    assert (catch_up.window_start, catch_up.window_end) == (first.window_end, clock.now)
+    titles = [
+        m.item_title
+        for m in worker.store.matches_between("test-watch", first.window_end, clock.now)
     ]
-    assert results[0].record is not None and results[0].record.match_count == 5
+    assert catch_up.match_count == 2 and titles == ["Storm Corps at dusk", "Kursk at dawn"]
+    html = (workdir / "digests" / "test-watch" / "20261122T050000Z.html").read_text()
+    assert "Storm Corps at dusk" in html and "Kursk at dawn" in html
+    assert worker.store.unreported_matches("test-watch") == []
     assert worker.due_digests() == []  # that slot is done
+    clock.now = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
+    [following] = [r.record for r in worker.due_digests()]
+    assert following is not None and following.match_count == 0  # back on schedule
+    assert worker.store.counts()["digests"] == 3
     worker.close()
 
 
