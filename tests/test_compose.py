@@ -1,0 +1,201 @@
+"""docker-compose.yml and the Dockerfile agree with the settings and the repository.
+
+Docker is not available where the tests run: the compose file is parsed and
+checked against Settings, the CLI and the files it mounts, and the worker's
+health check command is run for real against a PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from monitor.cli import app
+from monitor.config import Settings
+from tests.conftest import ROOT, free_port
+
+COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+_VARIABLE = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+
+
+def _interpolate(value: Any) -> Any:
+    """What compose makes of ``${NAME:-default}`` with NAME unset."""
+    if isinstance(value, str):
+        return _VARIABLE.sub(lambda found: found.group(2) or "", value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v) for v in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    document = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    assert isinstance(document, dict)
+    return _interpolate(document)  # type: ignore[no-any-return]
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    if isinstance(env, list):  # the `- NAME=value` form
+        env = dict(item.split("=", 1) for item in env)
+    return {name: "" if value is None else str(value) for name, value in env.items()}
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Container path -> (source, options) of each short-form volume."""
+    out = {}
+    for volume in service.get("volumes", []):
+        source, target, *options = volume.split(":")
+        out[target] = (source, ",".join(options))
+    return out
+
+
+def _command(test: list[str]) -> list[str]:
+    kind, *rest = test
+    assert kind in ("CMD", "CMD-SHELL")
+    return shlex.split(rest[0]) if kind == "CMD-SHELL" else rest
+
+
+def test_the_services_are_there(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert set(services) == {"postgres", "worker", "mailpit"}
+    assert re.fullmatch(r"postgres:1[56](\.\d+)?", services["postgres"]["image"])
+    assert services["mailpit"]["image"].split(":")[0] == "axllent/mailpit"
+    assert "8025:8025" in services["mailpit"]["ports"]
+    assert services["worker"]["build"] in (".", {"context": "."})
+    assert services["worker"]["deploy"]["replicas"] == 3
+
+
+def test_postgres_has_a_health_check_and_keeps_its_data(compose: dict[str, Any]) -> None:
+    postgres = compose["services"]["postgres"]
+    check = _command(postgres["healthcheck"]["test"])
+    env = _environment(postgres)
+    assert check[0] == "pg_isready"
+    assert check[check.index("-U") + 1] == env["POSTGRES_USER"]
+    assert check[check.index("-d") + 1] == env["POSTGRES_DB"]
+    [(source, _)] = [m for t, m in _mounts(postgres).items() if t == "/var/lib/postgresql/data"]
+    assert source in compose["volumes"]  # a named volume, not the container's layer
+
+
+def test_the_worker_waits_for_a_healthy_postgres(compose: dict[str, Any]) -> None:
+    depends = compose["services"]["worker"]["depends_on"]
+    assert depends["postgres"] == {"condition": "service_healthy"}
+
+
+def test_every_monitor_variable_is_a_setting_and_valid(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = _environment(compose["services"]["worker"])
+    names = [name for name in env if name.startswith("MONITOR_")]
+    assert names and names == list(env)  # nothing else is set on the worker
+    unknown = [n for n in names if n.removeprefix("MONITOR_").lower() not in Settings.model_fields]
+    assert unknown == []
+    for name in [n for n in os.environ if n.startswith("MONITOR_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.allowed_hosts == frozenset()  # the guard lets nothing internal through
+    assert settings.smtp_url == "smtp://mailpit:1025"
+
+
+def test_the_database_url_is_postgres_with_psycopg(compose: dict[str, Any]) -> None:
+    env = _environment(compose["services"]["worker"])
+    postgres = _environment(compose["services"]["postgres"])
+    url = urlsplit(env["MONITOR_DATABASE_URL"])
+    assert url.scheme == "postgresql+psycopg"
+    assert (url.hostname, url.port) == ("postgres", 5432)  # the service's name
+    assert (url.username, url.password) == (
+        postgres["POSTGRES_USER"],
+        postgres["POSTGRES_PASSWORD"],
+    )
+    assert url.path == "/" + postgres["POSTGRES_DB"]
+    mail = urlsplit(env["MONITOR_SMTP_URL"])
+    assert (mail.hostname, mail.port) == ("mailpit", 1025)
+
+
+def test_watchlists_and_templates_are_the_hosts_read_only(compose: dict[str, Any]) -> None:
+    worker = compose["services"]["worker"]
+    env, mounts = _environment(worker), _mounts(worker)
+    for variable, folder in (
+        ("MONITOR_WATCHLISTS", "watchlists"),
+        ("MONITOR_TEMPLATES", "templates"),
+    ):
+        source, options = mounts[env[variable]]
+        assert (ROOT / source).resolve() == ROOT / folder and (ROOT / folder).is_dir()
+        assert "ro" in options.split(",")
+    assert (
+        list((ROOT / "watchlists").glob("*.yaml"))
+        and (ROOT / "templates" / "digest.html.j2").exists()
+    )
+    source, options = mounts[env["MONITOR_OUTPUT_DIR"]]
+    assert source in compose["volumes"] and "ro" not in options.split(",")
+
+
+def test_the_worker_health_check_is_a_monitor_command(compose: dict[str, Any]) -> None:
+    check = _command(compose["services"]["worker"]["healthcheck"]["test"])
+    assert check[:2] == ["monitor", "status"]
+    commands = {
+        c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands
+    }
+    assert "status" in commands
+
+
+@pytest.mark.parametrize("reachable", [True, False], ids=["up", "down"])
+def test_the_health_check_command_tells_whether_the_database_answers(
+    compose: dict[str, Any], postgres_url: str, tmp_path: Path, reachable: bool
+) -> None:
+    check = _command(compose["services"]["worker"]["healthcheck"]["test"])
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")},
+        **_environment(compose["services"]["worker"]),
+        # The compose file's paths and hosts, as they are outside the containers.
+        "MONITOR_DATABASE_URL": postgres_url
+        if reachable
+        else f"postgresql+psycopg://monitor@127.0.0.1:{free_port()}/monitor",
+        "MONITOR_WATCHLISTS": str(ROOT / "watchlists"),
+        "MONITOR_TEMPLATES": str(ROOT / "templates"),
+        "MONITOR_OUTPUT_DIR": str(tmp_path / "digests"),
+    }
+    arguments = [a for a in check[1:] if a not in (">", "/dev/null")]
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", *arguments],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert (done.returncode == 0) == reachable, done.stderr[-2000:]
+
+
+def test_the_dockerfile_builds_a_non_root_worker() -> None:
+    lines = [
+        line.strip()
+        for line in DOCKERFILE.read_text(encoding="utf-8").replace("\\\n", " ").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    instructions = [(line.split()[0].upper(), line.split(None, 1)[1]) for line in lines]
+    [base] = [arg for op, arg in instructions if op == "FROM"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert base == "python:3.11-slim" and project["requires-python"] == ">=3.11"
+    [user] = [arg for op, arg in instructions if op == "USER"]
+    assert user not in ("root", "0")
+    [command] = [arg for op, arg in instructions if op == "CMD"]
+    assert yaml.safe_load(command) == ["monitor", "run"]  # exec form: signals reach it
+    assert project["scripts"]["monitor"] == "monitor.cli:main"
+    for op, arg in instructions:
+        if op == "COPY":
+            *sources, _ = arg.split()
+            assert all((ROOT / s).exists() for s in sources), arg
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert {".venv", ".env", ".git"} <= set(ignored)
