@@ -1,9 +1,13 @@
-"""python -m benchmarks: ingest throughput against bare feedparser, in one run.
+"""python -m benchmarks: monitor against its baselines and its peer, in one run.
 
-Generates 200 feeds x 50 items, serves them from a local HTTP server, and
-measures (1) bare `feedparser.parse` of the same bytes in one process and
-(2) monitor's full poll: fetch + parse + normalise + match (the seed
-watchlist) + store in a fresh SQLite file. Prints items/s and the ratio.
+Generates 500 feeds x 50 items and serves them from a local HTTP server in
+another process. Measures, all in the same run: bare `feedparser.parse` of
+the same bytes in one process (the baseline); monitor's full first poll
+(fetch + parse + normalise + match with the seed watchlist + store in a
+fresh SQLite file) in one process and with the parse pool; the `reader`
+package updating the same feeds into its own SQLite; re-polling unchanged
+feeds against re-polling changed ones; matching at 10 to 10,000 aliases;
+and, in a child process, the peak memory of one poll cycle of 2,000 feeds.
 """
 
 from __future__ import annotations
@@ -13,21 +17,23 @@ import io
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import feedparser
+from sqlalchemy import text
 
 from benchmarks import matching
 from benchmarks.corpus import feed
-from monitor.config import PROJECT_ROOT, Settings
+from benchmarks.harness import bench_worker, serve_in_another_process, timed_poll
+from benchmarks.peer import reader_ingest
+from monitor.pipeline import CycleReport
 from monitor.service import Worker
+
+Row = tuple[str, float]
 
 
 def bare_feedparser(bodies: list[bytes]) -> tuple[float, int]:
@@ -36,106 +42,123 @@ def bare_feedparser(bodies: list[bytes]) -> tuple[float, int]:
     return time.perf_counter() - start, items
 
 
-def monitor_ingest(
-    base_url: str, names: list[str], workdir: Path, parse_processes: int
-) -> tuple[float, int, int]:
-    watchlists = workdir / "watchlists"
-    watchlists.mkdir()
-    seed = (PROJECT_ROOT / "watchlists" / "dprk-russia.yaml").read_text(encoding="utf-8")
-    head, _, rest = seed.partition("\nfeeds:\n")
-    _, _, tail = rest.partition("\nentities:\n")
-    feeds = "\n".join(f"  - {base_url}/{name}" for name in names)
-    (watchlists / "bench.yaml").write_text(
-        f"{head}\nfeeds:\n{feeds}\nentities:\n{tail}", encoding="utf-8"
+def repoll_costs(worker: Worker, directory: Path, names: list[str], items: int) -> list[Row]:
+    """Seconds per re-poll of every feed: unchanged (304, then an identical
+    body without validators) against changed (5 of the 50 items new)."""
+    not_modified, report = timed_poll(worker)
+    assert {f.outcome for f in report.feeds} == {"http_304"}, report.summary()
+    with worker.store.session() as s:  # no validators: the server sends the body again
+        s.execute(text("UPDATE feed SET etag = NULL, last_modified = NULL"))
+    same_body, report = timed_poll(worker)
+    assert {f.outcome for f in report.feeds} == {"same_body"}, report.summary()
+    later = time.time() + 10  # Last-Modified has one-second resolution
+    for number, name in enumerate(names):
+        path = directory / name
+        path.write_bytes(feed(number, items, first=5))
+        os.utime(path, (later, later))
+    changed, report = timed_poll(worker)
+    assert report.new_items == 5 * len(names), report.summary()
+    return [
+        ("re-poll changed (5 of 50 items new): baseline", changed),
+        ("re-poll unchanged, 304", not_modified),
+        ("re-poll unchanged, identical body (no validators)", same_body),
+    ]
+
+
+def memory_of_one_cycle(feeds: int) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.memory", str(feeds)],
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    settings = Settings(
-        database_url=f"sqlite:///{workdir / 'bench.db'}",
-        watchlists=watchlists,
-        output_dir=workdir / "digests",
-        allow_hosts=base_url.removeprefix("http://"),
-        parse_processes=parse_processes,
-        _env_file=None,  # type: ignore[call-arg]
+    _, items, seconds, peak = done.stdout.split()
+    return (
+        f"one poll cycle of {feeds} feeds ({items} items, {seconds} s, parse pool): "
+        f"peak RSS {peak} MB"
     )
-    worker = Worker(settings)
-    start = time.perf_counter()
-    report = worker.poll(force=True)
-    elapsed = time.perf_counter() - start
-    worker.close()
-    failures = report.failures
-    if failures:
-        raise SystemExit(f"benchmark feeds failed: {failures[:3]}")
-    return elapsed, report.new_items, report.new_matches
 
 
-@contextmanager
-def serve_in_another_process(directory: Path) -> Iterator[str]:
-    """A static file server in its own process, so serving costs the measured process nothing."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-        cwd=directory,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait()
+def write_corpus(directory: Path, feeds: int, items: int) -> list[str]:
+    directory.mkdir()
+    names = [f"feed-{number}.xml" for number in range(feeds)]
+    for number, name in enumerate(names):
+        (directory / name).write_bytes(feed(number, items))
+    return names
 
 
-def _wait_for_port(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit("the benchmark's feed server did not start")
+def ingest_rows(
+    base_url: str, directory: Path, names: list[str], items: int, workdir: Path
+) -> tuple[list[Row], list[Row], CycleReport]:
+    """First-ingest rates (monitor in one process, with the pool, and the
+    peer) and the re-poll costs measured on the pooled worker's database."""
+    rows: list[Row] = []
+    repolls: list[Row] = []
+    report = CycleReport(())
+    for processes, label in ((0, "1 process"), (os.cpu_count() or 1, "parse pool")):
+        worker = bench_worker(base_url, names, _fresh(workdir / f"run-{processes}"), processes)
+        seconds, report = timed_poll(worker)
+        rows.append((f"monitor poll, {label}: fetch+parse+match+store", report.new_items / seconds))
+        if processes:
+            repolls = repoll_costs(worker, directory, names, items)
+            for number, name in enumerate(names):  # the first version again, for the peer
+                (directory / name).write_bytes(feed(number, items))
+        worker.close()
+    for workers in (1, os.cpu_count() or 1):
+        run = _fresh(workdir / f"reader-{workers}")
+        seconds, peer_items = reader_ingest(base_url, names, run, workers)
+        if peer_items != report.new_items:
+            raise SystemExit(f"reader stored {peer_items} entries, monitor {report.new_items}")
+        rows.append((f"peer: reader update_feeds, {workers} worker(s)", peer_items / seconds))
+    return rows, repolls, report
+
+
+def _fresh(directory: Path) -> Path:
+    directory.mkdir()
+    return directory
+
+
+def print_table(title: str, unit: str, rows: list[tuple[str, float, float]], digits: int) -> None:
+    print(f"\n{title:<56}{unit:>10}{'ratio':>8}")
+    for label, value, ratio in rows:
+        print(f"{label:<56}{value:>10.{digits}f}{ratio:>8.3f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--feeds", type=int, default=200)
+    parser.add_argument("--feeds", type=int, default=500)
     parser.add_argument("--items", type=int, default=50)
+    parser.add_argument("--memory-feeds", type=int, default=2000, help="0 to skip")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="monitor-bench-"))
     try:
         directory = workdir / "feeds"
-        directory.mkdir()
-        names = []
-        for number in range(args.feeds):
-            name = f"feed-{number}.xml"
-            (directory / name).write_bytes(feed(number, args.items))
-            names.append(name)
+        names = write_corpus(directory, args.feeds, args.items)
         bodies = [(directory / n).read_bytes() for n in names]
         size = sum(map(len, bodies)) / len(bodies) / 1024
-        shape = f"{args.feeds} feeds x {args.items} items, {size:.0f} KB per feed"
-        print(f"corpus: {shape}; {os.cpu_count()} cores")
+        print(
+            f"corpus: {args.feeds} feeds x {args.items} items, {size:.0f} KB per feed; "
+            f"{os.cpu_count()} cores"
+        )
         bare_seconds, bare_items = bare_feedparser(bodies)
         bare_rate = bare_items / bare_seconds
-        rows = [("bare feedparser.parse (baseline, 1 process)", bare_rate)]
         with serve_in_another_process(directory) as base_url:
-            for processes, label in ((0, "1 process"), (os.cpu_count() or 1, "parse pool")):
-                run = workdir / f"run-{processes}"
-                run.mkdir()
-                seconds, ours_items, matches = monitor_ingest(base_url, names, run, processes)
-                rows.append(
-                    (f"monitor poll, {label}: fetch+parse+match+store", ours_items / seconds)
-                )
-        print(f"{'case':<52}{'items/s':>10}{'ratio':>8}")
-        for label, rate in rows:
-            print(f"{label:<52}{rate:>10.0f}{rate / bare_rate:>8.2f}")
-        print(f"stored {ours_items} items and {matches} matches")
-        print()
-        print(f"{'matching (title + text of 2,000 items)':<52}{'MB/s':>10}{'cost':>8}")
-        for label, rate, cost in matching.run():
-            print(f"{label:<52}{rate:>10.2f}{cost:>8.2f}")
+            rows, repolls, report = ingest_rows(base_url, directory, names, args.items, workdir)
+        rows.insert(0, ("bare feedparser.parse (baseline, 1 process)", bare_rate))
+        print_table("first ingest", "items/s", [(n, r, r / bare_rate) for n, r in rows], 0)
+        print(f"stored {report.new_items} items and {report.new_matches} matches")
+        changed = repolls[0][1]
+        print_table(
+            f"re-polling {len(names)} feeds (parse pool)",
+            "ms",
+            [(n, s * 1000, s / changed) for n, s in repolls],
+            0,
+        )
+        print_table("matching (title + text of 2,000 items)", "MB/s", matching.run(), 2)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"peak memory (RSS, this process): {peak:.0f} MB")
+        print(f"\npeak memory (RSS, this process): {peak:.0f} MB")
+        if args.memory_feeds:
+            print(memory_of_one_cycle(args.memory_feeds))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

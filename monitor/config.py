@@ -43,11 +43,20 @@ class Settings(BaseSettings):
     fetch_workers: int = Field(default=8, ge=1)
     # 0 parses in the worker process; the default uses every core when many feeds are due
     parse_processes: int = Field(default_factory=lambda: _cores() if _cores() > 1 else 0, ge=0)
-    delivery_attempts: int = Field(default=8, ge=1)
+    delivery_attempts: int = Field(default=8, ge=1)  # then a message is marked failed
+    # How long a message being sent is kept from other senders; after a crash
+    # mid-send it is retried once this has passed.
+    delivery_lease_seconds: float = Field(default=300.0, gt=0)
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    # Tests only: die at once (SIGKILL) at this step, to prove nothing is lost.
+    fault: Literal["before-outbox-commit", "before-send", "after-smtp-250"] | None = None
     pause_after: int = Field(default=10, ge=1)  # consecutive failures that pause a feed
+    # Items older than this whose matches were all reported are removed (their
+    # keys are kept, so they never count as new again); 0 keeps everything.
+    retention_days: int = Field(default=180, ge=0)
     user_agent: str = f"monitor/{__version__} (news monitoring; +https://github.com/monitor)"
 
-    @field_validator("smtp_url", mode="before")
+    @field_validator("smtp_url", "fault", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

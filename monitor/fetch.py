@@ -11,7 +11,9 @@ watchdog enforces one deadline on the whole exchange.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import ipaddress
+import itertools
 import re
 import socket
 import threading
@@ -52,6 +54,7 @@ class _Deadline:
         self.streams: list[httpcore.NetworkStream] = []
         self.lock = threading.Lock()
         self.expired = False
+        self.finished = False  # the fetch ended first: nothing to cut off
 
     def add(self, stream: httpcore.NetworkStream) -> None:
         with self.lock:
@@ -61,9 +64,55 @@ class _Deadline:
 
     def expire(self) -> None:
         with self.lock:
+            if self.finished:
+                return
             self.expired = True
             for stream in self.streams:
                 stream.close()
+
+    def finish(self) -> None:
+        with self.lock:
+            self.finished = True
+
+
+class _Watchdog:
+    """One thread that expires the deadlines of all fetches of a Fetcher: a
+    timer thread per fetch would cost more than a 304 itself."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, _Deadline]] = []  # a heap
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def watch(self, deadline: _Deadline, seconds: float) -> None:
+        with self._wake:
+            heapq.heappush(self._due, (time.monotonic() + seconds, next(self._order), deadline))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="fetch-watchdog")
+                self._thread.daemon = True
+                self._thread.start()
+            self._wake.notify()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopped = True
+            self._wake.notify()
+
+    def _run(self) -> None:
+        with self._wake:
+            while not self._stopped:
+                while self._due and self._due[0][2].finished:
+                    heapq.heappop(self._due)
+                if not self._due:
+                    self._wake.wait()
+                    continue
+                wait = self._due[0][0] - time.monotonic()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+                heapq.heappop(self._due)[2].expire()
 
 
 class _Watch(threading.local):
@@ -102,6 +151,7 @@ class Fetcher:
     def __init__(self, policy: FetchPolicy) -> None:
         self.policy = policy
         self._watch = _Watch()
+        self._watchdog = _Watchdog()
         transport = httpx.HTTPTransport()
         # httpx does not take a network backend; its pool is swapped for one
         # built on the guarded backend. No keep-alive: each fetch has its own
@@ -126,6 +176,7 @@ class Fetcher:
         self._hosts_lock = threading.Lock()
 
     def close(self) -> None:
+        self._watchdog.stop()
         self.client.close()
 
     def _host_slot(self, url: str) -> threading.BoundedSemaphore:
@@ -145,13 +196,11 @@ class Fetcher:
     ) -> FetchOutcome:
         with self._host_slot(url):
             deadline = self._watch.current = _Deadline()
-            watchdog = threading.Timer(self.policy.timeout, deadline.expire)
-            watchdog.daemon = True
-            watchdog.start()
+            self._watchdog.watch(deadline, self.policy.timeout)
             try:
                 outcome = self._fetch_values(url, now, etag, last_modified, known_hash)
             finally:
-                watchdog.cancel()
+                deadline.finish()
                 self._watch.current = None
             if deadline.expired and isinstance(outcome, FeedFailure):
                 return self._timeout(url)

@@ -25,7 +25,7 @@ from monitor.fetch import Fetcher
 from monitor.matcher import Matcher
 from monitor.parse import parse_feed
 from monitor.schedule import FailureDecision, after_failure, next_poll_after_success
-from monitor.store import FeedState, NewMatch, Store
+from monitor.store import FeedState, NewMatch, Store, Unchanged
 from monitor.text import make_snippet
 from monitor.types import Entry, FeedFailure, Fetched, Match, NotModified, ParsedFeed, Snippet
 
@@ -148,13 +148,19 @@ class Poller:
         if not due:
             return CycleReport(())
         parse = self.pool.parse if self.pool and len(due) >= POOL_THRESHOLD else parse_feed
+        unchanged: list[Unchanged] = []  # list.append is atomic: no lock needed
         with ThreadPoolExecutor(max_workers=min(self.workers, len(due))) as threads:
-            reports = threads.map(lambda feed: self._poll_guarded(feed, now, parse), due)
-            return CycleReport(tuple(reports))
+            reports = tuple(
+                threads.map(lambda feed: self._poll_guarded(feed, now, parse, unchanged), due)
+            )
+        self.store.record_not_modified(now, unchanged)
+        return CycleReport(reports)
 
-    def _poll_guarded(self, feed: FeedState, now: datetime, parse: Parse) -> FeedReport:
+    def _poll_guarded(
+        self, feed: FeedState, now: datetime, parse: Parse, unchanged: list[Unchanged]
+    ) -> FeedReport:
         try:
-            return self.poll(feed, now, parse)
+            return self.poll(feed, now, parse, unchanged)
         except Exception as e:
             if self.raise_errors:
                 raise
@@ -163,15 +169,18 @@ class Poller:
             failure = FeedFailure(feed.url, "internal_error", f"{type(e).__name__}: {e}")
             return self._failed(feed, failure, now)
 
-    def poll(self, feed: FeedState, now: datetime, parse: Parse = parse_feed) -> FeedReport:
-        """One feed, already started (``Store.start_polls``)."""
+    def poll(
+        self, feed: FeedState, now: datetime, parse: Parse, unchanged: list[Unchanged]
+    ) -> FeedReport:
+        """One feed, already started (``Store.start_polls``); a poll that finds
+        nothing new is added to ``unchanged``, for the caller to record."""
         every = timedelta(seconds=feed.every_seconds)
         outcome = self.fetcher.fetch(
             feed.fetch_url, now, feed.etag, feed.last_modified, known_hash=feed.body_hash
         )
         if isinstance(outcome, NotModified):
             next_poll = next_poll_after_success(now, every, outcome.max_age)
-            self.store.record_not_modified(feed.url, now, next_poll, outcome.moved_to)
+            unchanged.append(Unchanged(feed.url, next_poll, outcome.moved_to))
             return FeedReport(feed.url, outcome.reason)
         if isinstance(outcome, FeedFailure):
             return self._failed(feed, outcome, now)

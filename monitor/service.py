@@ -116,7 +116,11 @@ class Worker:
                 allow_hosts=settings.allowed_hosts,
             )
         )
-        sender = SmtpSender(SmtpConfig.from_url(settings.smtp_url)) if settings.smtp_url else None
+        sender = (
+            SmtpSender(SmtpConfig.from_url(settings.smtp_url), settings.smtp_timeout)
+            if settings.smtp_url
+            else None
+        )
         self.outbox = Outbox(
             self.store,
             Renderer(settings.templates_dir),
@@ -124,6 +128,8 @@ class Worker:
             settings.mail_from,
             sender,
             settings.delivery_attempts,
+            lease=timedelta(seconds=settings.delivery_lease_seconds),
+            fault=settings.fault,
         )
         self.raise_errors = raise_errors
         processes = settings.parse_processes
@@ -185,10 +191,16 @@ class Worker:
         return DigestResult(watchlist.id, record)
 
     def deliver(self) -> DeliveryReport:
-        return self.outbox.deliver(self.clock(), self.watchlists.by_id)
+        return self.outbox.deliver(self.clock, self.watchlists.by_id)
 
     def reload(self) -> bool:
         return self.watchlists.reload()
+
+    def prune(self) -> int:
+        """Apply the retention setting; returns how many items were removed."""
+        if not self.settings.retention_days:
+            return 0
+        return self.store.prune(self.clock(), timedelta(days=self.settings.retention_days))
 
 
 # --- the service loop ------------------------------------------------------------
@@ -232,6 +244,18 @@ def _deliver_and_log(worker: Worker) -> None:
         log.info("delivery: %s", report.summary())
 
 
+PRUNE_SECONDS = 6 * 3600.0
+
+
+def _prune_and_log(worker: Worker) -> None:
+    if removed := worker.prune():
+        log.info(
+            "retention: removed %d items older than %d days",
+            removed,
+            worker.settings.retention_days,
+        )
+
+
 def run_service(settings: Settings, clock: Clock = utc_now) -> int:
     """Run until SIGTERM or SIGINT, then finish the running jobs and exit 0."""
     worker = Worker(settings, clock)
@@ -248,6 +272,7 @@ def run_service(settings: Settings, clock: Clock = utc_now) -> int:
         ("poll", lambda: _poll_and_log(worker), settings.poll_tick_seconds),
         ("digest", lambda: _digests_and_log(worker), settings.digest_tick_seconds),
         ("deliver", lambda: _deliver_and_log(worker), settings.deliver_tick_seconds),
+        ("prune", lambda: _prune_and_log(worker), PRUNE_SECONDS),
     ]
     for name, job, seconds in jobs:
         scheduler.add_job(

@@ -7,6 +7,7 @@ open across network I/O (the pipeline fetches and matches between calls).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     DateTime,
@@ -31,10 +32,11 @@ from sqlalchemy import (
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import CursorResult, Dialect
 from sqlmodel import Field, Session, SQLModel, UniqueConstraint, col, create_engine, select
 
 from monitor.schedule import FailureDecision
+from monitor.text import strip_unsafe
 from monitor.types import Entry, FeedFailure, FeedStatus, Match, Snippet, StoredMatch
 
 log = logging.getLogger(__name__)
@@ -190,6 +192,15 @@ class FeedState:
 
 
 @dataclass(frozen=True)
+class Unchanged:
+    """A poll that found the feed as it was (304, or the same body)."""
+
+    url: str
+    next_poll_at: datetime
+    moved_to: str | None = None
+
+
+@dataclass(frozen=True)
 class StoredItem:
     id: int
     title: str
@@ -287,6 +298,30 @@ def _core(model: type[SQLModel]) -> Table:
     return model.__table__  # type: ignore[attr-defined,no-any-return]
 
 
+# The advisory lock that serialises schema creation on PostgreSQL ("monitor").
+SCHEMA_LOCK = 0x6D6F6E69746F72
+
+# PostgreSQL cannot index a value of more than ~2700 bytes (a b-tree entry is at
+# most a third of a page), so an identity key longer than this (a hostile
+# feed's guid) is stored as its start and a hash of the whole, on every backend.
+MAX_KEY_CHARS = 512
+
+
+def stored_key(key: str) -> str:
+    """The item key as stored: ``key``, or a bounded stand-in when it is long."""
+    if len(key) <= MAX_KEY_CHARS:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{key[: MAX_KEY_CHARS - 72]}#sha256:{digest}"
+
+
+def _storable(values: dict[str, Any]) -> dict[str, Any]:
+    """Text without NUL (PostgreSQL refuses it) and the other characters that
+    strip_unsafe drops: rendered messages carry watchlist titles, and YAML can
+    spell a NUL ("\\0"). Stored the same on every backend."""
+    return {k: strip_unsafe(v) if isinstance(v, str) else v for k, v in values.items()}
+
+
 def _insert_ignoring_duplicates(engine: Engine, table: Any) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING in the engine's dialect, on the Core
     table (the ORM's bulk path costs more than the insert itself)."""
@@ -298,6 +333,10 @@ def _insert_ignoring_duplicates(engine: Engine, table: Any) -> Any:
     return sa_insert(table)
 
 
+class _TakenMeanwhile(Exception):
+    """Rolls back a transaction whose rows another worker changed first."""
+
+
 class Store:
     """Every read and write of the database, one short transaction per method."""
 
@@ -306,7 +345,14 @@ class Store:
         self.engine = engine_for(url)
 
     def create_schema(self) -> None:
-        SQLModel.metadata.create_all(self.engine)
+        if self.engine.dialect.name != "postgresql":
+            SQLModel.metadata.create_all(self.engine)
+            return
+        # Workers starting together would race to create the same tables (and
+        # all but one fail): one at a time, the others then find them there.
+        with self.engine.begin() as connection:
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+            SQLModel.metadata.create_all(connection)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -357,14 +403,20 @@ class Store:
             rows = s.exec(select(FeedRow.url, FeedRow.fetch_url)).all()
             return {url: fetch_url or url for url, fetch_url in rows}
 
-    def record_not_modified(
-        self, url: str, now: datetime, next_poll_at: datetime, moved_to: str | None = None
-    ) -> None:
+    def record_not_modified(self, now: datetime, polls: Sequence[Unchanged]) -> None:
+        """Record polls that found nothing new, all in one transaction: on a
+        quiet cycle these are most feeds, and one commit each would cost more
+        than the requests themselves."""
+        if not polls:
+            return
         with self.session() as s:
-            row = _feed(s, url)
-            _mark_healthy(row, now, next_poll_at)
-            for name, value in track_move(row, moved_to).items():
-                setattr(row, name, value)
+            rows = s.exec(select(FeedRow).where(col(FeedRow.url).in_([p.url for p in polls])))
+            by_url = {row.url: row for row in rows}
+            for poll in polls:
+                row = by_url[poll.url]
+                _mark_healthy(row, now, poll.next_poll_at)
+                for name, value in track_move(row, poll.moved_to).items():
+                    setattr(row, name, value)
 
     def record_failure(
         self,
@@ -387,9 +439,10 @@ class Store:
 
     def known_keys(self, keys: Sequence[str]) -> set[str]:
         """Those of ``keys`` stored now or before retention removed them."""
+        given = {stored_key(k): k for k in keys}
         with self.session() as s:
-            found = s.exec(select(ItemRow.key).where(col(ItemRow.key).in_(list(keys))))
-            return set(found) | self._pruned(s, keys)
+            found = s.exec(select(ItemRow.key).where(col(ItemRow.key).in_(list(given))))
+            return {given[k] for k in set(found) | self._pruned(s, list(given))}
 
     @staticmethod
     def _pruned(s: Session, keys: Sequence[str]) -> set[str]:
@@ -442,6 +495,9 @@ class Store:
         """Store one successful poll in one transaction: new items, the links
         from the feed to all its items, the matches of the items this call
         created and the feed's new state. Returns (new items, new matches)."""
+        if any(len(e.key) > MAX_KEY_CHARS for e in entries):
+            entries = [replace(e, key=stored_key(e.key)) for e in entries]
+            matches = [replace(m, item_key=stored_key(m.item_key)) for m in matches]
         with self.session() as s:
             feed = _feed(s, url)
             feed_id, move = feed.id, track_move(feed, moved_to)
@@ -634,7 +690,7 @@ class Store:
         if not messages:
             return
         values = [
-            {**m.__dict__, "digest_id": digest_id, "status": "pending", "attempts": 0,
+            {**_storable(m.__dict__), "digest_id": digest_id, "status": "pending", "attempts": 0,
              "next_attempt_at": not_before or now, "created_at": now}
             for m in messages
         ]  # fmt: skip
@@ -687,19 +743,21 @@ class Store:
         """Queue alert messages and mark their matches, in one transaction.
         False (nothing done) when another worker has queued any of them since
         they were read: the rest come round at the next cycle."""
-        with self.session() as s:
-            marked = s.execute(
-                update(MatchRow)
-                .where(col(MatchRow.id).in_(list(match_ids)))
-                .where(col(MatchRow.alert_queued_at).is_(None))
-                .values(alert_queued_at=now)
-            )
-            if marked.rowcount != len(set(match_ids)):
-                s.rollback()
-                return False
-            self._queue(s, messages, now, None)
-            before_commit()
-            return True
+        try:
+            with self.session() as s:
+                marked = s.execute(
+                    update(MatchRow)
+                    .where(col(MatchRow.id).in_(list(match_ids)))
+                    .where(col(MatchRow.alert_queued_at).is_(None))
+                    .values(alert_queued_at=now)
+                )
+                if cast(CursorResult[Any], marked).rowcount != len(set(match_ids)):
+                    raise _TakenMeanwhile
+                self._queue(s, messages, now, None)
+                before_commit()
+        except _TakenMeanwhile:
+            return False
+        return True
 
     # --- outbox ------------------------------------------------------------
 

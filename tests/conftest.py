@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -15,8 +16,10 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from monitor.config import Settings
+from tests.postgres import postgres_cluster, postgres_url  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus" / "feedparser"
@@ -106,14 +109,50 @@ def feed_server() -> Iterator[FeedServer]:
 
 
 class MailSink:
-    """An aiosmtpd handler that keeps every message it accepts."""
+    """An aiosmtpd handler that keeps every message it accepts.
+
+    Tests script it to misbehave: ``replies`` maps a stage to the answer it
+    gives instead of 250 ("MAIL", "RCPT", "RCPT <address>" for one recipient,
+    "DATA"); ``drop_after_data`` takes a message in, then hangs up before the 250.
+    """
 
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], EmailMessage]] = []
         self.received = threading.Condition()
+        self.replies: dict[str, str] = {}
+        self.drop_after_data = False
+        self.dropped: list[EmailMessage] = []  # taken in, never acknowledged
+        self.commands: list[str] = []  # "MAIL", "RCPT <address>", "DATA", in order
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        self.commands.append("MAIL")
+        if reply := self.replies.get("MAIL"):
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        self.commands.append(f"RCPT {address}")
+        if reply := self.replies.get(f"RCPT {address}") or self.replies.get("RCPT"):
+            return reply
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(options)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.commands.append("DATA")
+        if reply := self.replies.get("DATA"):
+            return reply
         message = message_from_bytes(envelope.content, policy=policy.default)
+        if self.drop_after_data:
+            self.dropped.append(message)  # type: ignore[arg-type]
+            server.transport.abort()  # gone before the 250 is written
+            return "250 OK"
         with self.received:
             self.messages.append((list(envelope.rcpt_tos), message))  # type: ignore[arg-type]
             self.received.notify_all()
@@ -123,6 +162,17 @@ class MailSink:
         with self.received:
             self.received.wait_for(lambda: len(self.messages) >= count, timeout)
             return [m for _, m in self.messages]
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """The messages accepted for one envelope recipient."""
+        with self.received:
+            return [m for rcpt, m in self.messages if address in rcpt]
+
+
+def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+    """Any user name; the password "secret" is right, anything else earns a 535."""
+    ok = isinstance(data, LoginPassword) and data.password == b"secret"
+    return AuthResult(success=ok, handled=False)  # not handled: aiosmtpd answers 235 or 535
 
 
 @dataclass
@@ -135,13 +185,20 @@ class Smtp:
         return f"smtp://127.0.0.1:{self.port}"
 
 
+def start_smtp(port: int) -> tuple[Smtp, Controller]:
+    sink = MailSink()
+    controller = Controller(
+        sink, hostname="127.0.0.1", port=port,
+        authenticator=_authenticate, auth_require_tls=False,
+    )  # fmt: skip
+    controller.start()
+    return Smtp(sink, port), controller
+
+
 @pytest.fixture
 def smtp_server() -> Iterator[Smtp]:
-    sink = MailSink()
-    port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield Smtp(sink, port)
+    smtp, controller = start_smtp(free_port())
+    yield smtp
     controller.stop()
 
 
@@ -157,9 +214,54 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+# A workdir whose tests run on another database than its SQLite file: filled
+# by the ``database_url`` and ``postgres_workdir`` fixtures, read by make_settings.
+DATABASE_URLS: dict[Path, str] = {}
+
+
+def database_url_for(workdir: Path) -> str:
+    return DATABASE_URLS.get(workdir, f"sqlite:///{workdir / 'monitor.db'}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, workdir: Path) -> Iterator[str]:
+    """Runs a test on each backend: the URL that ``make_settings(workdir)`` uses."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{workdir / 'monitor.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    DATABASE_URLS[workdir] = url
+    yield url
+    DATABASE_URLS.pop(workdir, None)
+
+
+@pytest.fixture
+def postgres_workdir(request: pytest.FixtureRequest, workdir: Path) -> Iterator[Path]:
+    """The workdir, with ``make_settings(workdir)`` pointing at a fresh PostgreSQL database."""
+    DATABASE_URLS[workdir] = request.getfixturevalue("postgres_url")
+    yield workdir
+    DATABASE_URLS.pop(workdir, None)
+
+
+@pytest.fixture(autouse=True)
+def _backend_from_environment(request: pytest.FixtureRequest) -> Iterator[None]:
+    """MONITOR_TEST_BACKEND=postgresql runs every test that builds its settings
+    with make_settings(workdir) on PostgreSQL (the CLI and service tests, which
+    start processes with their own SQLite URL, stay on SQLite)."""
+    names = request.fixturenames
+    if os.environ.get("MONITOR_TEST_BACKEND") != "postgresql" or "workdir" not in names:
+        yield
+        return
+    workdir = request.getfixturevalue("workdir")
+    if workdir not in DATABASE_URLS:
+        DATABASE_URLS[workdir] = request.getfixturevalue("postgres_url")
+    yield
+    DATABASE_URLS.pop(workdir, None)
+
+
 def make_settings(workdir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "database_url": f"sqlite:///{workdir / 'monitor.db'}",
+        "database_url": database_url_for(workdir),
         "watchlists": workdir / "watchlists",
         "output_dir": workdir / "digests",
         "templates": ROOT / "templates",
@@ -225,9 +327,14 @@ def write_watchlist(
     digest_email: str = "",
     alert_email: str = "",
     notify: str = "",
+    timezone: str = "Europe/Kyiv",
+    quiet_hours: str | None = None,
 ) -> Path:
     path = workdir / "watchlists" / f"{name}.yaml"
-    text = SMALL_WATCHLIST.format(
+    text = SMALL_WATCHLIST.replace("timezone: Europe/Kyiv", f"timezone: {timezone}")
+    if quiet_hours is not None:
+        text += f'  quiet_hours: "{quiet_hours}"\n'
+    text = text.format(
         feeds="\n".join(f"  - {url}" for url in feeds) or "  []",
         alert=str(alert).lower(),
         schedule=schedule,

@@ -14,7 +14,7 @@ import pytest
 from monitor.parse import parse_feed
 from monitor.pipeline import POOL_THRESHOLD
 from monitor.service import Worker
-from monitor.types import FeedFailure, Fetched
+from monitor.types import Entry, FeedFailure, Fetched
 from tests.conftest import FeedServer, Route, Smtp, make_settings, rss, write_watchlist
 from tests.golden import assert_golden
 
@@ -297,14 +297,13 @@ def test_an_item_back_after_retention_removed_it_is_old_news(
     feed_server.routes["/f"] = Route(rss(("a", "Storm Corps in Kursk", "x")))
     write_watchlist(workdir, [feed_server.url("/f")], alert=True)
     clock = Clock(NOW)
-    worker = make_worker(workdir, clock)
+    worker = make_worker(workdir, clock, retention_days=90)
     worker.poll()
-    keep = timedelta(days=90)
     clock.now = NOW + timedelta(days=100)
     # Matches no digest has reported yet are never removed.
-    assert worker.store.prune(clock.now, keep) == 0
+    assert worker.prune() == 0
     worker.digest_now(worker.watchlists.by_id["test-watch"])
-    assert worker.store.prune(clock.now, keep) == 1
+    assert worker.prune() == 1
     assert worker.store.counts() | {"digests": 0} == {
         "feeds": 1,
         "items": 0,
@@ -316,3 +315,46 @@ def test_an_item_back_after_retention_removed_it_is_old_news(
     assert (report.new_items, report.new_matches) == (1, 1)  # only "b"
     assert [m.item_title for m in worker.store.unreported_matches("test-watch")] == ["Kursk"]
     worker.close()
+
+
+def _entries(items: bytes) -> list[Entry]:
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+        + items
+        + b"</channel></rss>"
+    )
+    parsed = parse_feed(Fetched("u", "https://news.example/feed", body, "", None, None, "h"))
+    assert not isinstance(parsed, FeedFailure), parsed.message
+    return list(parsed.entries)
+
+
+def test_identity_guid_then_canonical_link_then_content() -> None:
+    by_guid, by_link, by_content = _entries(
+        b"<item><guid>http://news.example/1</guid><title>One</title></item>"
+        b"<item><link>HTTPS://News.Example/2?utm_source=x&amp;id=7#top</link><title>Two</title>"
+        b"</item><item><title>Three</title><description>body</description></item>"
+    )
+    [same_guid_over_https] = _entries(
+        b"<item><guid>https://news.example/1</guid><title>One, edited</title></item>"
+    )
+    assert by_guid.key == same_guid_over_https.key == "guid:news.example/1"
+    assert by_link.key == "link:news.example/2?id=7"
+    assert by_content.key.startswith("hash:")
+
+
+def test_two_different_items_sharing_a_guid_are_both_kept() -> None:
+    first, second = _entries(
+        b"<item><guid>same</guid><title>Storm Corps in Kursk</title></item>"
+        b"<item><guid>same</guid><title>Pact ratified</title></item>"
+    )
+    assert first.key != second.key
+    assert {first.title, second.title} == {"Storm Corps in Kursk", "Pact ratified"}
+
+
+@pytest.mark.parametrize(
+    "date",
+    [b"", b"<pubDate>not a date</pubDate>", b"<pubDate>Tue, 24 Nov 2199 08:00:00 GMT</pubDate>"],
+)
+def test_missing_unparseable_and_future_dates_never_crash(date: bytes) -> None:
+    [entry] = _entries(b"<item><guid>g</guid><title>t</title>" + date + b"</item>")
+    assert entry.published_at is None or entry.published_at.year == 2199

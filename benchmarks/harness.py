@@ -1,0 +1,77 @@
+"""What every benchmark needs: a feed server in another process, a worker
+on a fresh database with the seed watchlist's rules, a timed poll."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from monitor.config import PROJECT_ROOT, Settings
+from monitor.pipeline import CycleReport
+from monitor.service import Worker
+
+
+def bench_worker(base_url: str, names: list[str], workdir: Path, parse_processes: int) -> Worker:
+    """A worker on a fresh database watching the benchmark feeds with the seed's rules."""
+    watchlists = workdir / "watchlists"
+    watchlists.mkdir()
+    seed = (PROJECT_ROOT / "watchlists" / "dprk-russia.yaml").read_text(encoding="utf-8")
+    head, _, rest = seed.partition("\nfeeds:\n")
+    _, _, tail = rest.partition("\nentities:\n")
+    feeds = "\n".join(f"  - {base_url}/{name}" for name in names)
+    (watchlists / "bench.yaml").write_text(
+        f"{head}\nfeeds:\n{feeds}\nentities:\n{tail}", encoding="utf-8"
+    )
+    settings = Settings(
+        database_url=f"sqlite:///{workdir / 'bench.db'}",
+        watchlists=watchlists,
+        output_dir=workdir / "digests",
+        allow_hosts=base_url.removeprefix("http://"),
+        parse_processes=parse_processes,
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    return Worker(settings)
+
+
+def timed_poll(worker: Worker) -> tuple[float, CycleReport]:
+    start = time.perf_counter()
+    report = worker.poll(force=True)
+    elapsed = time.perf_counter() - start
+    if report.failures:
+        raise SystemExit(f"benchmark feeds failed: {report.failures[:3]}")
+    return elapsed, report
+
+
+@contextmanager
+def serve_in_another_process(directory: Path) -> Iterator[str]:
+    """A static file server in its own process, so serving costs the measured process nothing."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=directory,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait()
+
+
+def _wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise SystemExit("the benchmark's feed server did not start")
