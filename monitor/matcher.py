@@ -279,11 +279,24 @@ class Matcher:
 
     def match(self, title: str, text: str) -> list[Match]:
         """The rules that match an item, each with the hits that made it match."""
-        matches = []
-        for explanation in self.explain(title, text):
-            if explanation.matched:
-                matches.append(_to_match(explanation))
-        return matches
+        found = self._find(title, text)
+        entities, topics = self._candidates(found)
+        explanations: list[Explanation] = [self._explain_entity(found, e) for e in entities]
+        # Most candidate topics fail on which terms occur at all; only the
+        # rest pay for a full evaluation with positions and evidence.
+        explanations += [self._explain_topic(found, t) for t in topics if self._may_match(found, t)]
+        return [_to_match(e) for e in explanations if e.matched]
+
+    def _may_match(self, found: _Found, topic: _CompiledTopic) -> bool:
+        def present(leaf: q.Leaf) -> bool:
+            if isinstance(leaf, q.Term):
+                return topic.terms[leaf] in found.by_pattern
+            entity = topic.entities[leaf.entity]
+            if any(p in found.by_pattern for p in entity.excludes):
+                return False
+            return bool(self._aliases_in_context(found, entity)[0])
+
+        return q.may_match(topic.topic.tree, present)
 
     def _explain_entity(self, found: _Found, entity: _CompiledEntity) -> EntityExplanation:
         in_context, out_of_context = self._aliases_in_context(found, entity)

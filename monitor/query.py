@@ -282,6 +282,32 @@ def _evaluate_near(node: Near, lookup: Lookup) -> Evaluation:
     return Evaluation(node, bool(pairs), evidence, (left, right))
 
 
+def may_match(node: Node, present: Callable[[Leaf], bool]) -> bool:
+    """False only when ``node`` cannot match, knowing just which leaves occur
+    (not where): a cheap test that spares most items a full evaluation.
+    NEAR is read as AND, which it implies."""
+    if isinstance(node, Term | EntityRef):
+        return present(node)
+    if isinstance(node, Not):
+        return not must_match(node.child, present)
+    if isinstance(node, Near):
+        return may_match(node.left, present) and may_match(node.right, present)
+    combine = all if isinstance(node, And) else any
+    return combine(may_match(child, present) for child in node.children)
+
+
+def must_match(node: Node, present: Callable[[Leaf], bool]) -> bool:
+    """True only when ``node`` matches whatever the positions: the dual of may_match."""
+    if isinstance(node, Term | EntityRef):
+        return present(node)
+    if isinstance(node, Not):
+        return not may_match(node.child, present)
+    if isinstance(node, Near):
+        return False  # depends on positions
+    combine = all if isinstance(node, And) else any
+    return combine(must_match(child, present) for child in node.children)
+
+
 def words_between(a: Occurrence, b: Occurrence) -> int:
     """How many words lie strictly between two occurrences (0 when they overlap)."""
     if a.last_word < b.first_word:

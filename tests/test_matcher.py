@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.matcher import EntityExplanation, Matcher, TopicExplanation
+from monitor import query as q
+from monitor.matcher import EntityExplanation, Matcher, TopicExplanation, _to_match
 from monitor.watchlist import Watchlist, load_file, parse_watchlist
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,3 +185,40 @@ def test_explain_names_an_alias_dropped_for_want_of_context(context_matcher: Mat
     assert not explanation.matched
     assert [h.term for h in explanation.out_of_context] == ["NIS"]
     assert explanation.hits == ()
+
+
+def test_the_quick_path_of_match_agrees_with_full_explanations() -> None:
+    # match() skips topics that cannot hold given which terms occur at all;
+    # it must never disagree with evaluating every candidate in full.
+    from tests.labelled import CASES, WATCHLIST, load_cases
+
+    seed = Matcher([load_file(WATCHLIST)])
+    cases = load_cases(CASES) + load_cases(CASES.with_name("holdout.yaml"))
+    tricky = [("Blue House", "raid far away " + "word " * 20), ("NOT near", "")]
+    for title, text in [(c.title, c.summary) for c in cases] + tricky:
+        quick = {(m.rule, m.hits) for m in seed.match(title, text)}
+        full = {
+            (m.rule, m.hits) for m in (_to_match(e) for e in seed.explain(title, text) if e.matched)
+        }
+        assert quick == full, title
+
+
+@pytest.mark.parametrize(
+    ("query", "present", "may", "must"),
+    [
+        ("a NEAR/2 b", {"a", "b"}, True, False),
+        ("-(a NEAR/2 b) c", {"a", "b", "c"}, True, False),
+        ("-(a b) c", {"a", "b", "c"}, False, False),
+        ("a OR (b -c)", {"b"}, True, True),
+        ("a -b", {"a"}, True, True),
+    ],
+)
+def test_may_and_must_bound_a_query_without_positions(
+    query: str, present: set[str], may: bool, must: bool
+) -> None:
+    tree = q.parse(query)
+
+    def occurs(leaf: q.Leaf) -> bool:
+        return str(leaf) in present
+
+    assert (q.may_match(tree, occurs), q.must_match(tree, occurs)) == (may, must)
