@@ -95,7 +95,8 @@ def _preview(
         found = worker.store.unreported_matches(watchlist.id)
     record = DigestRecord(0, watchlist.id, now, start, now, "preview", len(found))
     plan = digest_plan(watchlist, record, found, worker.store.feed_statuses())
-    rendered = worker.outbox.renderer.digest(plan, watchlist)
+    figures = worker.outbox.digest_figures(watchlist, start, now)
+    rendered = worker.outbox.renderer.digest(plan, watchlist, figures)
     if dry_run:
         yield f"Subject: {rendered.subject}\n\n{rendered.text}"
         return

@@ -55,6 +55,16 @@ class Settings(BaseSettings):
     # keys are kept, so they never count as new again); 0 keeps everything.
     retention_days: int = Field(default=180, ge=0)
     user_agent: str = f"monitor/{__version__} (news monitoring; +https://github.com/monitor)"
+    # Digests group near copies of one report into a story when their title
+    # and text share this share of word shingles (0-1; higher merges less).
+    story_threshold: float = Field(default=0.5, gt=0, le=1)
+    # A spike alert: a rule mentioned at least spike_min_mentions times in the
+    # last spike_window_hours, more than spike_factor times its usual count
+    # per window over the spike_baseline_days before.
+    spike_window_hours: float = Field(default=6.0, gt=0)
+    spike_baseline_days: float = Field(default=7.0, gt=0)
+    spike_factor: float = Field(default=4.0, gt=1)
+    spike_min_mentions: int = Field(default=5, ge=1)
 
     @field_validator("smtp_url", "fault", mode="before")
     @classmethod

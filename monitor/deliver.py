@@ -18,21 +18,25 @@ import smtplib
 import ssl
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import apprise
 
-from monitor.digest import Rendered, Renderer
+from monitor.archive import FEED_ENTRIES, archive_entry, atom_feed
+from monitor.config import Settings
+from monitor.digest import DigestFigures, Rendered, Renderer
 from monitor.errors import ConfigError, DeliveryError
 from monitor.pipeline import FeedReport
 from monitor.schedule import delivery_retry_at
 from monitor.store import DigestRecord, OutboxDraft, OutboxMessage, Store
+from monitor.stories import DEFAULT_THRESHOLD
+from monitor.trends import Spike, SpikePolicy, daily_trend, find_spikes, trend_start
 from monitor.types import DigestPlan, FeedStatus, StoredMatch
 from monitor.watchlist import Watchlist
 
@@ -250,6 +254,20 @@ def digest_file_name(scheduled_for: datetime) -> str:
     return scheduled_for.strftime("%Y%m%dT%H%M%SZ") + ".html"
 
 
+def outbox_options(settings: Settings) -> dict[str, Any]:
+    """The Outbox fields that come from settings (story threshold, spikes):
+    ``Outbox(..., **outbox_options(settings))``."""
+    return {
+        "story_threshold": settings.story_threshold,
+        "spikes": SpikePolicy(
+            window=timedelta(hours=settings.spike_window_hours),
+            baseline=timedelta(days=settings.spike_baseline_days),
+            factor=settings.spike_factor,
+            min_mentions=settings.spike_min_mentions,
+        ),
+    }
+
+
 @dataclass(frozen=True)
 class DeliveryReport:
     sent: int
@@ -273,6 +291,8 @@ class Outbox:
     # process that dies while sending leaves it to be retried after this.
     lease: timedelta = timedelta(minutes=5)
     fault: str | None = None  # MONITOR_FAULT: die at this step (tests)
+    story_threshold: float = DEFAULT_THRESHOLD  # MONITOR_STORY_THRESHOLD
+    spikes: SpikePolicy = field(default_factory=SpikePolicy)  # MONITOR_SPIKE_*
 
     def _fault(self, step: str) -> None:
         if self.fault == step:
@@ -291,15 +311,16 @@ class Outbox:
             previous.window_end if previous else self.store.watchlist_anchor(watchlist.id, now)
         )
         feeds = tuple(self.store.feed_statuses())
+        figures = self.digest_figures(watchlist, window_start, now)
         base = f"digest:{watchlist.id}:{scheduled_for.isoformat()}"
 
         def compose(record: DigestRecord, matches: list[StoredMatch]) -> list[OutboxDraft]:
             plan = digest_plan(watchlist, record, matches, feeds)
-            rendered = self.renderer.digest(plan, watchlist)
+            rendered = self.renderer.digest(plan, watchlist, figures)
             file_name = f"{watchlist.id}/{digest_file_name(scheduled_for)}"
             drafts = [
                 OutboxDraft(f"{base}:file", "digest", watchlist.id, "file", file_name,
-                            rendered.subject, rendered.text, rendered.html)
+                            rendered.subject, rendered.text, rendered.page or rendered.html)
             ]  # fmt: skip
             drafts += self._email_drafts(
                 base, "digest", watchlist, watchlist.digest_email, rendered
@@ -312,6 +333,26 @@ class Outbox:
         if made is not None:
             self._fault("before-send")
         return made
+
+    def digest_figures(
+        self, watchlist: Watchlist, window_start: datetime, now: datetime
+    ) -> DigestFigures:
+        """What a digest shows beside its matches, read before the digest's
+        transaction (which cannot read on another connection): item texts for
+        grouping stories, the previous period's counts, the 14-day trend. A
+        match stored in between is still reported, grouped on its snippet."""
+        zone = watchlist.schedule.timezone
+        start = trend_start(now, zone)
+        rules = [(rule, name) for rule, name in watchlist.rule_names.items()]
+        # The period before, as long as this one: [start, window_start).
+        tick = timedelta(microseconds=1)
+        before = (window_start - (now - window_start) - tick, window_start - tick)
+        return DigestFigures(
+            texts=self.store.match_texts(watchlist.id),
+            previous=self.store.rule_counts(watchlist.id, *before),
+            trend=daily_trend(self.store.match_buckets(watchlist.id, start, now), rules, now, zone),
+            story_threshold=self.story_threshold,
+        )
 
     def _notify_drafts(
         self, base: str, kind: str, watchlist: Watchlist, rendered: Rendered
@@ -369,6 +410,47 @@ class Outbox:
                 queued += len(drafts)
                 self._fault("before-send")
         return queued
+
+    def queue_spike_alerts(self, watchlists: Mapping[str, Watchlist], now: datetime) -> int:
+        """One alert per watchlist whose rules are mentioned far more than
+        usual (``spikes``), once per spike: a spike seen again within one window
+        of the last time is the same spike, extended, not alerted again.
+        Returns how many messages were queued. Meant to run after each poll."""
+        queued = 0
+        for watchlist in watchlists.values():
+            found = self._spikes(watchlist, now)
+            if not found:
+                continue
+            since = now - self.spikes.window
+            ongoing = self.store.ongoing_spikes(watchlist.id, since)
+            new = [s for s in found if s.rule not in ongoing]
+            drafts: list[OutboxDraft] = []
+            if new:
+                rendered = self.renderer.spike(watchlist, new, now)
+                base = f"spike:{watchlist.id}:{','.join(s.rule for s in new)}:{now:%Y%m%dT%H}"
+                to = watchlist.alert_email
+                drafts = self._email_drafts(base, "alert", watchlist, to, rendered)
+                drafts += self._notify_drafts(base, "alert", watchlist, rendered)
+            self.store.record_spikes(
+                watchlist.id,
+                [(s.rule, s.mentions, s.usual) for s in new],
+                [s.rule for s in found if s.rule in ongoing],
+                drafts, now, since, _quiet_until(watchlist, now),
+            )  # fmt: skip
+            queued += len(drafts)
+        return queued
+
+    def _spikes(self, watchlist: Watchlist, now: datetime) -> list[Spike]:
+        policy = self.spikes
+        recent = self.store.rule_counts(watchlist.id, now - policy.window, now)
+        # An alert rule already sends every match as it comes: a spike alert
+        # would repeat the burst the analyst has just been sent.
+        recent = {rule: n for rule, n in recent.items() if rule not in watchlist.alert_rules}
+        if not recent:
+            return []
+        start, end = policy.baseline_start(now), now - policy.window
+        earlier = self.store.rule_counts(watchlist.id, start, end)
+        return find_spikes(recent, earlier, watchlist.rule_names, policy)
 
     def queue_feed_alert(
         self, watchlists: Iterable[Watchlist], report: FeedReport, now: datetime
@@ -452,7 +534,21 @@ class Outbox:
         entries = [(name, _label(name)) for name in files]
         index = directory / "index.html"
         _write_atomically(index, self.renderer.index(watchlist, entries))
+        self.write_feed(watchlist, files[:FEED_ENTRIES])
         return index
+
+    def write_feed(self, watchlist: Watchlist, files: Sequence[str]) -> Path:
+        """digests/<watchlist>/feed.xml: the latest digests as an Atom feed."""
+        directory = self.output_dir / watchlist.id
+        entries = []
+        for name in files:
+            path = directory / name
+            modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            entries.append(archive_entry(name, path.read_text(encoding="utf-8"), modified))
+        feed = directory / "feed.xml"
+        now = entries[0].updated if entries else datetime.fromtimestamp(0, UTC)
+        _write_atomically(feed, atom_feed(watchlist.id, watchlist.title, entries, now))
+        return feed
 
 
 def _quiet_until(watchlist: Watchlist, now: datetime) -> datetime:

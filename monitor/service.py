@@ -15,7 +15,7 @@ from pathlib import Path
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from monitor.config import Settings
-from monitor.deliver import DeliveryReport, Outbox, SmtpConfig, SmtpSender
+from monitor.deliver import DeliveryReport, Outbox, SmtpConfig, SmtpSender, outbox_options
 from monitor.digest import Renderer
 from monitor.errors import Diagnostic, WatchlistError
 from monitor.fetch import Fetcher, FetchPolicy
@@ -130,6 +130,7 @@ class Worker:
             settings.delivery_attempts,
             lease=timedelta(seconds=settings.delivery_lease_seconds),
             fault=settings.fault,
+            **outbox_options(settings),
         )
         self.raise_errors = raise_errors
         processes = settings.parse_processes
@@ -160,6 +161,7 @@ class Worker:
         )
         report = poller.cycle(now, urls if urls else list(feeds), force=force or bool(urls))
         queued = self.outbox.queue_alerts(self.watchlists.by_id, self.clock())
+        queued += self.outbox.queue_spike_alerts(self.watchlists.by_id, self.clock())
         for stopped in (f for f in report.feeds if f.stopped):
             log.warning("feed %s is %s: %s", stopped.url, stopped.stopped, stopped.message)
             queued += self.outbox.queue_feed_alert(self.watchlists.by_id.values(), stopped, now)

@@ -18,8 +18,11 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     Engine,
+    Index,
+    Integer,
     Table,
     Text,
     TypeDecorator,
@@ -121,7 +124,11 @@ class PrunedKeyRow(SQLModel, table=True):
 
 class MatchRow(SQLModel, table=True):
     __tablename__ = "match"
-    __table_args__ = (UniqueConstraint("item_id", "watchlist", "rule"),)
+    __table_args__ = (
+        UniqueConstraint("item_id", "watchlist", "rule"),
+        # Digest figures (counts per rule and day, spikes) read only this index.
+        Index("ix_match_watchlist_seen_rule", "watchlist", "first_seen_at", "rule"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="item.id", index=True)
     watchlist: str = Field(index=True)
@@ -137,6 +144,21 @@ class MatchRow(SQLModel, table=True):
     # so a match committed late is in the next digest rather than in none.
     digest_id: int | None = Field(default=None, foreign_key="digest.id", index=True)
     first_seen_at: datetime = _when(index=True, nullable=False)
+
+
+class SpikeRow(SQLModel, table=True):
+    """A burst of mentions of one rule, alerted once: while it lasts (it was
+    seen again within one spike window) it is extended, not alerted again."""
+
+    __tablename__ = "spike"
+    __table_args__ = (UniqueConstraint("watchlist", "rule", "started_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    watchlist: str
+    rule: str
+    started_at: datetime = _when(nullable=False)
+    last_seen_at: datetime = _when(nullable=False)
+    mentions: int  # in the window when it was first raised
+    usual: float  # the rule's usual count in one window then
 
 
 class DigestRow(SQLModel, table=True):
@@ -724,6 +746,104 @@ class Store:
                 .where(col(ItemRow.first_seen_at) > start)
             )
             return set(rows.all())
+
+    # --- digest figures and spikes -------------------------------------------
+
+    def rule_counts(self, watchlist: str, start: datetime, end: datetime) -> dict[str, int]:
+        """Matches per rule first seen in (start, end]."""
+        with self.session() as s:
+            rows = s.exec(
+                select(MatchRow.rule, func.count())
+                .where(MatchRow.watchlist == watchlist)
+                .where(col(MatchRow.first_seen_at) > start)
+                .where(col(MatchRow.first_seen_at) <= end)
+                .group_by(col(MatchRow.rule))
+            )
+            return dict(rows.all())
+
+    def match_buckets(
+        self, watchlist: str, start: datetime, end: datetime, seconds: int = 900
+    ) -> list[tuple[str, datetime, int]]:
+        """Matches per rule first seen in (start, end], counted in buckets of
+        ``seconds`` of UTC time, as (rule, bucket start, count). Every zone's
+        UTC offset is a multiple of 15 minutes, so the default buckets add up
+        exactly into local days."""
+        column = _core(MatchRow).c.first_seen_at
+        if self.engine.dialect.name == "sqlite":
+            epoch: Any = func.cast(func.strftime("%s", column), Integer)
+        else:
+            epoch = func.cast(func.floor(func.extract("epoch", column)), BigInteger)
+        bucket = (epoch // seconds).label("bucket")
+        with self.session() as s:
+            rows = s.execute(
+                select(_core(MatchRow).c.rule, bucket, func.count())
+                .where(_core(MatchRow).c.watchlist == watchlist)
+                .where(column > start)
+                .where(column <= end)
+                .group_by(_core(MatchRow).c.rule, bucket)
+            ).all()
+        return [(rule, datetime.fromtimestamp(int(b) * seconds, UTC), n) for rule, b, n in rows]
+
+    def match_texts(
+        self, watchlist: str, since: datetime | None = None, chars: int = 2000
+    ) -> dict[int, tuple[int, str]]:
+        """For each match no digest has reported yet (or, given ``since``, each
+        first seen after it): its item's id and the start of the item's text,
+        what a digest groups stories on."""
+        condition = (
+            col(MatchRow.digest_id).is_(None)
+            if since is None
+            else col(MatchRow.first_seen_at) > since
+        )
+        with self.session() as s:
+            rows = s.exec(
+                select(MatchRow.id, ItemRow.id, func.substr(ItemRow.text, 1, chars))
+                .join(ItemRow, col(ItemRow.id) == col(MatchRow.item_id))
+                .where(MatchRow.watchlist == watchlist)
+                .where(condition)
+            )
+            return {m: (i, text or "") for m, i, text in rows.all() if m and i}
+
+    def ongoing_spikes(self, watchlist: str, since: datetime) -> set[str]:
+        """Rules of the watchlist with a spike seen after ``since``."""
+        with self.session() as s:
+            rows = s.exec(
+                select(SpikeRow.rule)
+                .where(SpikeRow.watchlist == watchlist)
+                .where(col(SpikeRow.last_seen_at) > since)
+            )
+            return set(rows.all())
+
+    def record_spikes(
+        self,
+        watchlist: str,
+        new: Sequence[tuple[str, int, float]],
+        ongoing: Sequence[str],
+        messages: Sequence[OutboxDraft],
+        now: datetime,
+        since: datetime,
+        not_before: datetime | None = None,
+    ) -> None:
+        """In one transaction: extend the spikes of ``ongoing`` rules (seen
+        after ``since``), record the ``new`` (rule, mentions, usual) ones and
+        queue their alert messages."""
+        with self.session() as s:
+            if ongoing:
+                s.execute(
+                    update(_core(SpikeRow))
+                    .where(_core(SpikeRow).c.watchlist == watchlist)
+                    .where(_core(SpikeRow).c.rule.in_(list(ongoing)))
+                    .where(_core(SpikeRow).c.last_seen_at > since)
+                    .values(last_seen_at=now)
+                )
+            if new:
+                values = [
+                    {"watchlist": watchlist, "rule": rule, "started_at": now,
+                     "last_seen_at": now, "mentions": mentions, "usual": usual}
+                    for rule, mentions, usual in new
+                ]  # fmt: skip
+                s.execute(_insert_ignoring_duplicates(self.engine, SpikeRow), values)
+            self._queue(s, messages, now, None, not_before or now)
 
     # --- alerts ------------------------------------------------------------
 

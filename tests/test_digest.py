@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -211,3 +212,188 @@ def test_a_missing_notification_variable_fails_that_message_only(
     result = worker.digest_now(worker.watchlists.by_id["test-watch"])
     assert result.record is not None and result.record.match_count == 5
     worker.close()
+
+
+# --- issue 7: stories, trends, health, archive, templates, spikes, XSS ----------
+
+
+def test_digest_files_carry_the_chart_health_and_an_atom_feed(
+    workdir: Path, feed_server: FeedServer
+) -> None:
+    import feedparser
+
+    feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes())
+    feed_server.routes["/down.xml"] = Route(b"broken", status=500)
+    write_watchlist(workdir, [feed_server.url("/wire.xml"), feed_server.url("/down.xml")])
+    clock = Clock(NOW - timedelta(days=2))
+    worker = Worker(make_settings(workdir), clock=clock, raise_errors=True)
+    worker.poll()
+    worker.digest_now(worker.watchlists.by_id["test-watch"])  # two days ago
+    clock.now = NOW
+    feed_server.routes["/wire.xml"] = Route(rss(("n1", "Storm Corps moves east", "Kursk")))
+    worker.poll(force=True)
+    worker.digest_now(worker.watchlists.by_id["test-watch"])
+    directory = workdir / "digests" / "test-watch"
+    page = (directory / "20261125T050000Z.html").read_text()
+    assert page.count('<svg class="chart"') == 4  # one per rule mentioned in 14 days
+    email = next(m for m in _sent(worker) if m.channel == "file" and "20261125" in m.recipient)
+    text = email.body_text
+    assert "Feeds with problems" in text and "failing, http_500 since 2026-11-23" in text
+    assert "▲ Storm Corps: 1 (0)" in text and "North Korea" not in text.split("\n\n")[1]
+    assert "···········▄·▄  Storm Corps (2)" in text  # 14 days, one mark a day
+    parsed = feedparser.parse((directory / "feed.xml").read_bytes())
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    assert parsed.version == "atom10" and len(parsed.entries) == 2
+    assert parsed.entries[0].link.endswith("20261125T050000Z.html")  # newest first
+    assert "Test watch" in parsed.entries[0].title
+    assert "Storm Corps moves east" in parsed.entries[0].content[0].value
+    worker.close()
+
+
+def test_a_broken_user_template_falls_back_to_the_built_in_one(
+    workdir: Path, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import shutil
+
+    from tests.conftest import ROOT
+
+    user = workdir / "my-templates"
+    shutil.copytree(ROOT / "templates", user)
+    (user / "digest.html.j2").write_text("{% for story in %}broken", encoding="utf-8")
+    (user / "digest.txt.j2").write_text("{{ plan.no_such_thing.deeper }}", encoding="utf-8")
+    (user / "digest_subject.txt.j2").write_text("My own subject\n", encoding="utf-8")
+    feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes())
+    write_watchlist(workdir, [feed_server.url("/wire.xml")])
+    settings = make_settings(workdir, templates=user)
+    worker = Worker(settings, clock=Clock(NOW), raise_errors=True)
+    worker.poll()
+    with caplog.at_level("ERROR", logger="monitor.digest"):
+        result = worker.digest_now(worker.watchlists.by_id["test-watch"])
+    assert result.record is not None and result.record.match_count == 5  # not missed
+    [message] = [m for m in _sent(worker) if m.channel == "file"]
+    assert message.subject == "My own subject"  # the templates that work are the user's
+    assert "== Storm Corps (1 story, 1 report) ==" in message.body_text  # built-in text
+    assert '<svg class="chart"' in message.body_html  # built-in HTML
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2, lines  # one line per broken template, not one per rendering
+    assert lines[0].startswith("template digest.txt.j2 failed, the built-in one was used:")
+    assert "TemplateSyntaxError" in lines[1] and "\n" not in lines[1]
+    worker.close()
+
+
+class _Unsafe(HTMLParser):
+    """What must never come out of a feed into a digest."""
+
+    BAD_TAGS: ClassVar[set[str]] = {"script", "iframe", "form", "object", "embed", "frame", "base"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+        self.styles = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.styles += tag == "style"
+        if tag in self.BAD_TAGS:
+            self.found.append(tag)
+        for name, value in attrs:
+            if name.startswith("on"):
+                self.found.append(f"{tag}[{name}]")
+            squeezed = "".join((value or "").split()).lower()
+            if name in ("href", "src", "action") and squeezed.startswith(
+                ("javascript:", "data:", "vbscript:")
+            ):
+                self.found.append(f"{tag}[{name}={value}]")
+
+
+def test_no_feed_in_the_sanitize_corpus_gets_markup_into_a_digest() -> None:
+    import hashlib
+
+    from monitor.deliver import digest_plan
+    from monitor.digest import DigestFigures, Renderer
+    from monitor.parse import parse_feed
+    from monitor.store import DigestRecord
+    from monitor.types import Fetched, Snippet, StoredMatch
+    from monitor.watchlist import parse_watchlist
+    from tests.conftest import CORPUS, ROOT
+
+    watchlist = parse_watchlist("title: X\nentities:\n  a:\n    aliases: [x]\n", "x", "x", "UTC")
+    renderer = Renderer(ROOT / "templates")
+    record = DigestRecord(1, "x", NOW, NOW - timedelta(days=1), NOW, "q", 0)
+    files = sorted((CORPUS / "wellformed" / "sanitize").glob("*.xml"))
+    assert len(files) > 700
+    matches: list[StoredMatch] = []
+    for path in files:
+        body = path.read_bytes()
+        url = f"http://feeds.example/{path.name}"
+        fetched = Fetched(url, url, body, "application/xml", None, None,
+                          hashlib.sha256(body).hexdigest())  # fmt: skip
+        parsed = parse_feed(fetched)
+        for entry in getattr(parsed, "entries", ()):
+            matches.append(
+                StoredMatch(len(matches) + 1, "x", "a", "entity", ("x",), ("text",),
+                            Snippet(entry.text[:240], ((0, min(3, len(entry.text))),)),
+                            NOW, entry.title, entry.url, entry.published_at,
+                            (getattr(parsed, "title", "") or url,))
+            )  # fmt: skip
+    assert len(matches) > 550
+    # One digest per 100 entries: every entry of every file, rendered and parsed.
+    for start in range(0, len(matches), 100):
+        plan = digest_plan(watchlist, record, matches[start : start + 100], ())
+        rendered = renderer.digest(plan, watchlist, DigestFigures(story_threshold=1.0))
+        for html in (rendered.html, rendered.page):
+            parser = _Unsafe()
+            parser.feed(html)
+            assert parser.found == [], parser.found[:5]
+            assert parser.styles == 1  # ours, for dark mode; none from a feed
+
+
+def test_a_spike_raises_one_alert_per_spike(
+    workdir: Path, feed_server: FeedServer, smtp_server: Smtp
+) -> None:
+    def burst(tag: str, count: int) -> Route:
+        return Route(rss(*((f"{tag}-{i}", f"Storm Corps report {tag} {i}", "x")
+                           for i in range(count))))  # fmt: skip
+
+    write_watchlist(workdir, [feed_server.url("/f")], alert_email="duty@example.org")
+    clock = Clock(NOW - timedelta(days=3))
+    settings = make_settings(workdir, smtp_url=smtp_server.url)
+    worker = Worker(settings, clock=clock, raise_errors=True)
+    watchlists = worker.watchlists.by_id
+    feed_server.routes["/f"] = burst("old", 1)  # the usual: one in three days
+    worker.poll()
+    clock.now = NOW - timedelta(hours=1)
+    feed_server.routes["/f"] = burst("a", 6)
+    worker.poll(force=True)  # the poll that brings the burst raises the alert
+    [mail] = smtp_server.sink.wait_for(1)
+    assert mail["Subject"] == "[spike] Test watch: Storm Corps" and mail["To"] == "duty@example.org"
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "* Storm Corps: 6 mentions in 6 h, usual 0" in text
+    # Still spiking an hour later: the same spike, not a second alert.
+    assert worker.outbox.queue_spike_alerts(watchlists, NOW) == 0
+    assert worker.outbox.queue_spike_alerts(watchlists, NOW + timedelta(hours=1)) == 0
+    # Quiet for longer than a window, then a new burst: a new spike.
+    assert worker.outbox.queue_spike_alerts(watchlists, NOW + timedelta(hours=8)) == 0
+    clock.now = NOW + timedelta(hours=9)
+    feed_server.routes["/f"] = burst("b", 7)
+    worker.poll(force=True)
+    assert len(smtp_server.sink.wait_for(2)) == 2
+    assert worker.outbox.queue_spike_alerts(watchlists, clock.now) == 0
+    worker.close()
+
+
+def test_daily_counts_come_from_the_store_in_utc_buckets(workdir: Path) -> None:
+    from monitor.store import NewMatch, Store
+    from monitor.types import Entry, Hit, Match, Snippet
+
+    store = Store(f"sqlite:///{workdir / 'b.db'}")
+    store.create_schema()
+    match = Match("w", "s", "entity", (Hit("S", "title", 0, 1),), False)
+    for minute, key in ((7, "a"), (14, "b"), (16, "c")):
+        at = NOW + timedelta(minutes=minute)
+        entry = Entry(key, "S", "", None, None)
+        store.save_poll("http://f", {}, [entry], [NewMatch(key, match, Snippet(""))], at, at)
+    buckets = store.match_buckets("w", NOW - timedelta(days=1), NOW + timedelta(hours=1))
+    assert sorted(buckets) == [("s", NOW, 2), ("s", NOW + timedelta(minutes=15), 1)]
+    assert store.rule_counts("w", NOW, NOW + timedelta(minutes=14)) == {"s": 2}
+    assert sorted(i for i, _ in store.match_texts("w").values()) == [1, 2, 3]
+    store.close()

@@ -1,0 +1,105 @@
+"""The rendered digest in a real headless Chromium (Debian's `chromium`),
+driven over the DevTools pipe: the HTML file and the email's HTML part, at
+phone and desktop widths. Screenshots go to the test's tmp dir."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import pytest
+
+from monitor.service import Worker
+from tests.browser import Chromium, chromium_binary
+from tests.conftest import FeedServer, Route, Smtp, make_settings, write_watchlist
+from tests.test_pipeline import Clock
+from tests.test_stories import CASES
+
+NOW = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
+
+LAYOUT = """(() => {
+  const visible = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  const all = s => Array.from(document.querySelectorAll(s));
+  return {
+    scrollWidth: document.documentElement.scrollWidth,
+    widest: Math.max(...all('body *').map(e => e.getBoundingClientRect().right)),
+    stories: all('.story').length, hiddenStories: all('.story').filter(e => !visible(e)).length,
+    links: all('a').length, hiddenLinks: all('a').filter(e => !visible(e)).length,
+    svgs: all('svg.chart').map(e => {
+      const r = e.getBoundingClientRect(); return [r.width, r.height];
+    }),
+    rects: all('svg.chart rect').length,
+    bars: all('.bar').filter(visible).length,
+  };
+})()"""
+
+
+def feeds_from_cases(feed_server: FeedServer) -> list[str]:
+    by_source: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for case in CASES:
+        by_source[case["source"]].append(case)
+    urls = []
+    for n, (source, cases) in enumerate(by_source.items()):
+        items = "".join(
+            f"<item><guid>{c['id']}</guid><title>{escape(c['title'])}</title>"
+            f"<link>https://news.example/{c['id']}</link>"
+            f"<description>{escape(c['text'])}</description></item>"
+            for c in cases
+        )
+        body = (
+            f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+            f"<title>{escape(source)}</title><link>https://news.example/</link>"
+            f"<description>x</description>{items}</channel></rss>"
+        )
+        feed_server.routes[f"/s{n}.xml"] = Route(body.encode())
+        urls.append(feed_server.url(f"/s{n}.xml"))
+    return urls
+
+
+@pytest.fixture
+def chromium(tmp_path: Path) -> Chromium:
+    binary = chromium_binary()
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
+        pytest.skip("chromium is not installed: apt-get install chromium")
+    browser = Chromium(binary, tmp_path / "profile")
+    browser.open_page()
+    yield browser  # type: ignore[misc]
+    browser.close()
+
+
+def test_digest_renders_in_chromium_at_phone_and_desktop_widths(
+    workdir: Path, feed_server: FeedServer, smtp_server: Smtp, chromium: Chromium, tmp_path: Path
+) -> None:
+    write_watchlist(workdir, feeds_from_cases(feed_server), digest_email="analyst@example.org")
+    worker = Worker(
+        make_settings(workdir, smtp_url=smtp_server.url), clock=Clock(NOW), raise_errors=True
+    )
+    worker.poll()
+    worker.digest_now(worker.watchlists.by_id["test-watch"])
+    [mail] = smtp_server.sink.wait_for(1)
+    email_file = tmp_path / "email.html"
+    email_file.write_text(mail.get_body(("html",)).get_content(), encoding="utf-8")  # type: ignore[union-attr]
+    page_file = workdir / "digests" / "test-watch" / "20261125T050000Z.html"
+    sizes = {}
+    for name, path in (("page", page_file), ("email", email_file)):
+        for width in (375, 1024):
+            chromium.load(path.as_uri(), width)
+            layout = chromium.evaluate(LAYOUT)
+            assert chromium.console_errors() == []
+            assert layout["scrollWidth"] <= width and layout["widest"] <= width + 0.5, layout
+            assert layout["stories"] >= 10 and layout["hiddenStories"] == 0
+            assert layout["links"] >= 10 and layout["hiddenLinks"] == 0
+            if name == "page":
+                assert layout["svgs"] and all(0 < w <= width and h > 0 for w, h in layout["svgs"])
+                assert layout["rects"] == 14 * len(layout["svgs"])
+            else:
+                assert layout["svgs"] == [] and layout["bars"] >= 3  # table bars, no SVG
+            sizes[f"{name}-{width}"] = chromium.screenshot(tmp_path / f"{name}-{width}.png")
+    assert all(size > 10_000 for size in sizes.values()), sizes
+    print("screenshots (bytes):", sizes)
+    worker.close()
