@@ -7,7 +7,9 @@ the same bytes in one process (the baseline); monitor's full first poll
 fresh SQLite file) in one process and with the parse pool; the `reader`
 package updating the same feeds into its own SQLite; re-polling unchanged
 feeds against re-polling changed ones; matching at 10 to 10,000 aliases;
-and, in a child process, the peak memory of one poll cycle of 2,000 feeds.
+the digest's window queries at 10,000 and 1,000,000 stored items; making a
+digest of about 10,000 matches; and, in a child process, the peak memory of
+one poll cycle of 2,000 feeds.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 import feedparser
 from sqlalchemy import text
 
-from benchmarks import matching
+from benchmarks import matching, render, window
 from benchmarks.corpus import feed
 from benchmarks.harness import bench_worker, serve_in_another_process, timed_poll
 from benchmarks.peer import reader_ingest
@@ -119,9 +121,9 @@ def _fresh(directory: Path) -> Path:
 
 
 def print_table(title: str, unit: str, rows: list[tuple[str, float, float]], digits: int) -> None:
-    print(f"\n{title:<56}{unit:>10}{'ratio':>8}")
+    print(f"\n{title:<70}{unit:>10}{'ratio':>8}")
     for label, value, ratio in rows:
-        print(f"{label:<56}{value:>10.{digits}f}{ratio:>8.3f}")
+        print(f"{label:<70}{value:>10.{digits}f}{ratio:>8.3f}")
 
 
 def main() -> None:
@@ -155,6 +157,9 @@ def main() -> None:
             0,
         )
         print_table("matching (title + text of 2,000 items)", "MB/s", matching.run(), 2)
+        print_table("digest window queries (the same rows at each size)", "ms", window.run(), 1)
+        digest_matches, digest_seconds = render.run()
+        print(f"\nmaking one digest of {digest_matches:,} matches: {digest_seconds:.2f} s")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"\npeak memory (RSS, this process): {peak:.0f} MB")
         if args.memory_feeds:

@@ -78,8 +78,27 @@ TOPICAL = [
 ]
 
 
+def _vocabulary(size: int = 20_000) -> tuple[list[str], list[float]]:
+    """WORDS and ``size`` made-up words, drawn with Zipf's law as in real
+    text: a few words in every sentence, most words rare. Two unrelated
+    generated articles then share about as little as two real ones."""
+    rng = random.Random(7)
+    syllables = ["ka", "lo", "mi", "ren", "to", "vas", "el", "dor", "un", "pri", "sta", "gu"]
+    made_up = {"".join(rng.choices(syllables, k=rng.randint(2, 4))) for _ in range(size * 2)}
+    words = list(dict.fromkeys(WORDS)) + sorted(made_up)[:size]
+    cumulative, total = [], 0.0
+    for rank in range(1, len(words) + 1):
+        total += 1.0 / rank
+        cumulative.append(total)
+    return words, cumulative
+
+
+VOCABULARY, _CUMULATIVE = _vocabulary()
+
+
 def paragraph(rng: random.Random, words: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(words)).capitalize() + "."
+    chosen = rng.choices(VOCABULARY, cum_weights=_CUMULATIVE, k=words)
+    return " ".join(chosen).capitalize() + "."
 
 
 def item(rng: random.Random, feed: int, index: int, when: datetime) -> str:

@@ -16,13 +16,21 @@ from monitor.pipeline import CycleReport
 from monitor.service import Worker
 
 
-def bench_worker(base_url: str, names: list[str], workdir: Path, parse_processes: int) -> Worker:
-    """A worker on a fresh database watching the benchmark feeds with the seed's rules."""
+def bench_worker(
+    base_url: str,
+    names: list[str],
+    workdir: Path,
+    parse_processes: int,
+    entities: str | None = None,
+) -> Worker:
+    """A worker on a fresh database watching the benchmark feeds with the
+    seed's rules (or the ``entities:`` section given as YAML)."""
     watchlists = workdir / "watchlists"
     watchlists.mkdir()
     seed = (PROJECT_ROOT / "watchlists" / "dprk-russia.yaml").read_text(encoding="utf-8")
     head, _, rest = seed.partition("\nfeeds:\n")
     _, _, tail = rest.partition("\nentities:\n")
+    tail = entities or tail
     feeds = "\n".join(f"  - {base_url}/{name}" for name in names)
     (watchlists / "bench.yaml").write_text(
         f"{head}\nfeeds:\n{feeds}\nentities:\n{tail}", encoding="utf-8"

@@ -128,6 +128,15 @@ class MatchRow(SQLModel, table=True):
         UniqueConstraint("item_id", "watchlist", "rule"),
         # Digest figures (counts per rule and day, spikes) read only this index.
         Index("ix_match_watchlist_seen_rule", "watchlist", "first_seen_at", "rule"),
+        # What the next digest holds: a handful of rows among years of
+        # reported ones, found without reading the others.
+        Index(
+            "ix_match_unreported",
+            "watchlist",
+            "first_seen_at",
+            sqlite_where=text("digest_id IS NULL"),
+            postgresql_where=text("digest_id IS NULL"),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     item_id: int = Field(foreign_key="item.id", index=True)

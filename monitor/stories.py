@@ -23,6 +23,7 @@ connected groups of that relation.
 
 from __future__ import annotations
 
+import heapq
 import re
 import zlib
 from collections.abc import Sequence
@@ -35,6 +36,8 @@ from monitor.text import is_unspaced_script, normalise
 
 DEFAULT_THRESHOLD = 0.5
 NUM_PERM = 64
+# Earlier reports compared in full with each report, at most.
+MAX_CANDIDATES = 24
 # A text shorter than this (in shingles) says too little to tie two items
 # together; only their headlines can.
 MIN_TEXT_SHINGLES = 12
@@ -72,14 +75,20 @@ def tokens(text: str) -> list[str]:
 
 def shingles(text: str) -> frozenset[str]:
     """Words and pairs of neighbouring words."""
-    words = tokens(text)
+    return _shingles_of(tokens(text))
+
+
+def _shingles_of(words: list[str]) -> frozenset[str]:
     return frozenset(words) | frozenset(f"{a} {b}" for a, b in pairwise(words))
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     if not a or not b:
         return 0.0
-    return len(a & b) / len(a | b)
+    if len(a) > len(b):
+        a, b = b, a  # intersecting from the smaller set costs less
+    shared = len(a & b)
+    return shared / (len(a) + len(b) - shared)  # no union set built
 
 
 @dataclass(frozen=True)
@@ -92,11 +101,15 @@ class _Shingled:
 
 
 def _shingled(report: Report) -> _Shingled:
-    title = shingles(report.title)
+    # Each text is split into words once: the body's shingles are the title's,
+    # the text's and the pair that spans the two.
+    title_words, text_words = tokens(report.title), tokens(report.text)
+    title, text = _shingles_of(title_words), _shingles_of(text_words)
+    across = {f"{title_words[-1]} {text_words[0]}"} if title_words and text_words else set()
     return _Shingled(
         title,
-        shingles(f"{report.title}\n{report.text}"),
-        len(shingles(report.text)),
+        title | text | across,
+        len(text),
         frozenset(w for w in title if _NUMBER.fullmatch(w)),
         frozenset(report.sources),
     )
@@ -154,6 +167,10 @@ def _candidates(shingled: Sequence[_Shingled], threshold: float) -> set[tuple[in
         index = MinHashLSH(threshold=max(limit * 0.7, 0.05), num_perm=NUM_PERM)
         for i, minhash in enumerate(hashes):
             if sets[i]:
-                pairs.update((min(i, j), max(i, j)) for j in index.query(minhash))
+                # In a flood of look-alike texts (a feed of boilerplate, a
+                # tiny vocabulary) every report is a candidate of every other:
+                # the nearest few in input order bound the work to O(n).
+                nearest = heapq.nlargest(MAX_CANDIDATES, index.query(minhash))
+                pairs.update((j, i) for j in nearest)
                 index.insert(i, minhash)
     return pairs
