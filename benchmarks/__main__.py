@@ -30,7 +30,12 @@ from sqlalchemy import text
 
 from benchmarks import matching, render, window
 from benchmarks.corpus import feed
-from benchmarks.harness import bench_worker, serve_in_another_process, timed_poll
+from benchmarks.harness import (
+    bench_worker,
+    serve_in_another_process,
+    timed_poll,
+    write_corpus,
+)
 from benchmarks.peer import reader_ingest
 from monitor.pipeline import CycleReport
 from monitor.service import Worker
@@ -79,14 +84,6 @@ def memory_of_one_cycle(feeds: int) -> str:
         f"one poll cycle of {feeds} feeds ({items} items, {seconds} s, parse pool): "
         f"peak RSS {peak} MB"
     )
-
-
-def write_corpus(directory: Path, feeds: int, items: int) -> list[str]:
-    directory.mkdir()
-    names = [f"feed-{number}.xml" for number in range(feeds)]
-    for number, name in enumerate(names):
-        (directory / name).write_bytes(feed(number, items))
-    return names
 
 
 def ingest_rows(

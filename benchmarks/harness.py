@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from benchmarks.corpus import feed
 from monitor.config import PROJECT_ROOT, Settings
 from monitor.pipeline import CycleReport
 from monitor.service import Worker
@@ -83,3 +84,12 @@ def _wait_for_port(port: int) -> None:
                 return
         time.sleep(0.05)
     raise SystemExit("the benchmark's feed server did not start")
+
+
+def write_corpus(directory: Path, feeds: int, items: int = 50) -> list[str]:
+    """``feeds`` generated feeds of ``items`` items as files; their names."""
+    directory.mkdir()
+    names = [f"feed-{number}.xml" for number in range(feeds)]
+    for number, name in enumerate(names):
+        (directory / name).write_bytes(feed(number, items))
+    return names

@@ -13,18 +13,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.corpus import feed
-from benchmarks.harness import bench_worker, serve_in_another_process, timed_poll
+from benchmarks.harness import bench_worker, serve_in_another_process, timed_poll, write_corpus
 
 
 def main(feeds: int) -> None:
     with tempfile.TemporaryDirectory(prefix="monitor-memory-") as temporary:
         workdir = Path(temporary)
         directory = workdir / "feeds"
-        directory.mkdir()
-        names = [f"feed-{number}.xml" for number in range(feeds)]
-        for number, name in enumerate(names):
-            (directory / name).write_bytes(feed(number, 50))
+        names = write_corpus(directory, feeds)
         with serve_in_another_process(directory) as base_url:
             worker = bench_worker(base_url, names, workdir, os.cpu_count() or 1)
             seconds, report = timed_poll(worker)

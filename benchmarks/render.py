@@ -12,8 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.corpus import feed
-from benchmarks.harness import bench_worker, serve_in_another_process, timed_poll
+from benchmarks.harness import bench_worker, serve_in_another_process, timed_poll, write_corpus
 
 # Words every generated item contains, so each item matches both rules.
 ENTITIES = """\
@@ -35,10 +34,7 @@ def run(feeds: int = 100, items: int = 50) -> tuple[int, float]:
     with tempfile.TemporaryDirectory(prefix="monitor-render-") as temporary:
         workdir = Path(temporary)
         directory = workdir / "feeds"
-        directory.mkdir()
-        names = [f"feed-{number}.xml" for number in range(feeds)]
-        for number, name in enumerate(names):
-            (directory / name).write_bytes(feed(number, items))
+        names = write_corpus(directory, feeds, items)
         with serve_in_another_process(directory) as base_url:
             worker = bench_worker(base_url, names, workdir, 0, entities=ENTITIES)
             _, report = timed_poll(worker)
