@@ -24,7 +24,7 @@ from email.utils import format_datetime, parseaddr
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import apprise
 
@@ -159,14 +159,25 @@ class NotifySender:
             raise DeliveryError(f"environment variable {name} is not set", permanent=True)
         return url
 
-    def send(self, reference: str, title: str, body: str) -> None:
+    def send(self, reference: str, title: str, body: str, idempotency_key: str = "") -> None:
+        """Deliver one notification. Webhooks (json://, xml://, form://) carry
+        ``idempotency_key`` as an Idempotency-Key header, so a receiver can
+        drop the copy a retry after a lost answer sends again."""
+        url = self.resolve(reference)
+        if idempotency_key and urlsplit(url).scheme in WEBHOOK_SCHEMES:
+            # Apprise sends a query parameter written "+Name=value" as a header.
+            separator = "&" if "?" in url else "?"
+            url += f"{separator}{urlencode({'+Idempotency-Key': idempotency_key})}"
         notifier = apprise.Apprise()
-        if not notifier.add(self.resolve(reference)):
+        if not notifier.add(url):
             raise DeliveryError(
                 f"{reference}: not a notification URL Apprise knows", permanent=True
             )
         if not notifier.notify(title=title, body=body):
             raise DeliveryError(f"{reference}: the notification service did not accept it")
+
+
+WEBHOOK_SCHEMES = frozenset({"json", "jsons", "xml", "xmls", "form", "forms"})
 
 
 def _permanent(code: int) -> bool:
@@ -513,7 +524,12 @@ class Outbox:
                 raise DeliveryError(f"cannot build the message: {e}", permanent=True) from e
             self.sender.send(email, message.recipient)
         elif message.channel == "notify":
-            self.notifier.send(message.recipient, clean_header(message.subject), message.body_text)
+            self.notifier.send(
+                message.recipient,
+                clean_header(message.subject),
+                message.body_text,
+                message.idempotency_key,
+            )
         else:
             raise DeliveryError(f"unknown channel {message.channel!r}", permanent=True)
 

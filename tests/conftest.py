@@ -42,6 +42,7 @@ class FeedServer:
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.posts: list[tuple[str, bytes]] = []  # webhooks received
+        self.post_headers: list[dict[str, str]] = []  # their headers, in the same order
         self.lock = threading.Lock()
         server = self
 
@@ -53,6 +54,7 @@ class FeedServer:
                 length = int(self.headers.get("Content-Length", 0))
                 with server.lock:
                     server.posts.append((self.path, self.rfile.read(length)))
+                    server.post_headers.append(dict(self.headers.items()))
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
