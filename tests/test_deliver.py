@@ -321,8 +321,8 @@ def test_a_burst_of_50_matches_is_one_alert_per_recipient(
     assert [len(smtp_server.sink.to(r)) for r in recipients] == [1, 1]
     assert len(emails) == 2 and len(hooks) == 1
     # The webhook carries the outbox row's key, for the receiver to drop a retry's copy.
-    [hook_headers] = [h for (path, _), h in zip(feed_server.posts, feed_server.post_headers)
-                      if path == "/hook"]  # fmt: skip
+    posts = zip(feed_server.posts, feed_server.post_headers, strict=True)
+    [hook_headers] = [headers for (path, _), headers in posts if path == "/hook"]
     assert hook_headers["Idempotency-Key"].startswith("alert:")
     assert emails[0]["Subject"] == "[alert] Test watch: Storm Corps (50 new)"
     text = emails[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
