@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,17 +88,37 @@ def _worker() -> Any:
 
 
 @app.command()
-def run() -> None:
+def run(
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Do not run: exit 0 if the database answers and the watchlists load, "
+            "else 1 with the reason (a container health check).",
+        ),
+    ] = False,
+) -> None:
     """Run the service until SIGTERM or SIGINT.
 
     Example: MONITOR_SMTP_URL=smtp://localhost:1025 monitor run
+    Example: monitor run --check
     """
+    from monitor import commands
     from monitor.service import run_service
 
     with user_errors():
         config = settings()
+        if check:
+            out.print(commands.health(config), markup=False)
+            return
         configure(config.log_format)
-        raise typer.Exit(run_service(config))
+        try:
+            code = run_service(config)
+        except MonitorError as e:
+            # One log line, in the format asked for (JSON for collectors).
+            logging.getLogger("monitor").error("%s", e.message)
+            raise typer.Exit(1) from None
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -296,17 +317,59 @@ def demo(
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Create or upgrade the database schema.
+    """Create or upgrade the database schema (alembic upgrade head).
 
     Example: MONITOR_DATABASE_URL=sqlite:///data/monitor.db monitor db upgrade
     """
+    from monitor.migrations.schema import FIRST
     from monitor.store import Store
 
     with user_errors():
         store = Store(settings().database_url)
-        store.create_schema()
-        store.close()
-    out.print("database schema is up to date", markup=False)
+        try:
+            found, now = store.create_schema()
+        finally:
+            store.close()
+    if found == now:
+        out.print(f"database schema is up to date at revision {now}", markup=False)
+    elif found == "legacy":
+        out.print(f"existing tables stamped as revision {FIRST}, schema now at {now}", markup=False)
+    else:
+        out.print(f"database schema upgraded from {found or 'nothing'} to {now}", markup=False)
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's schema revision and the code's newest (head).
+
+    Example: monitor db current
+    """
+    from monitor.migrations.schema import current
+
+    with user_errors():
+        state = current(settings().database_url)
+    out.print(state.describe(), markup=False)
+    raise typer.Exit(1 if state.unknown else 0)
+
+
+@db_app.command("revision")
+def db_revision(
+    message: Annotated[str, typer.Option("-m", "--message", help="What the revision does.")],
+    empty: Annotated[
+        bool, typer.Option("--empty", help="Write an empty revision to fill in by hand.")
+    ] = False,
+) -> None:
+    """For developers: write a migration that brings the schema to the models
+    (alembic revision --autogenerate, against a scratch SQLite database at head).
+    Review it, then run the tests.
+
+    Example: monitor db revision -m "add feed.language"
+    """
+    from monitor.migrations.schema import new_revision
+
+    with user_errors():
+        path = new_revision(message, empty)
+    out.print(f"wrote {path}", markup=False)
 
 
 def main() -> None:

@@ -8,6 +8,8 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from monitor.config import Settings
 from monitor.deliver import digest_file_name, digest_plan
 from monitor.digest import Renderer
@@ -17,8 +19,8 @@ from monitor.fetch import Fetcher, FetchPolicy
 from monitor.matcher import Explanation, Matcher
 from monitor.parse import parse_feed
 from monitor.schedule import parse_when
-from monitor.service import Worker, utc_now
-from monitor.store import DigestRecord
+from monitor.service import Worker, sqlite_path, utc_now
+from monitor.store import DigestRecord, Store
 from monitor.text import html_to_text
 from monitor.types import FeedFailure, Fetched
 from monitor.watchlist import Watchlist, load_all, load_file
@@ -49,6 +51,43 @@ def find_watchlist(worker_or_config: Settings, name: str) -> Watchlist:
     if not path.exists():
         raise MonitorError(f"no watchlist {name!r} (looked for {path})")
     return load_file(path, worker_or_config.timezone)
+
+
+# --- health check -------------------------------------------------------------
+
+
+def health(config: Settings) -> str:
+    """``monitor run --check``, the container's health check: a line saying
+    all is well, or MonitorError with a one-line reason. Well means the
+    database answers and at least one watchlist loads; a broken edit of one
+    file does not make a worker unhealthy (the service keeps that file's last
+    good version, and ``monitor validate`` names the problem)."""
+    if not config.watchlists.is_dir():
+        raise MonitorError(f"unhealthy: no watchlist directory {config.watchlists}")
+    result = load_all([config.watchlists], config.timezone)
+    if not result.watchlists:
+        reason = (
+            str(result.problems[0])
+            if result.problems
+            else f"no watchlist files (*.yaml) in {config.watchlists}"
+        )
+        raise MonitorError(f"unhealthy: no watchlist loads: {reason}")
+    path = sqlite_path(config.database_url)
+    if path is not None and not path.exists():  # do not create it: `monitor run` does
+        raise MonitorError(f"unhealthy: no database at {path}")
+    store = Store(config.database_url)
+    try:
+        store.ping()
+    except SQLAlchemyError as e:
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        raise MonitorError(f"unhealthy: the database does not answer: {reason}") from e
+    finally:
+        store.close()
+    broken = len({d.path for d in result.problems})
+    note = f" ({broken} broken, see `monitor validate`)" if broken else ""
+    count = len(result.watchlists)
+    loads = "1 watchlist loads" if count == 1 else f"{count} watchlists load"
+    return f"ok: the database answers, {loads}{note}"
 
 
 # --- digest -----------------------------------------------------------------

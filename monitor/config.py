@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -39,6 +40,10 @@ class Settings(BaseSettings):
     deliver_tick_seconds: float = Field(default=15.0, gt=0)
     reload_seconds: float = Field(default=5.0, gt=0)  # watchlist change detection
     fetch_timeout: float = Field(default=30.0, gt=0)  # total deadline per fetch
+    # How long a feed taken for polling is kept from other workers (renewed
+    # while the worker is at it); a worker that dies mid-poll leaves its feeds
+    # to the others once this has passed. Unset: four fetch timeouts.
+    feed_lease_seconds: float | None = Field(default=None, gt=0)
     max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)  # after decompression
     fetch_workers: int = Field(default=8, ge=1)
     # 0 parses in the worker process; the default uses every core when many feeds are due
@@ -66,10 +71,14 @@ class Settings(BaseSettings):
     spike_factor: float = Field(default=4.0, gt=1)
     spike_min_mentions: int = Field(default=5, ge=1)
 
-    @field_validator("smtp_url", "fault", mode="before")
+    @field_validator("smtp_url", "fault", "metrics_port", "feed_lease_seconds", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @property
+    def feed_lease(self) -> timedelta:
+        return timedelta(seconds=self.feed_lease_seconds or 4 * self.fetch_timeout)
 
     @property
     def allowed_hosts(self) -> frozenset[str]:

@@ -284,6 +284,7 @@ class DeliveryReport:
     sent: int
     retrying: int
     failed: int
+    outcomes: tuple[tuple[str, str], ...] = ()  # (channel, sent|retrying|failed) per attempt
 
     def summary(self) -> str:
         return f"{self.sent} delivered, {self.retrying} to retry, {self.failed} failed"
@@ -493,6 +494,7 @@ class Outbox:
         """Send every due message, one at a time: take it (a short transaction),
         send it with no transaction open, record the outcome (another one)."""
         sent = retrying = failed = 0
+        outcomes: list[tuple[str, str]] = []
         while (message := self.store.claim_message(clock(), self.lease)) is not None:
             now = clock()
             try:
@@ -503,12 +505,14 @@ class Outbox:
                 self.store.mark_failed(message.id, e.message, now, retry_at)
                 _log_failure(message, e, attempts, retry_at)
                 retrying, failed = retrying + (retry_at is not None), failed + (retry_at is None)
+                outcomes.append((message.channel, "retrying" if retry_at else "failed"))
                 continue
             if message.channel == "email":
                 self._fault("after-smtp-250")
             self.store.mark_sent(message.id, now)
             sent += 1
-        return DeliveryReport(sent, retrying, failed)
+            outcomes.append((message.channel, "sent"))
+        return DeliveryReport(sent, retrying, failed, tuple(outcomes))
 
     def _deliver_one(
         self, message: OutboxMessage, now: datetime, watchlists: Mapping[str, Watchlist]

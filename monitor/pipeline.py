@@ -1,9 +1,12 @@
 """The poll cycle, wiring only:
 
-    due feeds (next check moved forward) | fetch | parse | skip known | match | store
+    claim due feeds (a lease; next check moved forward) | fetch | parse | skip known
+    | match | store (the lease cleared)
 
-Feeds are fetched, matched and stored concurrently in a bounded thread pool;
-when many are due, parsing runs in a pool of processes to use every core. Deciding
+Due feeds are claimed in batches, so that several workers sharing a database
+split them between them; they are fetched, matched and stored concurrently in
+a bounded thread pool, and the next batch is claimed as that pool runs low.
+When many are due, parsing runs in a pool of processes to use every core. Deciding
 things lives elsewhere (schedule.py: when; parse.py: what an entry is;
 matcher.py: what matches); this module only calls them in order and turns
 every per-feed outcome into a ``FeedReport`` value.
@@ -15,21 +18,31 @@ import logging
 import multiprocessing
 import random
 import threading
+import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from monitor.fetch import Fetcher
 from monitor.matcher import Matcher
 from monitor.parse import parse_feed
 from monitor.schedule import FailureDecision, after_failure, next_poll_after_success
-from monitor.store import FeedState, NewMatch, Store, Unchanged
+from monitor.store import DEFAULT_FEED_LEASE, FeedState, NewMatch, Store, Unchanged
 from monitor.text import make_snippet
 from monitor.types import Entry, FeedFailure, Fetched, Match, NotModified, ParsedFeed, Snippet
 
 log = logging.getLogger(__name__)
+
+
+UNCHANGED = ("http_304", "same_body")  # outcomes of a poll that found the feed as it was
 
 
 @dataclass(frozen=True)
@@ -40,10 +53,12 @@ class FeedReport:
     new_matches: int = 0
     message: str = ""
     stopped: str | None = None  # "paused" or "gone" when this poll stopped the feed
+    fetch_seconds: float | None = None  # how long the request took (None: none was made)
+    matches_by_watchlist: tuple[tuple[str, int], ...] = ()  # new_matches, per watchlist
 
     @property
     def failed(self) -> bool:
-        return self.outcome not in ("updated", "http_304", "same_body")
+        return self.outcome != "updated" and self.outcome not in UNCHANGED
 
 
 @dataclass(frozen=True)
@@ -141,22 +156,94 @@ class Poller:
     jitter: Callable[[], float] = random.random
     pool: ParsePool | None = None  # None: parse in this process
     pause_after: int = 10  # consecutive failures that pause a feed
+    # How long a claimed feed is kept from other workers; renewed every third
+    # of it while the cycle runs, so it runs out only when this worker died.
+    lease: timedelta = DEFAULT_FEED_LEASE
+    # The clock that dates each batch's lease (a long cycle claims its last
+    # batch well after ``now``); None: ``now``.
+    clock: Callable[[], datetime] | None = None
+    # Called with +n when feeds are claimed and -1 as each poll is recorded.
+    on_lease: Callable[[int], None] = lambda _: None
+
+    @property
+    def renew_every(self) -> float:
+        """Seconds between renewals of the leases of a cycle still running."""
+        return self.lease.total_seconds() / 3
+
+    @property
+    def batch(self) -> int:
+        """How many feeds one claim takes: enough to keep the threads busy
+        until the next claim, few enough to leave the rest to other workers."""
+        return 2 * self.workers
 
     def cycle(self, now: datetime, urls: Sequence[str], force: bool = False) -> CycleReport:
-        """Poll those of ``urls`` that are due (all of them with ``force``)."""
-        due = self.store.start_polls(now, urls, lambda feed: _next_poll(feed, now), force)
-        if not due:
-            return CycleReport(())
-        parse = self.pool.parse if self.pool and len(due) >= POOL_THRESHOLD else parse_feed
+        """Poll those of ``urls`` that are due (all of them with ``force``),
+        claiming them in batches; each is polled at most once per cycle."""
+        claimed: list[Future[FeedReport]] = []
         unchanged: list[Unchanged] = []  # list.append is atomic: no lock needed
-        with ThreadPoolExecutor(max_workers=min(self.workers, len(due))) as threads:
-            reports = tuple(
-                threads.map(lambda feed: self._poll_guarded(feed, now, parse, unchanged), due)
-            )
-        self.store.record_not_modified(now, unchanged)
-        return CycleReport(reports)
+        remaining = list(dict.fromkeys(urls))
+        parse: Parse | None = None
+        renewed = time.monotonic()
+        with ThreadPoolExecutor(max_workers=self.workers) as threads:
+            running: set[Future[FeedReport]] = set()
+            while True:
+                if remaining and len(running) <= self.workers:
+                    due = self._claim(now, remaining, force, self.batch - len(running))
+                    if len(due) < self.batch - len(running):
+                        remaining = []  # no more are due in this cycle
+                    taken = {feed.url for feed in due}
+                    remaining = [url for url in remaining if url not in taken]
+                    if parse is None:  # decided on the first batch
+                        pooled = self.pool is not None and len(due) >= POOL_THRESHOLD
+                        parse = self.pool.parse if self.pool and pooled else parse_feed
+                    for feed in due:
+                        job = threads.submit(self._poll_guarded, feed, now, parse, unchanged)
+                        claimed.append(job)
+                        running.add(job)
+                if not running:
+                    break
+                _, running = wait(running, self.renew_every, return_when=FIRST_COMPLETED)
+                if len(unchanged) >= self.workers or not running:
+                    self._record_unchanged(now, unchanged)
+                if time.monotonic() - renewed >= self.renew_every:
+                    # Still at work on them: a lease runs out only when this worker died.
+                    self.store.renew_leases(self.clock() if self.clock else now, self.lease)
+                    renewed = time.monotonic()
+        return CycleReport(tuple(job.result() for job in claimed))
+
+    def _claim(self, now: datetime, urls: list[str], force: bool, limit: int) -> list[FeedState]:
+        claimed_at = self.clock() if self.clock else now
+        due = self.store.start_polls(
+            now, urls, lambda feed: _next_poll(feed, now), force,
+            limit=limit, lease=self.lease, claimed_at=claimed_at,
+        )  # fmt: skip
+        if due:
+            self.on_lease(len(due))
+        return due
+
+    def _record_unchanged(self, now: datetime, unchanged: list[Unchanged]) -> None:
+        """Record (and release) the polls that found nothing new so far, in
+        one transaction (on a quiet cycle these are most feeds, and a commit
+        each would cost more than the requests), and not only at the end of
+        a long cycle, when their leases might have run out."""
+        batch = unchanged[:]
+        del unchanged[: len(batch)]
+        self.store.record_not_modified(now, batch)
+        for _ in batch:
+            self.on_lease(-1)
 
     def _poll_guarded(
+        self, feed: FeedState, now: datetime, parse: Parse, unchanged: list[Unchanged]
+    ) -> FeedReport:
+        report = None
+        try:
+            report = self._poll_or_fail(feed, now, parse, unchanged)
+            return report
+        finally:
+            if report is None or report.outcome not in UNCHANGED:
+                self.on_lease(-1)  # recorded and released (the unchanged ones later)
+
+    def _poll_or_fail(
         self, feed: FeedState, now: datetime, parse: Parse, unchanged: list[Unchanged]
     ) -> FeedReport:
         try:
@@ -174,10 +261,22 @@ class Poller:
     ) -> FeedReport:
         """One feed, already started (``Store.start_polls``); a poll that finds
         nothing new is added to ``unchanged``, for the caller to record."""
-        every = timedelta(seconds=feed.every_seconds)
+        started = time.monotonic()
         outcome = self.fetcher.fetch(
             feed.fetch_url, now, feed.etag, feed.last_modified, known_hash=feed.body_hash
         )
+        report = self._after_fetch(feed, outcome, now, parse, unchanged)
+        return replace(report, fetch_seconds=time.monotonic() - started)
+
+    def _after_fetch(
+        self,
+        feed: FeedState,
+        outcome: Fetched | NotModified | FeedFailure,
+        now: datetime,
+        parse: Parse,
+        unchanged: list[Unchanged],
+    ) -> FeedReport:
+        every = timedelta(seconds=feed.every_seconds)
         if isinstance(outcome, NotModified):
             next_poll = next_poll_after_success(now, every, outcome.max_age)
             unchanged.append(Unchanged(feed.url, next_poll, outcome.moved_to))
@@ -203,10 +302,15 @@ class Poller:
         }
         hint = max((h for h in (fetched.max_age, parsed.ttl) if h), default=None)
         next_poll = next_poll_after_success(now, timedelta(seconds=feed.every_seconds), hint)
+        by_watchlist: dict[str, int] = {}
         new_items, new_matches = self.store.save_poll(
-            feed.url, validators, parsed.entries, matches, now, next_poll, fetched.moved_to
-        )
-        return FeedReport(feed.url, "updated", new_items, new_matches)
+            feed.url, validators, parsed.entries, matches, now, next_poll, fetched.moved_to,
+            by_watchlist=by_watchlist,
+        )  # fmt: skip
+        return FeedReport(
+            feed.url, "updated", new_items, new_matches,
+            matches_by_watchlist=tuple(sorted(by_watchlist.items())),
+        )  # fmt: skip
 
     def matches_of(self, entry: Entry) -> list[NewMatch]:
         return [

@@ -4,20 +4,24 @@ APScheduler loop around it. No business logic: each job calls one method.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from monitor import metrics
 from monitor.config import Settings
 from monitor.deliver import DeliveryReport, Outbox, SmtpConfig, SmtpSender, outbox_options
 from monitor.digest import Renderer
-from monitor.errors import Diagnostic, WatchlistError
+from monitor.errors import Diagnostic, MonitorError, WatchlistError
 from monitor.fetch import Fetcher, FetchPolicy
 from monitor.matcher import Matcher
 from monitor.pipeline import CycleReport, ParsePool, Poller
@@ -158,8 +162,12 @@ class Worker:
             raise_errors=self.raise_errors,
             pool=self.parse_pool,
             pause_after=self.settings.pause_after,
+            lease=self.settings.feed_lease,
+            clock=self.clock,
+            on_lease=metrics.lease_change,
         )
         report = poller.cycle(now, urls if urls else list(feeds), force=force or bool(urls))
+        metrics.record_cycle(report)
         queued = self.outbox.queue_alerts(self.watchlists.by_id, self.clock())
         queued += self.outbox.queue_spike_alerts(self.watchlists.by_id, self.clock())
         for stopped in (f for f in report.feeds if f.stopped):
@@ -181,6 +189,7 @@ class Worker:
                 results.append(
                     DigestResult(watchlist.id, self.outbox.queue_digest(watchlist, slot, now))
                 )
+        metrics.record_digests(result.record for result in results)
         if results:
             self.deliver()
         return results
@@ -189,11 +198,17 @@ class Worker:
         """An unscheduled digest, now, of everything not yet reported."""
         now = self.clock()
         record = self.outbox.queue_digest(watchlist, now, now)
+        metrics.record_digests([record])
         self.deliver()
         return DigestResult(watchlist.id, record)
 
     def deliver(self) -> DeliveryReport:
-        return self.outbox.deliver(self.clock, self.watchlists.by_id)
+        report = self.outbox.deliver(self.clock, self.watchlists.by_id)
+        # The backlog costs a count of the outbox: only when someone scrapes it.
+        served = self.settings.metrics_port is not None
+        pending = self.store.outbox_counts().get("pending", 0) if served else None
+        metrics.record_delivery(report, pending)
+        return report
 
     def reload(self) -> bool:
         return self.watchlists.reload()
@@ -258,9 +273,57 @@ def _prune_and_log(worker: Worker) -> None:
         )
 
 
+@contextlib.contextmanager
+def sqlite_single_worker(database_url: str) -> Iterator[None]:
+    """On SQLite, hold an exclusive lock (flock) on ``<database>.lock`` while
+    the service runs: a second ``monitor run`` on the same file refuses to
+    start. The OS drops the lock when the process ends, however it ends."""
+    path = sqlite_path(database_url)
+    if path is None:
+        yield
+        return
+    lock_path = path.with_name(path.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "unknown"
+            raise MonitorError(
+                f"another `monitor run` (pid {holder}) is using {path}: SQLite takes one "
+                "worker; stop it first, or use PostgreSQL for several workers"
+            ) from None
+        lock.truncate(0)
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        yield
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The file of a SQLite URL; None for another database or an in-memory one."""
+    if not database_url.startswith("sqlite") or ":///" not in database_url:
+        return None
+    path = database_url.split(":///", 1)[1].split("?", 1)[0]
+    return None if path in ("", ":memory:") else Path(path)
+
+
 def run_service(settings: Settings, clock: Clock = utc_now) -> int:
-    """Run until SIGTERM or SIGINT, then finish the running jobs and exit 0."""
-    worker = Worker(settings, clock)
+    """Run until SIGTERM or SIGINT, then finish the running jobs and exit 0.
+    On SQLite, refuses (MonitorError) when another service uses the file."""
+    with sqlite_single_worker(settings.database_url):
+        return _run(settings, clock)
+
+
+def _run(settings: Settings, clock: Clock) -> int:
+    # First: a port in use is the only thing said, before any other start-up line.
+    exporter = None if settings.metrics_port is None else metrics.serve(settings.metrics_port)
+    try:
+        worker = Worker(settings, clock)
+    except BaseException:
+        if exporter is not None:
+            exporter.shutdown()
+        raise
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -288,13 +351,16 @@ def run_service(settings: Settings, clock: Clock = utc_now) -> int:
     watchlists = worker.watchlists
     database = _safe_url(settings.database_url)
     log.info(
-        "monitor running: %d watchlists, %d feeds, database %s",
+        "monitor running: %d watchlists, %d feeds, database %s%s",
         *(len(watchlists.by_id), len(watchlists.feeds), database),
+        f", metrics on :{settings.metrics_port}/metrics" if exporter is not None else "",
     )
     stop.wait()
     log.info("stopping: finishing running jobs")
     scheduler.shutdown(wait=True)
     worker.close()
+    if exporter is not None:
+        exporter.shutdown()
     log.info("stopped")
     return 0
 

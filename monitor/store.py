@@ -10,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -364,6 +367,17 @@ def _insert_ignoring_duplicates(engine: Engine, table: Any) -> Any:
     return sa_insert(table)
 
 
+def lease_owner_id() -> str:
+    """Who holds a lease: host and process (an operator can find it), and a
+    random part (a restarted process with a reused pid is someone else)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+# How long a feed taken for polling is kept from other workers when the
+# caller names no lease (MONITOR_FEED_LEASE_SECONDS in the service).
+DEFAULT_FEED_LEASE = timedelta(minutes=2)
+
+
 class _TakenMeanwhile(Exception):
     """Rolls back a transaction whose rows another worker changed first."""
 
@@ -374,16 +388,20 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = engine_for(url)
+        self.owner = lease_owner_id()  # this process's name on the feed leases it holds
 
-    def create_schema(self) -> None:
-        if self.engine.dialect.name != "postgresql":
-            SQLModel.metadata.create_all(self.engine)
-            return
-        # Workers starting together would race to create the same tables (and
-        # all but one fail): one at a time, the others then find them there.
-        with self.engine.begin() as connection:
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
-            SQLModel.metadata.create_all(connection)
+    def create_schema(self) -> tuple[str | None, str]:
+        """Create or upgrade the schema to the code's (alembic migrations, see
+        monitor.migrations); the revisions before and after. Workers starting
+        together would race to migrate: on PostgreSQL they take the advisory
+        lock SCHEMA_LOCK one at a time, and the later ones find it done."""
+        from monitor.migrations.schema import upgrade_schema
+
+        with self.engine.connect() as connection:
+            found, now = upgrade_schema(connection, lock=SCHEMA_LOCK)
+        if found != now:
+            log.info("database schema upgraded from %s to %s", found or "nothing", now)
+        return found, now
 
     def close(self) -> None:
         self.engine.dispose()
@@ -402,10 +420,15 @@ class Store:
             rows = {r.url: r for r in s.exec(select(FeedRow))}
             for url, every in wanted.items():
                 row = rows.get(url)
-                if row is None:
-                    s.add(FeedRow(url=url, every_seconds=every, next_poll_at=now))
-                elif row.every_seconds != every:
+                if row is not None and row.every_seconds != every:
                     row.every_seconds = every
+            # Workers starting together add the same new feeds: the first wins.
+            if new := [(url, every) for url, every in wanted.items() if url not in rows]:
+                s.execute(
+                    _insert_ignoring_duplicates(self.engine, FeedRow),
+                    [{**_new_feed(), "url": url, "every_seconds": every, "next_poll_at": now}
+                     for url, every in new],
+                )  # fmt: skip
 
     def start_polls(
         self,
@@ -413,20 +436,62 @@ class Store:
         urls: Sequence[str],
         next_poll: Callable[[FeedState], datetime],
         force: bool = False,
+        *,
+        limit: int | None = None,
+        lease: timedelta = DEFAULT_FEED_LEASE,
+        claimed_at: datetime | None = None,
     ) -> list[FeedState]:
-        """Take those of ``urls`` that are due (all with ``force``) and, in the
-        same transaction, move their next check forward before anything is
-        fetched, so a feed that crashes the worker is not retried every tick."""
+        """Claim up to ``limit`` of ``urls`` that are due (all with ``force``)
+        for a lease: this store's owner and an expiry ``lease`` after
+        ``claimed_at`` (default ``now``). In the same short transaction their
+        next check moves forward before anything is fetched, so a feed that
+        crashes the worker is not retried every tick.
+
+        A feed another worker holds is skipped (on PostgreSQL the rows are
+        taken with FOR UPDATE SKIP LOCKED, so workers claiming at the same
+        moment never wait for or take each other's); a lease that ran out
+        without being cleared belongs to a worker that died, and the feed is
+        due again at once. Finishing the poll (``save_poll``,
+        ``record_not_modified``, ``record_failure``) clears the lease. On
+        SQLite the claim runs under BEGIN IMMEDIATE, one writer at a time."""
+        feed = _core(FeedRow).c
+        free = feed.lease_until.is_(None)
+        abandoned = feed.lease_until <= now
+        query = select(FeedRow).where(col(FeedRow.url).in_(list(urls)))
+        if force:
+            query = query.where(free | abandoned)
+        else:
+            query = query.where(feed.status == "active")
+            query = query.where((free & (feed.next_poll_at <= now)) | abandoned)
+        query = query.order_by(col(FeedRow.next_poll_at)).limit(limit)
+        lease_until = (claimed_at or now) + lease
         with self.session() as s:
-            query = select(FeedRow).where(col(FeedRow.url).in_(list(urls)))
-            if not force:
-                query = query.where(col(FeedRow.next_poll_at) <= now)
-                query = query.where(col(FeedRow.status) == "active")
-            rows = s.exec(query.order_by(col(FeedRow.next_poll_at))).all()
+            rows = s.exec(query.with_for_update(skip_locked=True)).all()
             states = [_feed_state(r) for r in rows]
             for row, state in zip(rows, states, strict=True):
                 row.last_polled_at, row.next_poll_at = now, next_poll(state)
+                row.lease_owner, row.lease_until = self.owner, lease_until
             return states
+
+    def renew_leases(self, now: datetime, lease: timedelta) -> int:
+        """Extend the leases this store's owner still holds to ``now + lease``
+        (a long cycle keeps the feeds it has claimed and not yet finished,
+        however long they wait for a connection). Returns how many."""
+        feed = _core(FeedRow).c
+        with self.session() as s:
+            renewed = s.execute(
+                update(_core(FeedRow))
+                .where(feed.lease_owner == self.owner)
+                .where(feed.lease_until > now)
+                .values(lease_until=now + lease)
+            )
+            return cast(CursorResult[Any], renewed).rowcount
+
+    def _release(self, row: FeedRow) -> None:
+        """Clear the lease of a finished poll, unless it ran out and another
+        worker holds it now."""
+        if row.lease_owner == self.owner:
+            row.lease_owner, row.lease_until = None, None
 
     def fetch_urls(self) -> dict[str, str]:
         """Each feed's URL and the address it is fetched from (they differ after a move)."""
@@ -446,6 +511,7 @@ class Store:
             for poll in polls:
                 row = by_url[poll.url]
                 _mark_healthy(row, now, poll.next_poll_at)
+                self._release(row)
                 for name, value in track_move(row, poll.moved_to).items():
                     setattr(row, name, value)
 
@@ -466,6 +532,7 @@ class Store:
             row.error_since = row.error_since or now
             decision = decide(row.consecutive_errors)
             row.next_poll_at, row.status = decision.next_poll_at, decision.status
+            self._release(row)
             return decision
 
     def known_keys(self, keys: Sequence[str]) -> set[str]:
@@ -522,16 +589,21 @@ class Store:
         now: datetime,
         next_poll_at: datetime,
         moved_to: str | None = None,
+        by_watchlist: dict[str, int] | None = None,
     ) -> tuple[int, int]:
         """Store one successful poll in one transaction: new items, the links
         from the feed to all its items, the matches of the items this call
-        created and the feed's new state. Returns (new items, new matches)."""
+        created and the feed's new state (its lease cleared). Returns (new
+        items, new matches); ``by_watchlist``, if given, gets the new matches
+        counted per watchlist."""
         if any(len(e.key) > MAX_KEY_CHARS for e in entries):
             entries = [replace(e, key=stored_key(e.key)) for e in entries]
             matches = [replace(m, item_key=stored_key(m.item_key)) for m in matches]
         with self.session() as s:
             feed = _feed(s, url)
             feed_id, move = feed.id, track_move(feed, moved_to)
+            if feed.lease_owner == self.owner:
+                move = {**move, "lease_owner": None, "lease_until": None}
             keys = [e.key for e in entries]
             known, old_news = self._item_ids(s, keys), self._pruned(s, keys)
             entries = [e for e in entries if e.key not in old_news]
@@ -550,7 +622,7 @@ class Store:
             if missing := [e.key for e in entries if e.key not in ids]:
                 ids.update(self._item_ids(s, missing))  # stored concurrently by another worker
             self._link_sources(s, feed_id, ids.values(), now)
-            stored = self._insert_matches(s, created, matches, now)
+            stored = self._insert_matches(s, created, matches, now, by_watchlist)
             state = {k: v for k, v in validators.items() if k != "title" or v}
             s.execute(
                 update(_core(FeedRow))
@@ -574,7 +646,12 @@ class Store:
             s.execute(_insert_ignoring_duplicates(self.engine, ItemSourceRow), values)
 
     def _insert_matches(
-        self, s: Session, created: dict[str, int], matches: Sequence[NewMatch], now: datetime
+        self,
+        s: Session,
+        created: dict[str, int],
+        matches: Sequence[NewMatch],
+        now: datetime,
+        by_watchlist: dict[str, int] | None = None,
     ) -> int:
         # Only items this transaction created get matches: an item that
         # another feed (or worker) stored first was matched there.
@@ -583,6 +660,9 @@ class Store:
         ]
         if values:
             s.execute(_insert_ignoring_duplicates(self.engine, MatchRow), values)
+        if by_watchlist is not None:
+            for value in values:
+                by_watchlist[value["watchlist"]] = by_watchlist.get(value["watchlist"], 0) + 1
         return len(values)
 
     def feed_statuses(self) -> list[FeedStatus]:
@@ -641,10 +721,14 @@ class Store:
             return last.scheduled_for
         with self.session() as s:
             row = s.get(WatchlistRow, watchlist)
-            if row is None:
-                row = WatchlistRow(id=watchlist, first_loaded_at=now)
-                s.add(row)
-            return row.first_loaded_at
+            if row is not None:
+                return row.first_loaded_at
+            # Workers loading a new watchlist together: the first one's time counts.
+            s.execute(
+                _insert_ignoring_duplicates(self.engine, WatchlistRow),
+                [{"id": watchlist, "first_loaded_at": now}],
+            )
+            return s.get_one(WatchlistRow, watchlist, populate_existing=True).first_loaded_at
 
     def last_digest(self, watchlist: str) -> DigestRecord | None:
         with self.session() as s:
@@ -986,6 +1070,11 @@ def _feed(s: Session, url: str) -> FeedRow:
         s.add(row)
         s.flush()
     return row
+
+
+def _new_feed() -> dict[str, Any]:
+    """The column defaults of a feed row, for a Core insert."""
+    return FeedRow(url="").model_dump(exclude={"id", "url"})
 
 
 def _healthy(now: datetime, next_poll_at: datetime) -> dict[str, Any]:

@@ -7,9 +7,11 @@ health check command is run for real against a PostgreSQL database.
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -147,18 +149,50 @@ def test_watchlists_and_templates_are_the_hosts_read_only(compose: dict[str, Any
 
 def test_the_worker_health_check_is_a_monitor_command(compose: dict[str, Any]) -> None:
     check = _command(compose["services"]["worker"]["healthcheck"]["test"])
-    assert check[:2] == ["monitor", "status"]
-    commands = {
-        c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands
-    }
-    assert "status" in commands
+    assert check == ["monitor", "run", "--check"]
+    [run] = [c for c in app.registered_commands if c.callback and c.callback.__name__ == "run"]
+    assert run.callback is not None and "check" in inspect.signature(run.callback).parameters
 
 
-@pytest.mark.parametrize("reachable", [True, False], ids=["up", "down"])
-def test_the_health_check_command_tells_whether_the_database_answers(
-    compose: dict[str, Any], postgres_url: str, tmp_path: Path, reachable: bool
+def test_the_metrics_port_is_exposed_to_the_network_only(compose: dict[str, Any]) -> None:
+    worker = compose["services"]["worker"]
+    port = _environment(worker)["MONITOR_METRICS_PORT"]
+    assert [str(p) for p in worker["expose"]] == [port]
+    assert "ports" not in worker  # three replicas cannot publish one host port
+
+
+BROKEN = "title: [unclosed\n"
+
+
+@pytest.mark.parametrize(
+    ("reachable", "watchlists", "healthy", "reason"),
+    [
+        (True, "repository", True, "ok: the database answers, 1 watchlist loads"),
+        (True, "one broken", True, "1 broken, see `monitor validate`"),
+        (False, "repository", False, "unhealthy: the database does not answer: connection"),
+        (True, "missing", False, "unhealthy: no watchlist directory"),
+        (True, "all broken", False, "unhealthy: no watchlist loads: "),
+    ],
+    ids=["up", "up-one-broken", "database-down", "no-watchlists", "every-watchlist-broken"],
+)
+def test_the_health_check_command_tells_whether_the_worker_can_work(
+    compose: dict[str, Any],
+    postgres_url: str,
+    tmp_path: Path,
+    reachable: bool,
+    watchlists: str,
+    healthy: bool,
+    reason: str,
 ) -> None:
     check = _command(compose["services"]["worker"]["healthcheck"]["test"])
+    folder = tmp_path / "watchlists"
+    if watchlists == "repository":
+        folder = ROOT / "watchlists"
+    elif watchlists != "missing":
+        folder.mkdir()
+        (folder / "broken.yaml").write_text(BROKEN, encoding="utf-8")
+        if watchlists == "one broken":
+            shutil.copy(ROOT / "watchlists" / "dprk-russia.yaml", folder)
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")},
         **_environment(compose["services"]["worker"]),
@@ -166,16 +200,18 @@ def test_the_health_check_command_tells_whether_the_database_answers(
         "MONITOR_DATABASE_URL": postgres_url
         if reachable
         else f"postgresql+psycopg://monitor@127.0.0.1:{free_port()}/monitor",
-        "MONITOR_WATCHLISTS": str(ROOT / "watchlists"),
+        "MONITOR_WATCHLISTS": str(folder),
         "MONITOR_TEMPLATES": str(ROOT / "templates"),
         "MONITOR_OUTPUT_DIR": str(tmp_path / "digests"),
     }
-    arguments = [a for a in check[1:] if a not in (">", "/dev/null")]
     done = subprocess.run(
-        [sys.executable, "-m", "monitor.cli", *arguments],
+        [sys.executable, "-m", "monitor.cli", *check[1:]],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
-    assert (done.returncode == 0) == reachable, done.stderr[-2000:]
+    output = done.stdout + done.stderr
+    assert done.returncode == (0 if healthy else 1), output[-2000:]
+    assert len(output.strip().splitlines()) == 1 and reason in output, output[-2000:]
+    assert "Traceback" not in output
 
 
 def test_the_dockerfile_builds_a_non_root_worker() -> None:

@@ -1,0 +1,265 @@
+"""Schema migrations (monitor.migrations), on SQLite and PostgreSQL alike.
+
+The first test is the guard of the whole scheme: it fails when a model in
+monitor/store.py changes without a revision that makes the same change
+(`monitor db revision -m "…"` writes one).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import SQLModel
+
+from monitor.migrations import schema
+from monitor.migrations.schema import FIRST, SchemaError, head
+from monitor.store import NewMatch, Store
+from monitor.types import Entry, Hit, Match, Snippet
+from tests.conftest import ROOT, write_watchlist
+
+NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+MIGRATIONS = ROOT / "monitor" / "migrations"
+
+
+def differences(store: Store, metadata: sa.MetaData = SQLModel.metadata) -> list[Any]:
+    """What autogenerate would write to bring the database to ``metadata``."""
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+
+def version(store: Store) -> list[str]:
+    with store.engine.connect() as connection:
+        return [
+            r[0] for r in connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+        ]
+
+
+def store_some_rows(store: Store) -> None:
+    """A feed, an item carried by it, and a match of that item."""
+    store.sync_feeds([("http://127.0.0.1:9/feed", 900)], NOW)
+    entry = Entry("guid-1", "Kursk", "Kursk today", None, None)
+    match = Match("w", "kursk", "entity", (Hit("Kursk", "title", 0, 5),), False)
+    new = NewMatch("guid-1", match, Snippet("Kursk", ((0, 5),)))
+    store.save_poll("http://127.0.0.1:9/feed", {}, [entry], [new], NOW, NOW)
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    store = Store(database_url)
+    yield store
+    store.close()
+
+
+# --- the models and the migrations agree ---------------------------------------
+
+
+def test_the_migrations_make_exactly_the_models_schema(store: Store) -> None:
+    assert store.create_schema() == (None, head())
+    assert version(store) == [head()]
+    assert differences(store) == [], (
+        "the models in monitor/store.py differ from the schema the migrations make: "
+        'add a revision (monitor db revision -m "…"), review it, and run the tests again'
+    )
+
+
+def test_the_comparison_sees_a_model_change(workdir: Path) -> None:
+    # The guard above is only worth something if a change shows: a new column,
+    # a wider type and a dropped index do.
+    store = Store(f"sqlite:///{workdir / 'monitor.db'}")
+    store.create_schema()
+    changed = sa.MetaData()
+    for table in SQLModel.metadata.sorted_tables:
+        table.to_metadata(changed)
+    changed.tables["feed"].append_column(sa.Column("language", sa.String(), nullable=True))
+    changed.tables["spike"].c.mentions.type = sa.Text()
+    outbox = changed.tables["outbox"]
+    outbox.indexes.discard(next(i for i in outbox.indexes if i.name == "ix_outbox_status"))
+    found = differences(store, changed)
+    store.close()
+    kinds = sorted(d[0][0] if isinstance(d, list) else d[0] for d in found)
+    assert kinds == ["add_column", "modify_type", "remove_index"], found
+
+
+def test_upgrade_is_idempotent(store: Store) -> None:
+    store.create_schema()
+    store_some_rows(store)
+    assert store.create_schema() == (head(), head())
+    assert store.create_schema() == (head(), head())
+    assert version(store) == [head()]
+    assert store.counts()["items"] == 1
+
+
+# --- databases from before migrations ------------------------------------------
+
+
+def test_a_create_all_database_is_stamped_and_keeps_its_rows(store: Store) -> None:
+    SQLModel.metadata.create_all(store.engine)  # how the store made its schema before
+    store_some_rows(store)
+    assert store.create_schema() == ("legacy", head())
+    assert version(store) == [head()]
+    assert store.counts()["items"] == 1
+    assert [m.rule for m in store.unreported_matches("w")] == ["kursk"]
+    assert differences(store) == []
+
+
+def test_a_create_all_database_that_differs_is_refused(store: Store) -> None:
+    SQLModel.metadata.create_all(store.engine)
+    with store.engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE spike"))
+        connection.execute(sa.text("DROP INDEX ix_outbox_status"))
+    with pytest.raises(SchemaError) as refused:
+        store.create_schema()
+    message = refused.value.message
+    assert "missing table spike" in message and "missing index ix_outbox_status" in message
+    assert "\n" not in message
+    with store.engine.connect() as connection:  # left as it was
+        assert not sa.inspect(connection).has_table("alembic_version")
+
+
+# --- a database ahead of the code ------------------------------------------------
+
+
+def test_an_unknown_revision_is_refused_naming_both(store: Store) -> None:
+    store.create_schema()
+    with store.engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = 'f00d'"))
+    with pytest.raises(SchemaError) as refused:
+        store.create_schema()
+    message = refused.value.message
+    assert "f00d" in message and f"newest is {head()}" in message
+    assert "\n" not in message
+
+
+def run_monitor(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "MONITOR_DATABASE_URL": f"sqlite:///{workdir / 'monitor.db'}",
+        "MONITOR_WATCHLISTS": str(workdir / "watchlists"),
+        "MONITOR_OUTPUT_DIR": str(workdir / "digests"),
+    }
+    command = [sys.executable, "-m", "monitor.cli", *args]
+    return subprocess.run(command, env=env, cwd=workdir, capture_output=True, text=True, timeout=60)
+
+
+def test_db_commands_and_a_refused_start(workdir: Path) -> None:
+    write_watchlist(workdir, [])
+    assert run_monitor(workdir, "db", "current").stdout.startswith("no schema yet")
+    upgraded = run_monitor(workdir, "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert upgraded.stdout.strip() == f"database schema upgraded from nothing to {head()}"
+    assert run_monitor(workdir, "db", "current").stdout.strip() == f"{head()} (head)"
+
+    store = Store(f"sqlite:///{workdir / 'monitor.db'}")
+    with store.engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '0999'"))
+    store.close()
+    started = run_monitor(workdir, "run")
+    assert started.returncode == 1
+    lines = [line for line in started.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "ERROR" in lines[0], started.stderr  # a log line: it is `run`
+    assert "0999" in lines[0] and head() in lines[0]
+    assert "Traceback" not in started.stderr
+
+
+# --- a database behind head ----------------------------------------------------
+
+SECOND = '''"""Adds item.language, rebuilding the table (batch mode) as SQLite must."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("item", recreate="auto") as batch:
+        batch.add_column(sa.Column("language", sa.String(), nullable=True))
+        batch.alter_column("url", existing_type=sa.String(), type_=sa.Text())
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("item") as batch:
+        batch.drop_column("language")
+'''
+
+
+@pytest.fixture
+def with_second_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The migrations as shipped, plus a revision 0002 (in a copy of the directory)."""
+    copy = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "versions" / "0002_item_language.py").write_text(SECOND, encoding="utf-8")
+    monkeypatch.setattr(schema, "HERE", copy)
+    schema.scripts.cache_clear()
+    yield
+    monkeypatch.undo()
+    schema.scripts.cache_clear()
+    schema.first_schema.cache_clear()
+
+
+@pytest.mark.usefixtures("with_second_revision")
+def test_an_older_revision_is_upgraded_keeping_rows_and_references(store: Store) -> None:
+    with store.engine.begin() as connection:
+        schema.command.upgrade(schema.alembic_config(connection), FIRST)
+    store_some_rows(store)  # an item that match and item_source rows point at
+    assert store.create_schema() == (FIRST, "0002")
+    assert version(store) == ["0002"]
+    with store.engine.connect() as connection:
+        columns = {c["name"] for c in sa.inspect(connection).get_columns("item")}
+        sources = connection.execute(sa.text("SELECT count(*) FROM item_source")).scalar()
+    assert "language" in columns and sources == 1
+    assert [m.rule for m in store.unreported_matches("w")] == ["kursk"]
+    if store.engine.dialect.name == "sqlite":  # enforced again after the copy
+        with store.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+# --- replicas starting together --------------------------------------------------
+
+START_TOGETHER = """
+import sys, time
+from monitor.store import Store
+
+store = Store(sys.argv[1])
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+print(store.create_schema())
+store.close()
+"""
+
+
+def test_replicas_upgrading_together_on_postgresql_all_succeed(postgres_url: str) -> None:
+    start_at = time.time() + 3  # past every process's imports: they race
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", START_TOGETHER, postgres_url, str(start_at)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    results = [p.communicate(timeout=60) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0], results
+    outcomes = sorted(stdout.strip() for stdout, _ in results)
+    # One migrated; the others waited for the lock, then found it done.
+    assert outcomes == [f"('{head()}', '{head()}')"] * 2 + [f"(None, '{head()}')"]
+    store = Store(postgres_url)
+    assert version(store) == [head()] and differences(store) == []
+    store.close()
