@@ -271,6 +271,30 @@ def status(
 
 
 @app.command()
+def retry(
+    recipient: Annotated[str | None, typer.Option(help="Only messages to this recipient.")] = None,
+) -> None:
+    """Send again the messages that failed for good, once their cause is fixed.
+
+    A 5xx answer (a wrong password, an unknown address) fails a message at
+    once; after fixing MONITOR_SMTP_URL or the address, this queues those
+    messages again, with the same Message-ID, and delivers them.
+
+    Example: monitor retry --recipient analyst@example.org
+    """
+    with user_errors():
+        worker = _worker()
+        try:
+            queued = worker.store.requeue_failed(worker.clock(), recipient)
+            report = worker.deliver() if queued else None
+        finally:
+            worker.close()
+    out.print(f"{queued} failed messages queued again", markup=False)
+    if report is not None:
+        out.print(f"delivery: {report.summary()}", markup=False)
+
+
+@app.command()
 def matches(
     watchlist: Annotated[str | None, typer.Option(help="Only this watchlist.")] = None,
     since: Annotated[str, typer.Option(help="Since WHEN (24h, 7d, 2026-11-20).")] = "7d",

@@ -1028,6 +1028,21 @@ class Store:
             digest = s.get_one(DigestRow, row.digest_id)
             digest.status = "failed" if statuses == {"failed"} else "delivered"
 
+    def requeue_failed(self, now: datetime, recipient: str | None = None) -> int:
+        """Put messages given up on back in the queue (the cause, such as a
+        wrong SMTP password, was fixed), with their attempts counted afresh;
+        they keep their Message-ID. Returns how many."""
+        with self.session() as s:
+            query = select(OutboxRow).where(OutboxRow.status == "failed")
+            if recipient is not None:
+                query = query.where(OutboxRow.recipient == recipient)
+            rows = s.exec(query).all()
+            for row in rows:
+                row.status, row.attempts, row.next_attempt_at = "pending", 0, now
+                if row.digest_id is not None:
+                    s.get_one(DigestRow, row.digest_id).status = "queued"
+            return len(rows)
+
     def failed_messages(self, limit: int = 20) -> list[tuple[OutboxMessage, str]]:
         """The latest messages given up on, with the reason, newest first."""
         with self.session() as s:

@@ -60,6 +60,8 @@ def test_poll_status_matches_and_digest(workdir: Path, feed_server: FeedServer) 
     made = monitor(workdir, "digest")
     assert made.returncode == 0, made.stderr
     assert "test-watch: 5 matches ->" in made.stdout
+    retried = monitor(workdir, "retry")
+    assert (retried.returncode, retried.stdout) == (0, "0 failed messages queued again\n")
     again = monitor(workdir, "digest", "test-watch")
     assert "test-watch: 0 matches ->" in again.stdout  # everything was reported once
     since = monitor(workdir, "digest", "test-watch", "--since", "7d", "--out", str(workdir / "x"))

@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import select
 
 from monitor import commands
-from monitor.deliver import MAX_SUBJECT, SmtpConfig, SmtpSender, build_email
+from monitor.deliver import MAX_SUBJECT, SmtpConfig, SmtpSender, build_email, message_id
 from monitor.errors import WatchlistError
 from monitor.service import Worker
 from monitor.store import OutboxMessage, OutboxRow
@@ -480,3 +480,24 @@ def test_the_sender_gives_the_envelope_not_the_headers() -> None:
         assert [rcpts for rcpts, _ in smtp.sink.messages] == [[ANALYST]]
     finally:
         controller.stop()
+
+
+def test_messages_failed_for_good_are_sent_again_once_the_cause_is_fixed(
+    workdir: Path, feed_server: FeedServer, smtp_server: Smtp
+) -> None:
+    worker, _ = digest_worker(workdir, feed_server, smtp_server.url, [ANALYST])
+    smtp_server.sink.replies["RCPT"] = "550 5.1.1 No such user"
+    digest_now(worker)
+    assert email_rows(worker)[ANALYST].status == "failed"
+    del smtp_server.sink.replies["RCPT"]  # the address was fixed on the server's side
+    assert worker.store.requeue_failed(worker.clock(), recipient="someone@else.org") == 0
+    assert worker.store.requeue_failed(worker.clock(), recipient=ANALYST) == 1
+    worker.deliver()
+    [mail] = smtp_server.sink.wait_for(1)
+    row = email_rows(worker)[ANALYST]
+    assert (row.status, row.attempts) == ("sent", 1)
+    with worker.store.session() as s:
+        key = s.exec(select(OutboxRow.idempotency_key).where(OutboxRow.channel == "email")).one()
+    assert mail["Message-ID"] == message_id(key, worker.settings.mail_from)  # as first built
+    assert worker.store.requeue_failed(worker.clock()) == 0  # nothing failed any more
+    worker.close()
