@@ -10,6 +10,8 @@ feeds against re-polling changed ones; matching at 10 to 10,000 aliases;
 the digest's window queries at 10,000 and 1,000,000 stored items; making a
 digest of about 10,000 matches; and, in a child process, the peak memory of
 one poll cycle of 2,000 feeds.
+
+Run separately: `python -m benchmarks.workers` (2,000 feeds by 1 and 3 workers on PostgreSQL).
 """
 
 from __future__ import annotations
