@@ -15,7 +15,7 @@ in a digest. Two reports are the same story when
   numbers: headlines are short, so one other word ("Kursk" for "Pokrovsk")
   or number ("day 1,005" for "day 1,006") keeps two stories apart.
 
-Candidate pairs come from MinHash LSH (datasketch), so a large digest is not
+Candidate pairs come from MinHash LSH (rensa), so a large digest is not
 compared pair by pair; each candidate is then checked on the exact shingle
 sets, so the decision does not depend on hashing luck. Stories are the
 connected groups of that relation.
@@ -25,17 +25,17 @@ from __future__ import annotations
 
 import heapq
 import re
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from datasketch import MinHash, MinHashLSH  # type: ignore[import-untyped]
+from rensa import RMinHash, RMinHashLSH  # type: ignore[import-untyped]
 
 from monitor.text import is_unspaced_script, normalise
 
 DEFAULT_THRESHOLD = 0.5
 NUM_PERM = 64
+SEED = 1  # any fixed seed: the same words always hash alike
 # Earlier reports compared in full with each report, at most.
 MAX_CANDIDATES = 24
 # A text shorter than this (in shingles) says too little to tie two items
@@ -150,6 +150,16 @@ def group(reports: Sequence[Report], threshold: float = DEFAULT_THRESHOLD) -> li
     return list(groups.values())
 
 
+def _bands(target: float) -> int:
+    """How many LSH bands (of NUM_PERM / bands rows) put two sets whose
+    similarity is ``target`` or more in one bucket, most of the time: the
+    similarity at which that becomes likely is about (1 / bands) ** (rows⁻¹)."""
+    bands = 1
+    while bands < NUM_PERM and (1 / bands) ** (bands / NUM_PERM) > target:
+        bands *= 2
+    return bands
+
+
 def _candidates(shingled: Sequence[_Shingled], threshold: float) -> set[tuple[int, int]]:
     """Pairs (i < j) that may be the same story: those that LSH puts in one
     bucket, on the whole text or on the headline. The index is built with a
@@ -159,14 +169,12 @@ def _candidates(shingled: Sequence[_Shingled], threshold: float) -> set[tuple[in
         return pairs
     for field, limit in (("body", threshold), ("title", headline_threshold(threshold))):
         sets = [getattr(s, field) for s in shingled]
-        # CRC-32 hashes shingles three times faster than the default SHA-1;
-        # similarity needs spread, not secrecy.
-        hashes = MinHash.bulk(
-            [[w.encode() for w in s] for s in sets], num_perm=NUM_PERM, hashfunc=zlib.crc32
-        )
-        index = MinHashLSH(threshold=max(limit * 0.7, 0.05), num_perm=NUM_PERM)
-        for i, minhash in enumerate(hashes):
-            if sets[i]:
+        target = max(limit * 0.7, 0.05)
+        index = RMinHashLSH(target, NUM_PERM, _bands(target))
+        for i, words in enumerate(sets):
+            if words:
+                minhash = RMinHash(NUM_PERM, SEED)
+                minhash.update(list(words))
                 # In a flood of look-alike texts (a feed of boilerplate, a
                 # tiny vocabulary) every report is a candidate of every other:
                 # the nearest few in input order bound the work to O(n).
