@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CORPUS, FeedServer
+from tests.conftest import FeedServer, needs_corpus
 from tests.corpus import SweepFigures, corpus_files, sweep
 
 # Outcomes a corpus file may legitimately end in: the corpus holds error
@@ -25,9 +25,7 @@ EXPECTED_FAILURES = {
     "parse_error",
 }
 
-pytestmark = pytest.mark.skipif(
-    not CORPUS.is_dir(), reason=f"feedparser's corpus is not checked out at {CORPUS}"
-)
+pytestmark = needs_corpus
 
 
 @pytest.fixture(scope="module")

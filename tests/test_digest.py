@@ -12,7 +12,15 @@ import pytest
 
 from monitor.schedule import Cron, due_digest_slot
 from monitor.service import Worker
-from tests.conftest import FeedServer, Route, Smtp, make_settings, rss, write_watchlist
+from tests.conftest import (
+    FeedServer,
+    Route,
+    Smtp,
+    make_settings,
+    needs_corpus,
+    rss,
+    write_watchlist,
+)
 from tests.golden import assert_golden
 from tests.test_pipeline import DATA, Clock
 
@@ -305,6 +313,7 @@ class _Unsafe(HTMLParser):
                 self.found.append(f"{tag}[{name}={value}]")
 
 
+@needs_corpus
 def test_no_feed_in_the_sanitize_corpus_gets_markup_into_a_digest() -> None:
     import hashlib
 
