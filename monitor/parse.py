@@ -13,7 +13,6 @@ import calendar
 import hashlib
 import io
 import re
-import sys
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -31,23 +30,23 @@ _TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|ocid|cmpid|
 def parse_feed(fetched: Fetched) -> ParsedFeed | FeedFailure:
     try:
         parsed = _feedparser(fetched, fetched.body)
-    except Exception:  # feedparser raises anything on hostile input
+    except Exception as error:  # feedparser raises anything on hostile input
         # A character reference to no character (&#0;, &#xD800;, &#1114112;)
         # makes feedparser raise: drop those and try once more before
         # giving up the whole feed for one bad title.
         body = _INVALID_CHAR_REF.sub(_drop_invalid_reference, fetched.body)
         if body == fetched.body:
-            return _parse_error(fetched)
+            return _parse_error(fetched, error)
         try:
             parsed = _feedparser(fetched, body)
-        except Exception:
-            return _parse_error(fetched)
+        except Exception as again:
+            return _parse_error(fetched, again)
     try:
         if not parsed.get("version") and not parsed.entries:
             return FeedFailure(fetched.url, "not_a_feed", _not_a_feed_message(parsed, fetched))
         entries = tuple(unique_keys(_entry(raw, fetched.final_url) for raw in parsed.entries))
-    except Exception:  # the parsed structure can hold anything
-        return _parse_error(fetched)
+    except Exception as error:  # the parsed structure can hold anything
+        return _parse_error(fetched, error)
     feed = parsed.get("feed", {})
     title = clean_text(_plain(feed.get("title", "")))
     return ParsedFeed(title=title, entries=entries, ttl=_ttl(feed.get("ttl")))
@@ -68,8 +67,7 @@ def _feedparser(fetched: Fetched, body: bytes) -> Any:
     )
 
 
-def _parse_error(fetched: Fetched) -> FeedFailure:
-    error = sys.exc_info()[1]
+def _parse_error(fetched: Fetched, error: Exception) -> FeedFailure:
     return FeedFailure(fetched.url, "parse_error", f"{type(error).__name__}: {error}"[:500])
 
 

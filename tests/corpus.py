@@ -93,7 +93,6 @@ class SweepFigures:
 
 
 SUCCESS = frozenset({"updated", "same_body", "http_304"})
-_CHILDREN = resource.RUSAGE_CHILDREN
 _SCRIPT = re.compile(r"<\s*script|javascript\s*:|\bon\w+\s*=", re.I)
 
 
@@ -130,7 +129,8 @@ def sweep(workdir: Path, server: FeedServer) -> SweepFigures:
     worker.close()
     figures.seconds = time.monotonic() - started
     # The parser processes count too: their peak, next to this process's.
-    peaks = (resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, _CHILDREN))
+    processes = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    peaks = (resource.getrusage(who).ru_maxrss for who in processes)
     figures.peak_rss_mb = max(peaks) / 1024
     return figures
 

@@ -31,10 +31,13 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
     return False
 
 
-def start_service(workdir: Path, smtp: Smtp, **settings: str) -> subprocess.Popen[str]:
-    """``monitor run`` with fast ticks; ``settings`` are more MONITOR_* variables."""
+def start_service(
+    workdir: Path, smtp: Smtp, log: Path | None = None, **settings: str
+) -> subprocess.Popen[str]:
+    """``monitor run`` with fast ticks; ``settings`` are more MONITOR_* variables
+    (overriding these); its output is piped, or written to ``log``."""
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")},
         "MONITOR_DATABASE_URL": f"sqlite:///{workdir / 'monitor.db'}",
         "MONITOR_WATCHLISTS": str(workdir / "watchlists"),
         "MONITOR_OUTPUT_DIR": str(workdir / "digests"),
@@ -47,9 +50,10 @@ def start_service(workdir: Path, smtp: Smtp, **settings: str) -> subprocess.Pope
         "MONITOR_RELOAD_SECONDS": "0.3",
         **{f"MONITOR_{name.upper()}": value for name, value in settings.items()},
     }
+    output = log.open("w", encoding="utf-8") if log else subprocess.PIPE
     return subprocess.Popen(
         [sys.executable, "-m", "monitor.cli", "run"],
-        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=workdir, env=env, stdout=output, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
 
 

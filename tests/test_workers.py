@@ -4,10 +4,8 @@ SQLite worker, and three real `monitor run` processes sharing PostgreSQL."""
 from __future__ import annotations
 
 import itertools
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -21,7 +19,7 @@ import psycopg
 from sqlmodel import select
 
 from monitor.store import FeedRow, FeedState, Store, Unchanged
-from tests.conftest import ROOT, FeedServer, Route, Smtp, rss, write_watchlist
+from tests.conftest import FeedServer, Route, Smtp, rss, write_watchlist
 from tests.test_service import start_service, wait_until
 
 NOW = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
@@ -220,27 +218,11 @@ def _watchlist(workdir: Path, name: str, feeds: list[str], schedule: str, emails
 
 
 def _start_worker(workdir: Path, database_url: str, smtp: Smtp, n: int) -> subprocess.Popen[str]:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")},
-        "MONITOR_DATABASE_URL": database_url,
-        "MONITOR_WATCHLISTS": str(workdir / "watchlists"),
-        "MONITOR_OUTPUT_DIR": str(workdir / "digests"),
-        "MONITOR_TEMPLATES": str(ROOT / "templates"),
-        "MONITOR_SMTP_URL": smtp.url,
-        "MONITOR_ALLOW_HOSTS": "127.0.0.1",
-        "MONITOR_POLL_TICK_SECONDS": "0.2",
-        "MONITOR_DIGEST_TICK_SECONDS": "0.25",
-        "MONITOR_DELIVER_TICK_SECONDS": "0.25",
-        "MONITOR_RELOAD_SECONDS": "0.3",
-        "MONITOR_FETCH_TIMEOUT": str(FETCH_TIMEOUT),
-        "MONITOR_FEED_LEASE_SECONDS": str(LEASE_SECONDS),
-        "MONITOR_DELIVERY_LEASE_SECONDS": "3",
-        "MONITOR_PARSE_PROCESSES": "0",
-    }
-    log = (workdir / f"worker-{n}.log").open("w", encoding="utf-8")
-    return subprocess.Popen(
-        [sys.executable, "-m", "monitor.cli", "run"],
-        cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+    return start_service(
+        workdir, smtp, log=workdir / f"worker-{n}.log",
+        database_url=database_url, poll_tick_seconds="0.2", digest_tick_seconds="0.25",
+        deliver_tick_seconds="0.25", fetch_timeout=str(FETCH_TIMEOUT),
+        feed_lease_seconds=str(LEASE_SECONDS), delivery_lease_seconds="3", parse_processes="0",
     )  # fmt: skip
 
 
