@@ -56,15 +56,24 @@ def timed_poll(worker: Worker) -> tuple[float, CycleReport]:
     return elapsed, report
 
 
+SERVERS = {
+    # keep-alive, ETag and 304 like nginx or a CDN (benchmarks/server.py)
+    "static": ["-m", "benchmarks.server", "{directory}", "{port}"],
+    # the standard library's: HTTP/1.0, a connection and a thread per request
+    "http.server": ["-m", "http.server", "{port}", "--bind", "127.0.0.1", "-d", "{directory}"],
+}
+
+
 @contextmanager
-def serve_in_another_process(directory: Path) -> Iterator[str]:
+def serve_in_another_process(directory: Path, server_name: str = "static") -> Iterator[str]:
     """A static file server in its own process, so serving costs the measured process nothing."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    arguments = [a.format(directory=directory, port=port) for a in SERVERS[server_name]]
     server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-        cwd=directory,
+        [sys.executable, *arguments],
+        cwd=PROJECT_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

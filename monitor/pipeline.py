@@ -187,26 +187,28 @@ class Poller:
         claiming them in batches; each is polled at most once per cycle."""
         claimed: list[Future[FeedReport]] = []
         unchanged: list[Unchanged] = []  # list.append is atomic: no lock needed
-        remaining = list(dict.fromkeys(urls))
-        parse: Parse | None = None
+        # Read once, then claimed a batch at a time: a claim of the whole
+        # list each time would cost more than a batch of 304s.
+        remaining = self.store.due_urls(now, list(dict.fromkeys(urls)), force)
+        # Shipping bodies to another process costs more than it saves for a few.
+        pooled = self.pool is not None and len(remaining) >= POOL_THRESHOLD
+        parse: Parse = self.pool.parse if self.pool is not None and pooled else parse_feed
         renewed = time.monotonic()
         with ThreadPoolExecutor(max_workers=self.workers) as threads:
             running: set[Future[FeedReport]] = set()
             while True:
                 if remaining and len(running) <= self.workers:
-                    due = self._claim(now, remaining, force, self.batch - len(running))
-                    if len(due) < self.batch - len(running):
-                        remaining = []  # no more are due in this cycle
-                    taken = {feed.url for feed in due}
-                    remaining = [url for url in remaining if url not in taken]
-                    if parse is None:  # decided on the first batch
-                        pooled = self.pool is not None and len(due) >= POOL_THRESHOLD
-                        parse = self.pool.parse if self.pool and pooled else parse_feed
+                    wanted = self.batch - len(running)
+                    # Those not claimed were taken by another worker meanwhile.
+                    due = self._claim(now, remaining[:wanted], force, wanted)
+                    del remaining[:wanted]
                     for feed in due:
                         job = threads.submit(self._poll_guarded, feed, now, parse, unchanged)
                         claimed.append(job)
                         running.add(job)
                 if not running:
+                    if remaining:
+                        continue
                     break
                 _, running = wait(running, self.renew_every, return_when=FIRST_COMPLETED)
                 if len(unchanged) >= UNCHANGED_BATCH or not running:

@@ -29,6 +29,8 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    bindparam,
+    case,
     delete,
     event,
     func,
@@ -39,6 +41,7 @@ from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult, Dialect
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Field, Session, SQLModel, UniqueConstraint, col, create_engine, select
 
 from monitor.schedule import FailureDecision
@@ -455,23 +458,36 @@ class Store:
         ``record_not_modified``, ``record_failure``) clears the lease. On
         SQLite the claim runs under BEGIN IMMEDIATE, one writer at a time."""
         feed = _core(FeedRow).c
-        free = feed.lease_until.is_(None)
-        abandoned = feed.lease_until <= now
-        query = select(FeedRow).where(col(FeedRow.url).in_(list(urls)))
-        if force:
-            query = query.where(free | abandoned)
-        else:
-            query = query.where(feed.status == "active")
-            query = query.where((free & (feed.next_poll_at <= now)) | abandoned)
-        query = query.order_by(col(FeedRow.next_poll_at)).limit(limit)
+        # Core, not ORM objects: on a quiet cycle of 304s, loading and
+        # flushing instances cost more than the requests themselves.
+        query = select(*_STATE_COLUMNS).where(feed.url.in_(list(urls)), _due(now, force))
+        query = query.order_by(feed.next_poll_at).limit(limit)
         lease_until = (claimed_at or now) + lease
         with self.session() as s:
-            rows = s.exec(query.with_for_update(skip_locked=True)).all()
-            states = [_feed_state(r) for r in rows]
-            for row, state in zip(rows, states, strict=True):
-                row.last_polled_at, row.next_poll_at = now, next_poll(state)
-                row.lease_owner, row.lease_until = self.owner, lease_until
+            rows = s.execute(query.with_for_update(skip_locked=True)).all()
+            states = [_state_of(row) for row in rows]
+            if states:
+                s.execute(
+                    update(_core(FeedRow))
+                    .where(feed.url == bindparam("claimed_url"))
+                    .values(
+                        last_polled_at=now,
+                        next_poll_at=bindparam("claimed_next"),
+                        lease_owner=self.owner,
+                        lease_until=lease_until,
+                    ),
+                    [{"claimed_url": st.url, "claimed_next": next_poll(st)} for st in states],
+                )
             return states
+
+    def due_urls(self, now: datetime, urls: Sequence[str], force: bool = False) -> list[str]:
+        """Those of ``urls`` that ``start_polls`` would claim now, most overdue
+        first; nothing is claimed (a cycle reads this once, then claims a
+        few at a time)."""
+        feed = _core(FeedRow).c
+        query = select(feed.url).where(feed.url.in_(list(urls)), _due(now, force))
+        with self.session() as s:
+            return list(s.scalars(query.order_by(feed.next_poll_at, feed.id)))
 
     def renew_leases(self, now: datetime, lease: timedelta) -> int:
         """Extend the leases this store's owner still holds to ``now + lease``
@@ -505,15 +521,33 @@ class Store:
         than the requests themselves."""
         if not polls:
             return
+        feed = _core(FeedRow).c
+        mine = feed.lease_owner == self.owner  # else it ran out and another worker holds it
+        healthy = {k: v for k, v in _healthy(now, now).items() if k != "next_poll_at"}
         with self.session() as s:
-            rows = s.exec(select(FeedRow).where(col(FeedRow.url).in_([p.url for p in polls])))
-            by_url = {row.url: row for row in rows}
+            # One executemany for the feeds that were not redirected (nearly
+            # all): Core, since ORM instances cost more than the 304s.
+            if plain := [p for p in polls if p.moved_to is None]:
+                s.execute(
+                    update(_core(FeedRow))
+                    .where(feed.url == bindparam("polled_url"))
+                    .values(
+                        **healthy,
+                        next_poll_at=bindparam("polled_next"),
+                        moved_to=None,
+                        moved_count=0,
+                        lease_owner=case((mine, None), else_=feed.lease_owner),
+                        lease_until=case((mine, None), else_=feed.lease_until),
+                    ),
+                    [{"polled_url": p.url, "polled_next": p.next_poll_at} for p in plain],
+                )
             for poll in polls:
-                row = by_url[poll.url]
-                _mark_healthy(row, now, poll.next_poll_at)
-                self._release(row)
-                for name, value in track_move(row, poll.moved_to).items():
-                    setattr(row, name, value)
+                if poll.moved_to is not None:
+                    row = _feed(s, poll.url)
+                    _mark_healthy(row, now, poll.next_poll_at)
+                    self._release(row)
+                    for name, value in track_move(row, poll.moved_to).items():
+                        setattr(row, name, value)
 
     def record_failure(
         self,
@@ -1109,7 +1143,29 @@ def _mark_healthy(row: FeedRow, now: datetime, next_poll_at: datetime) -> None:
         setattr(row, name, value)
 
 
-def _feed_state(row: FeedRow) -> FeedState:
+def _due(now: datetime, force: bool) -> ColumnElement[bool]:
+    """Feeds a worker may claim: due and not leased (any not leased, with
+    ``force``), or leased by a worker whose lease ran out (it died)."""
+    feed = _core(FeedRow).c
+    free = feed.lease_until.is_(None)
+    abandoned = feed.lease_until <= now
+    if force:
+        return free | abandoned
+    return (feed.status == "active") & ((free & (feed.next_poll_at <= now)) | abandoned)
+
+
+# What a poll needs to know of its feed, as columns (see ``_state_of``).
+_STATE_COLUMNS = tuple(
+    _core(FeedRow).c[name]
+    for name in (
+        "url", "every_seconds", "etag", "last_modified", "body_hash",
+        "consecutive_errors", "fetch_url",
+    )
+)  # fmt: skip
+
+
+def _state_of(row: Any) -> FeedState:
+    """The FeedState of a row of _STATE_COLUMNS."""
     return FeedState(
         row.url,
         row.every_seconds,

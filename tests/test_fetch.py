@@ -6,7 +6,9 @@ import gzip
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from threading import Thread
+from typing import ClassVar
 
 import pytest
 
@@ -226,3 +228,65 @@ def test_a_body_that_does_not_decode_is_bad_encoding(
     )
     outcome = fetcher.fetch(feed_server.url("/bad-gzip"), NOW)
     assert isinstance(outcome, FeedFailure) and outcome.reason == "bad_encoding"
+
+
+class _KeepAliveHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with persistent connections; records each request's client port."""
+
+    protocol_version = "HTTP/1.1"
+    ports: ClassVar[list[tuple[str, int]]] = []
+
+    def do_GET(self) -> None:
+        self.ports.append((self.path, self.client_address[1]))
+        if self.path == "/drip-headers":
+            _drip_headers(self)
+            self.close_connection = True
+            return
+        if self.path == "/moved":
+            self.send_response(301)
+            self.send_header("Location", "/feed")
+            self.send_header("Content-Length", "9")
+            self.end_headers()
+            self.wfile.write(b"moved on\n")
+            return
+        if self.headers.get("If-None-Match") == '"v1"':
+            self.send_response(304)
+            self.send_header("ETag", '"v1"')
+            self.end_headers()
+            return
+        body = rss(("1", "t", "d"))
+        self.send_response(200)
+        self.send_header("ETag", '"v1"')
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_polls_share_a_connection_and_each_keeps_its_deadline() -> None:
+    """A kept-alive connection serves 200, 304 and redirect in turn; when it
+    then starts dripping, the fetch using it is cut off at its own deadline
+    (the connection was opened under an earlier fetch's)."""
+    _KeepAliveHandler.ports = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveHandler)
+    server.daemon_threads = True
+    Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    fetcher = Fetcher(FetchPolicy(1.0, 1024 * 1024, "t", frozenset({"127.0.0.1"})))
+    try:
+        assert isinstance(fetcher.fetch(f"{base}/feed", NOW), Fetched)
+        assert isinstance(fetcher.fetch(f"{base}/feed", NOW, etag='"v1"'), NotModified)
+        assert isinstance(fetcher.fetch(f"{base}/moved", NOW), Fetched)
+        started = time.monotonic()
+        cut = fetcher.fetch(f"{base}/drip-headers", NOW)
+        elapsed = time.monotonic() - started
+    finally:
+        fetcher.close()
+        server.shutdown()
+    paths = [path for path, _ in _KeepAliveHandler.ports]
+    assert paths == ["/feed", "/feed", "/moved", "/feed", "/drip-headers"]
+    assert len({port for _, port in _KeepAliveHandler.ports}) == 1  # one connection for all
+    assert isinstance(cut, FeedFailure) and cut.reason == "timeout", cut
+    assert elapsed < 3.0
