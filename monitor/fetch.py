@@ -91,13 +91,19 @@ class _Watchdog:
         self._stopped = False
 
     def watch(self, deadline: _Deadline, seconds: float) -> None:
+        due = time.monotonic() + seconds
         with self._wake:
-            heapq.heappush(self._due, (time.monotonic() + seconds, next(self._order), deadline))
+            # Waking the thread only for a deadline earlier than all others
+            # (with one timeout for all: when none is pending) spares a
+            # thread switch per fetch.
+            earliest = not self._due or due < self._due[0][0]
+            heapq.heappush(self._due, (due, next(self._order), deadline))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="fetch-watchdog")
                 self._thread.daemon = True
                 self._thread.start()
-            self._wake.notify()
+            if earliest:
+                self._wake.notify()
 
     def stop(self) -> None:
         with self._wake:

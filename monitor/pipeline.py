@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import pickle
 import random
+import shutil
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
     Future,
@@ -86,12 +90,57 @@ class CycleReport:
         return line + (f" ({', '.join(reasons)})" if reasons else "")
 
 
-Parse = Callable[[Fetched], ParsedFeed | FeedFailure]
+# Matches made with the parse, by entry key; None: matched after the store
+# says which entries are new.
+Premade = dict[str, tuple[NewMatch, ...]]
+Parse = Callable[[Fetched], tuple[ParsedFeed | FeedFailure, Premade | None]]
+
+
+def parse_here(fetched: Fetched) -> tuple[ParsedFeed | FeedFailure, Premade | None]:
+    return parse_feed(fetched), None
+
+
+def matches_of(matcher: Matcher, entry: Entry) -> list[NewMatch]:
+    return [
+        NewMatch(entry.key, match, snippet_of(entry, match))
+        for match in matcher.match(entry.title, entry.text)
+    ]
+
+
+# In a parse process: the matcher last loaded, and the file it came from.
+_loaded_matcher: tuple[str, Matcher] | None = None
+
+
+def parse_and_match(
+    fetched: Fetched, matcher_file: str, skip: frozenset[str]
+) -> tuple[ParsedFeed | FeedFailure, Premade]:
+    """Run in a parse process: parse, then match every entry whose key is
+    not in ``skip`` (entries this worker stored from the feed before)."""
+    global _loaded_matcher
+    parsed = parse_feed(fetched)
+    if isinstance(parsed, FeedFailure):
+        return parsed, {}
+    if _loaded_matcher is None or _loaded_matcher[0] != matcher_file:
+        with open(matcher_file, "rb") as file:  # written by this worker, in its own directory
+            _loaded_matcher = (matcher_file, pickle.load(file))
+    matcher = _loaded_matcher[1]
+    made = {e.key: tuple(matches_of(matcher, e)) for e in parsed.entries if e.key not in skip}
+    return parsed, made
+
+
+def _ready() -> None:
+    """A parse process's first task: being started, with this module imported."""
 
 
 class ParsePool:
-    """Parsing in other processes: feedparser is pure Python and holds the
-    GIL, so only another process can put a second core to work on it."""
+    """Parsing and matching in other processes: feedparser is pure Python
+    and holds the GIL, so only another process can put a second core to
+    work on it; matching there too leaves this process fetching and storing.
+
+    Each process loads the matcher once per watchlist version, from a file
+    this pool writes (sending it with every feed would double the traffic).
+    An entry this worker already stored from the same feed is not matched
+    again: the pool remembers each feed's keys from its last stored parse."""
 
     def __init__(self, processes: int) -> None:
         self.processes = processes
@@ -99,12 +148,19 @@ class ParsePool:
         self._lock = threading.Lock()
         self._parsed = 0  # results that came back from a process
         self._unavailable = False
+        self._directory: str | None = None
+        self._matcher_files: dict[int, tuple[Matcher, str]] = {}  # by id(): kept alive here
+        self._stored_keys: dict[str, frozenset[str]] = {}  # feed URL -> keys
 
-    def parse(self, fetched: Fetched) -> ParsedFeed | FeedFailure:
+    def parse(
+        self, fetched: Fetched, matcher: Matcher
+    ) -> tuple[ParsedFeed | FeedFailure, Premade | None]:
         if self._unavailable:
-            return parse_feed(fetched)
+            return parse_here(fetched)
+        skip = self._stored_keys.get(fetched.url, frozenset())
         try:
-            result = self._get().submit(parse_feed, fetched).result()
+            future = self._get().submit(parse_and_match, fetched, self._file_of(matcher), skip)
+            result = future.result()
         except BrokenProcessPool:
             self.close()
             if self._parsed == 0:
@@ -112,12 +168,45 @@ class ParsePool:
                 # here (no importable __main__, no semaphores, a sandbox).
                 # Parsing in this process is slower, not wrong.
                 self._give_up()
-                return parse_feed(fetched)
+                return parse_here(fetched)
             # It worked before, so this feed killed a parser (memory, a
             # crash): fail the feed, start afresh for the next one.
-            return FeedFailure(fetched.url, "parse_error", "the parser process died on this feed")
+            failure = FeedFailure(
+                fetched.url, "parse_error", "the parser process died on this feed"
+            )
+            return failure, None
         self._parsed += 1
         return result
+
+    def start(self) -> None:
+        """Start the processes now rather than with the first parse (they
+        then stay for the life of the pool)."""
+        if self._unavailable:
+            return
+        try:
+            for started in [self._get().submit(_ready) for _ in range(self.processes)]:
+                started.result()
+        except BrokenProcessPool:
+            self.close()
+            self._give_up()
+
+    def remember(self, url: str, keys: Iterable[str]) -> None:
+        """The keys of the feed's entries, now stored."""
+        self._stored_keys[url] = frozenset(keys)
+
+    def _file_of(self, matcher: Matcher) -> str:
+        with self._lock:
+            known = self._matcher_files.get(id(matcher))
+            if known is not None and known[0] is matcher:
+                return known[1]
+            if self._directory is None:
+                self._directory = tempfile.mkdtemp(prefix="monitor-matchers-")
+            # A new file per version: processes may still be reading the last.
+            path = os.path.join(self._directory, f"matcher-{len(self._matcher_files)}.pickle")
+            with open(path, "wb") as file:
+                pickle.dump(matcher, file, protocol=pickle.HIGHEST_PROTOCOL)
+            self._matcher_files[id(matcher)] = (matcher, path)
+            return path
 
     def _give_up(self) -> None:
         with self._lock:
@@ -139,6 +228,14 @@ class ParsePool:
             if self._executor is not None:
                 self._executor.shutdown(wait=True, cancel_futures=True)
                 self._executor = None
+
+    def cleanup(self) -> None:
+        """Close, and remove the matcher files."""
+        self.close()
+        with self._lock:
+            if self._directory is not None:
+                shutil.rmtree(self._directory, ignore_errors=True)
+            self._directory, self._matcher_files = None, {}
 
 
 # Polls that found nothing new are recorded (and their leases released) this
@@ -192,7 +289,10 @@ class Poller:
         remaining = self.store.due_urls(now, list(dict.fromkeys(urls)), force)
         # Shipping bodies to another process costs more than it saves for a few.
         pooled = self.pool is not None and len(remaining) >= POOL_THRESHOLD
-        parse: Parse = self.pool.parse if self.pool is not None and pooled else parse_feed
+        parse: Parse = parse_here
+        if self.pool is not None and pooled:
+            pool, matcher = self.pool, self.matcher
+            parse = lambda fetched: pool.parse(fetched, matcher)  # noqa: E731
         renewed = time.monotonic()
         with ThreadPoolExecutor(max_workers=self.workers) as threads:
             running: set[Future[FeedReport]] = set()
@@ -292,17 +392,31 @@ class Poller:
             return FeedReport(feed.url, outcome.reason)
         if isinstance(outcome, FeedFailure):
             return self._failed(feed, outcome, now)
-        parsed = parse(outcome)
+        parsed, premade = parse(outcome)
         if isinstance(parsed, FeedFailure):
             return self._failed(feed, parsed, now)
-        return self._ingest(feed, outcome, parsed, now)
+        report = self._ingest(feed, outcome, parsed, premade or {}, now)
+        if self.pool is not None:
+            self.pool.remember(feed.url, (e.key for e in parsed.entries))
+        return report
+
+    def _matches(self, entries: Sequence[Entry], premade: Premade) -> list[NewMatch]:
+        """The matches of the entries the store does not know yet. Those
+        matched with the parse are taken as they are (the store keeps only
+        the matches of items it creates); the others (the pool skipped them
+        as stored before) are checked against the store first."""
+        matches = [m for made in premade.values() for m in made]
+        unmatched = [e for e in entries if e.key not in premade]
+        if unmatched:
+            known = self.store.known_keys([e.key for e in unmatched])
+            fresh = [e for e in unmatched if e.key not in known]
+            matches += [m for entry in fresh for m in matches_of(self.matcher, entry)]
+        return matches
 
     def _ingest(
-        self, feed: FeedState, fetched: Fetched, parsed: ParsedFeed, now: datetime
+        self, feed: FeedState, fetched: Fetched, parsed: ParsedFeed, premade: Premade, now: datetime
     ) -> FeedReport:
-        known = self.store.known_keys([e.key for e in parsed.entries])
-        fresh = [e for e in parsed.entries if e.key not in known]
-        matches = [m for entry in fresh for m in self.matches_of(entry)]
+        matches = self._matches(parsed.entries, premade)
         validators = {
             "etag": fetched.etag,
             "last_modified": fetched.last_modified,
@@ -320,12 +434,6 @@ class Poller:
             feed.url, "updated", new_items, new_matches,
             matches_by_watchlist=tuple(sorted(by_watchlist.items())),
         )  # fmt: skip
-
-    def matches_of(self, entry: Entry) -> list[NewMatch]:
-        return [
-            NewMatch(entry.key, match, snippet_of(entry, match))
-            for match in self.matcher.match(entry.title, entry.text)
-        ]
 
     def _failed(self, feed: FeedState, failure: FeedFailure, now: datetime) -> FeedReport:
         every = timedelta(seconds=feed.every_seconds)

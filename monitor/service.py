@@ -142,7 +142,7 @@ class Worker:
 
     def close(self) -> None:
         if self.parse_pool is not None:
-            self.parse_pool.close()
+            self.parse_pool.cleanup()
         self.fetcher.close()
         self.store.close()
 

@@ -419,12 +419,22 @@ class Store:
     def sync_feeds(self, feeds: Iterable[tuple[str, int]], now: datetime) -> None:
         """Make sure every watchlist feed has a row; new ones are due at once."""
         wanted = dict(feeds)
+        feed = _core(FeedRow).c
         with self.session() as s:
-            rows = {r.url: r for r in s.exec(select(FeedRow))}
-            for url, every in wanted.items():
-                row = rows.get(url)
-                if row is not None and row.every_seconds != every:
-                    row.every_seconds = every
+            # Every cycle calls this: plain rows, not ORM instances.
+            found = s.execute(select(feed.url, feed.every_seconds))
+            rows: dict[str, int] = {url: every for url, every in found}
+            if changed := [
+                {"changed_url": url, "changed_every": every}
+                for url, every in wanted.items()
+                if url in rows and rows[url] != every
+            ]:
+                s.execute(
+                    update(_core(FeedRow))
+                    .where(feed.url == bindparam("changed_url"))
+                    .values(every_seconds=bindparam("changed_every")),
+                    changed,
+                )
             # Workers starting together add the same new feeds: the first wins.
             if new := [(url, every) for url, every in wanted.items() if url not in rows]:
                 s.execute(

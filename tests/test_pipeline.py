@@ -163,6 +163,37 @@ def test_many_due_feeds_are_parsed_in_other_processes(
     worker.close()
 
 
+def test_parse_processes_match_with_the_rules_in_force_and_skip_nothing_new(
+    workdir: Path, feed_server: FeedServer
+) -> None:
+    urls = [feed_server.url(f"/p{number}") for number in range(POOL_THRESHOLD)]
+    for number in range(POOL_THRESHOLD):
+        feed_server.routes[f"/p{number}"] = Route(rss((f"{number}-a", "Kursk news", "x")))
+    path = write_watchlist(workdir, urls)
+    worker = make_worker(workdir, Clock(NOW), parse_processes=2)
+    assert worker.parse_pool is not None
+    # The pool believes these entries were stored before and does not match
+    # them; the store does not know them, so they are matched all the same.
+    for number, url in enumerate(urls):
+        worker.parse_pool.remember(url, [f"guid:{feed_server.host}/{number}-a"])
+    first = worker.poll()
+    assert (first.new_items, first.new_matches) == (POOL_THRESHOLD, POOL_THRESHOLD)
+    # A rule added while the service runs reaches the processes: the old
+    # items are not matched again, the new ones are, by the new rule only.
+    added = "  weather:\n    name: Weather\n    aliases: [Weather]\ntopics:"
+    path.write_text(path.read_text(encoding="utf-8").replace("topics:", added, 1), "utf-8")
+    assert worker.reload()
+    for number in range(POOL_THRESHOLD):
+        items = ((f"{number}-a", "Kursk news", "x"), (f"{number}-b", "Weather today", "y"))
+        feed_server.routes[f"/p{number}"] = Route(rss(*items))
+    second = worker.poll(force=True)
+    assert (second.new_items, second.new_matches) == (POOL_THRESHOLD, POOL_THRESHOLD)
+    rules = {m.rule for m in worker.store.unreported_matches("test-watch")}
+    assert rules == {"kursk", "weather"}
+    assert worker.parse_pool._executor is not None
+    worker.close()
+
+
 def test_410_retires_a_feed_and_tells_the_operator_once(
     workdir: Path, feed_server: FeedServer, smtp_server: Smtp
 ) -> None:
@@ -264,14 +295,15 @@ def test_the_parse_pool_falls_back_to_this_process_when_it_cannot_start(
     # child re-runs it and dies while bootstrapping. Parsing must go on.
     script = tmp_path / "unguarded.py"
     script.write_text(
+        "from monitor.matcher import Matcher\n"
         "from monitor.pipeline import ParsePool\n"
         "from monitor.types import Fetched\n"
         "from tests.conftest import rss\n"
         "pool = ParsePool(1)\n"
         "body = rss(('a', 'North Korea', 'x'))\n"
-        "parsed = pool.parse(Fetched('u', 'u', body, '', None, None, 'h'))\n"
+        "parsed, _ = pool.parse(Fetched('u', 'u', body, '', None, None, 'h'), Matcher(()))\n"
         "print(type(parsed).__name__, len(getattr(parsed, 'entries', ())))\n"
-        "pool.close()\n",
+        "pool.cleanup()\n",
         encoding="utf-8",
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
