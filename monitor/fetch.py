@@ -47,6 +47,7 @@ class FetchPolicy:
     user_agent: str
     allow_hosts: frozenset[str] = frozenset()  # host or host:port let through the guard
     per_host: int = 2  # requests at once to one host
+    connections: int = 10  # at once in all: at least the threads fetching
 
 
 class _Deadline:
@@ -210,7 +211,8 @@ class Fetcher:
         # idle ones after 5 s, and a request racing that close would fail.
         self.transport._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(),
-            max_keepalive_connections=KEEPALIVE_CONNECTIONS,
+            max_connections=policy.connections,
+            max_keepalive_connections=min(KEEPALIVE_CONNECTIONS, policy.connections),
             keepalive_expiry=KEEPALIVE_SECONDS,
             network_backend=_GuardedBackend(policy.allow_hosts, self._watch),
         )

@@ -118,6 +118,7 @@ class Worker:
                 max_bytes=settings.max_body_bytes,
                 user_agent=settings.user_agent,
                 allow_hosts=settings.allowed_hosts,
+                connections=max(10, settings.fetch_workers),
             )
         )
         sender = (

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import gzip
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from threading import Thread
 from typing import ClassVar
 
 import pytest
+import trustme
 
 from monitor.errors import FeedError
 from monitor.fetch import Fetcher, FetchPolicy, _redirect_target, guard_url, retry_after
@@ -290,3 +293,37 @@ def test_polls_share_a_connection_and_each_keeps_its_deadline() -> None:
     assert len({port for _, port in _KeepAliveHandler.ports}) == 1  # one connection for all
     assert isinstance(cut, FeedFailure) and cut.reason == "timeout", cut
     assert elapsed < 3.0
+
+
+def test_https_feeds_share_a_verified_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TLS through the guarded, watched connections: the certificate is
+    verified (a throwaway CA, trusted through SSL_CERT_FILE as OpenSSL reads
+    it), and two fetches share one connection."""
+    authority = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    _KeepAliveHandler.ports = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveHandler)
+    server.daemon_threads = True
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("localhost").configure_cert(context)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    Thread(target=server.serve_forever, daemon=True).start()
+    url = f"https://localhost:{server.server_address[1]}/feed"
+    untrusting = Fetcher(FetchPolicy(5.0, 1024 * 1024, "t", frozenset({"localhost"})))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    fetcher = Fetcher(FetchPolicy(5.0, 1024 * 1024, "t", frozenset({"localhost"})))
+    try:
+        refused = untrusting.fetch(url, NOW)
+        first = fetcher.fetch(url, NOW)
+        second = fetcher.fetch(url, NOW, etag='"v1"')
+    finally:
+        untrusting.close()
+        fetcher.close()
+        server.shutdown()
+    assert isinstance(refused, FeedFailure) and "CERTIFICATE_VERIFY_FAILED" in refused.message
+    assert isinstance(first, Fetched) and first.etag == '"v1"'
+    assert isinstance(second, NotModified)
+    assert len({port for path, port in _KeepAliveHandler.ports if path == "/feed"}) == 1
