@@ -10,6 +10,7 @@ a feed is ``not_a_feed`` rather than "0 new items".
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import io
 import re
@@ -20,9 +21,26 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import feedparser
+import feedparser.mixin
 
 from monitor.text import clean_text, html_to_text, strip_unsafe
 from monitor.types import Entry, FeedFailure, Fetched, ParsedFeed
+
+# feedparser joins the document's base URI with itself at every element
+# start (to track xml:base), through urllib.parse: a quarter of its time on a
+# typical feed, always with the same few arguments. Both functions are pure
+# (their answer depends on their arguments alone), so a bounded cache answers
+# the same; tests/test_corpus.py parses every corpus file with and without it
+# and compares. Skipped, not broken, if a later feedparser renames them.
+FEEDPARSER_URI_FUNCTIONS = ("make_safe_absolute_uri", "_urljoin")
+_feedparser_uncached = {
+    name: getattr(feedparser.mixin, name)
+    for name in FEEDPARSER_URI_FUNCTIONS
+    if callable(getattr(feedparser.mixin, name, None))
+}
+for _name, _function in _feedparser_uncached.items():
+    setattr(feedparser.mixin, _name, functools.lru_cache(maxsize=4096)(_function))
+
 
 _TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|ocid|cmpid|at_\w+)$", re.I)
 

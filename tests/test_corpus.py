@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import feedparser.mixin
 import pytest
 
+from monitor.parse import FEEDPARSER_URI_FUNCTIONS, _feedparser_uncached, parse_feed
+from monitor.types import Fetched
 from tests.conftest import FeedServer, needs_corpus
 from tests.corpus import SweepFigures, corpus_files, sweep
 
@@ -55,3 +58,21 @@ def test_the_second_pass_stores_nothing_new(figures: SweepFigures) -> None:
 def test_no_stored_field_of_the_sanitisation_cases_carries_script(figures: SweepFigures) -> None:
     assert figures.sanitize_items_checked > 50
     assert figures.sanitize_fields_with_script == []
+
+
+def test_feedparser_parses_the_same_with_its_uri_functions_cached(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """monitor.parse caches two of feedparser's URI functions; every corpus
+    file must parse to the same entries, titles and errors without them."""
+    assert set(_feedparser_uncached) == set(FEEDPARSER_URI_FUNCTIONS)  # the cache is in place
+    documents = [
+        Fetched(f"u{n}", f"http://feeds.example/{path.name}", path.read_bytes(), "", None, None, "")
+        for n, path in enumerate(corpus_files())
+    ]
+    cached = [parse_feed(document) for document in documents]
+    for name, function in _feedparser_uncached.items():
+        monkeypatch.setattr(feedparser.mixin, name, function)
+    uncached = [parse_feed(document) for document in documents]
+    differing = [d.final_url for d, a, b in zip(documents, cached, uncached, strict=True) if a != b]
+    assert differing == []
