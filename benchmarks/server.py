@@ -5,8 +5,7 @@ every response, starts a thread per request and sends no ETag, so on a
 2-core machine it costs the measured process as much CPU as a 304 itself.
 Feed hosts (nginx, CDNs) keep connections alive, send ETag and
 Last-Modified and answer conditional requests with 304. This one does
-the same on asyncio, with the files' bytes read again only when their
-size or mtime changes.
+the same on asyncio.
 
     python -m benchmarks.server DIRECTORY PORT
 """
@@ -20,14 +19,15 @@ from pathlib import Path
 
 
 class Files:
-    """The directory's files, re-read when they change on disk (checked on every request)."""
+    """The directory's files; ETag and Last-Modified from each one's size and
+    mtime, checked on every request. Bodies are read when sent, not kept:
+    the server's memory must not count in a benchmark's peak."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory.resolve()
-        self._cache: dict[str, tuple[int, int, bytes, str, str]] = {}
 
-    def get(self, name: str) -> tuple[bytes, str, str, int] | None:
-        """Body, ETag, Last-Modified and mtime in seconds; None when absent."""
+    def validators(self, name: str) -> tuple[Path, str, str, int] | None:
+        """The file, its ETag, Last-Modified and mtime in seconds; None when absent."""
         path = self.directory / name
         if path.parent != self.directory:
             return None
@@ -35,13 +35,8 @@ class Files:
             stat = path.stat()
         except OSError:
             return None
-        cached = self._cache.get(name)
-        if cached is None or cached[:2] != (stat.st_mtime_ns, stat.st_size):
-            etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
-            modified = formatdate(stat.st_mtime, usegmt=True)
-            cached = (stat.st_mtime_ns, stat.st_size, path.read_bytes(), etag, modified)
-            self._cache[name] = cached
-        return cached[2], cached[3], cached[4], int(cached[0] // 1_000_000_000)
+        etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+        return path, etag, formatdate(stat.st_mtime, usegmt=True), int(stat.st_mtime)
 
 
 def _not_modified(headers: dict[str, str], etag: str, mtime: int) -> bool:
@@ -57,13 +52,17 @@ def _not_modified(headers: dict[str, str], etag: str, mtime: int) -> bool:
 
 
 def respond(files: Files, target: str, headers: dict[str, str]) -> bytes:
-    found = files.get(target.lstrip("/").split("?", 1)[0])
+    found = files.validators(target.lstrip("/").split("?", 1)[0])
     if found is None:
         return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
-    body, etag, modified, mtime = found
+    path, etag, modified, mtime = found
     head = f"ETag: {etag}\r\nLast-Modified: {modified}\r\n"
     if _not_modified(headers, etag, mtime):
         return f"HTTP/1.1 304 Not Modified\r\n{head}\r\n".encode()
+    try:
+        body = path.read_bytes()
+    except OSError:
+        return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
     return (
         f"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
         f"Content-Length: {len(body)}\r\n{head}\r\n"
