@@ -140,6 +140,10 @@ def parse_and_match(
     return parsed, made
 
 
+# Matcher files kept: the one in force and the one a cycle may still be using.
+KEPT_MATCHER_FILES = 2
+
+
 def _ready() -> None:
     """A parse process's first task: being started, with this module imported."""
 
@@ -161,7 +165,10 @@ class ParsePool:
         self._parsed = 0  # results that came back from a process
         self._unavailable = False
         self._directory: str | None = None
-        self._matcher_files: dict[int, tuple[Matcher, str]] = {}  # by id(): kept alive here
+        # The matchers whose files processes may be reading, newest first:
+        # the one in force and the one before (a cycle running as it changed).
+        self._matcher_files: list[tuple[Matcher, str]] = []
+        self._versions = 0
         # Feed URL -> the digests of its entries' keys at its last stored
         # poll (8 bytes a key: 2,000 feeds of 50 entries take under 1 MB).
         self._stored_keys: dict[str, bytes] = {}
@@ -210,16 +217,19 @@ class ParsePool:
 
     def _file_of(self, matcher: Matcher) -> str:
         with self._lock:
-            known = self._matcher_files.get(id(matcher))
-            if known is not None and known[0] is matcher:
-                return known[1]
+            for known, path in self._matcher_files:
+                if known is matcher:
+                    return path
             if self._directory is None:
                 self._directory = tempfile.mkdtemp(prefix="monitor-matchers-")
-            # A new file per version: processes may still be reading the last.
-            path = os.path.join(self._directory, f"matcher-{len(self._matcher_files)}.pickle")
+            self._versions += 1
+            path = os.path.join(self._directory, f"matcher-{self._versions}.pickle")
             with open(path, "wb") as file:
                 pickle.dump(matcher, file, protocol=pickle.HIGHEST_PROTOCOL)
-            self._matcher_files[id(matcher)] = (matcher, path)
+            self._matcher_files.insert(0, (matcher, path))
+            for _, older in self._matcher_files[KEPT_MATCHER_FILES:]:
+                os.remove(older)
+            del self._matcher_files[KEPT_MATCHER_FILES:]
             return path
 
     def _give_up(self) -> None:
@@ -249,7 +259,7 @@ class ParsePool:
         with self._lock:
             if self._directory is not None:
                 shutil.rmtree(self._directory, ignore_errors=True)
-            self._directory, self._matcher_files = None, {}
+            self._directory, self._matcher_files = None, []
 
 
 # Polls that found nothing new are recorded (and their leases released) this

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from monitor.matcher import Matcher
 from monitor.parse import parse_feed
-from monitor.pipeline import POOL_THRESHOLD
+from monitor.pipeline import POOL_THRESHOLD, ParsePool
 from monitor.service import Worker
 from monitor.types import Entry, FeedFailure, Fetched
 from tests.conftest import FeedServer, Route, Smtp, make_settings, rss, write_watchlist
@@ -390,3 +391,16 @@ def test_two_different_items_sharing_a_guid_are_both_kept() -> None:
 def test_missing_unparseable_and_future_dates_never_crash(date: bytes) -> None:
     [entry] = _entries(b"<item><guid>g</guid><title>t</title>" + date + b"</item>")
     assert entry.published_at is None or entry.published_at.year == 2199
+
+
+def test_the_parse_pool_keeps_the_files_of_two_matcher_versions() -> None:
+    """A long-running service reloads its watchlists many times: the pool
+    keeps the file of the matcher in force and of the one before, no more."""
+    pool = ParsePool(1)
+    versions = [Matcher(()) for _ in range(4)]
+    paths = [pool._file_of(matcher) for matcher in versions]
+    assert len(set(paths)) == 4
+    assert pool._file_of(versions[-1]) == paths[-1]  # written once per version
+    assert [os.path.exists(path) for path in paths] == [False, False, True, True]
+    pool.cleanup()
+    assert not any(os.path.exists(path) for path in paths)
