@@ -24,7 +24,8 @@ from monitor.digest import Renderer
 from monitor.errors import Diagnostic, MonitorError, WatchlistError
 from monitor.fetch import Fetcher, FetchPolicy
 from monitor.matcher import Matcher
-from monitor.pipeline import CycleReport, ParsePool, Poller
+from monitor.parsepool import ParsePool
+from monitor.pipeline import CycleReport, Poller
 from monitor.schedule import due_digest_slot
 from monitor.store import DigestRecord, Store
 from monitor.watchlist import Watchlist, load_file, watchlist_files

@@ -13,7 +13,8 @@ import pytest
 
 from monitor.matcher import Matcher
 from monitor.parse import parse_feed
-from monitor.pipeline import POOL_THRESHOLD, ParsePool
+from monitor.parsepool import ParsePool
+from monitor.pipeline import POOL_THRESHOLD
 from monitor.service import Worker
 from monitor.types import Entry, FeedFailure, Fetched
 from tests.conftest import FeedServer, Route, Smtp, make_settings, rss, write_watchlist
@@ -297,7 +298,7 @@ def test_the_parse_pool_falls_back_to_this_process_when_it_cannot_start(
     script = tmp_path / "unguarded.py"
     script.write_text(
         "from monitor.matcher import Matcher\n"
-        "from monitor.pipeline import ParsePool\n"
+        "from monitor.parsepool import ParsePool\n"
         "from monitor.types import Fetched\n"
         "from tests.conftest import rss\n"
         "pool = ParsePool(1)\n"
