@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -405,3 +406,28 @@ def test_the_parse_pool_keeps_the_files_of_two_matcher_versions() -> None:
     assert [os.path.exists(path) for path in paths] == [False, False, True, True]
     pool.cleanup()
     assert not any(os.path.exists(path) for path in paths)
+
+
+class _DiesWhenLoaded:
+    """Unpickled in a parse process, ends that process at once (as the
+    kernel's OOM killer would)."""
+
+    def __reduce__(self) -> tuple[object, tuple[int]]:
+        return (os._exit, (1,))
+
+
+def test_a_parse_process_that_dies_fails_that_feed_and_the_pool_starts_afresh() -> None:
+    pool = ParsePool(1)
+    fetched = Fetched("u", "http://feeds.example/f", rss(("a", "Kursk", "x")), "", None, None, "h")
+    matcher = Matcher(())
+    try:
+        parsed, _ = pool.parse(fetched, matcher)
+        assert not isinstance(parsed, FeedFailure)
+        deadly = cast(Matcher, _DiesWhenLoaded())
+        failed, premade = pool.parse(fetched, deadly)
+        assert isinstance(failed, FeedFailure) and failed.reason == "parse_error", failed
+        assert "died" in failed.message and premade is None
+        again, made = pool.parse(fetched, matcher)
+        assert not isinstance(again, FeedFailure) and made == {"guid:feeds.example/a": ()}
+    finally:
+        pool.cleanup()
