@@ -307,7 +307,7 @@ class Fetcher:
             guard_url(current)
             request = httpx.Request("GET", current, headers=headers, extensions=self._extensions)
             _authorize(request)
-            response = self.transport.handle_request(request)
+            response = self._send(request)
             try:
                 if response.is_redirect and "location" in response.headers:
                     _drain(response)
@@ -322,6 +322,15 @@ class Fetcher:
             finally:
                 response.close()
         raise FeedError("too_many_redirects", f"more than {MAX_REDIRECTS} redirects")
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return self.transport.handle_request(request)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            # A kept-alive connection the server closed just as this request
+            # went out (its idle timeout ran out first): a GET is safe to
+            # send again, once, on a new connection.
+            return self.transport.handle_request(request)
 
     def _outcome(
         self,

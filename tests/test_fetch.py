@@ -327,3 +327,49 @@ def test_https_feeds_share_a_verified_connection(
     assert isinstance(first, Fetched) and first.etag == '"v1"'
     assert isinstance(second, NotModified)
     assert len({port for path, port in _KeepAliveHandler.ports if path == "/feed"}) == 1
+
+
+class _ForgetfulHandler(BaseHTTPRequestHandler):
+    """Keeps connections alive, then hangs up on the second request of a
+    connection without answering: a server whose idle timeout ran out just
+    as the client reused the connection."""
+
+    protocol_version = "HTTP/1.1"
+    ports: ClassVar[list[int]] = []
+
+    def handle(self) -> None:
+        self.served = 0
+        super().handle()
+
+    def do_GET(self) -> None:
+        self.ports.append(self.client_address[1])
+        self.served += 1
+        if self.served > 1:
+            self.close_connection = True
+            return
+        body = rss(("1", "t", "d"))
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_kept_alive_connection_closed_under_a_request_is_not_a_failure() -> None:
+    _ForgetfulHandler.ports = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ForgetfulHandler)
+    server.daemon_threads = True
+    Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/feed"
+    fetcher = Fetcher(FetchPolicy(5.0, 1024 * 1024, "t", frozenset({"127.0.0.1"})))
+    try:
+        first = fetcher.fetch(url, NOW)
+        second = fetcher.fetch(url, NOW)
+    finally:
+        fetcher.close()
+        server.shutdown()
+    assert isinstance(first, Fetched) and isinstance(second, Fetched), second
+    ports = _ForgetfulHandler.ports
+    assert len(ports) == 3 and ports[0] == ports[1] != ports[2]  # sent again, on a new one
