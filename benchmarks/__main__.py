@@ -28,7 +28,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
 
@@ -84,6 +86,7 @@ def repoll_costs(worker: Worker, directory: Path, names: list[str], items: int) 
     identical body without validators) against changed (5 of the 50 items
     new, 5 more each round)."""
     not_modified = [_timed_outcome(worker, "http_304") for _ in range(ROUNDS)]
+    exchanges = [_http_exchanges_alone(worker) for _ in range(ROUNDS)]
     same_body = []
     for _ in range(ROUNDS):
         with worker.store.session() as s:  # no validators: the server sends the body again
@@ -102,8 +105,23 @@ def repoll_costs(worker: Worker, directory: Path, names: list[str], items: int) 
     return [
         ("re-poll changed (5 of 50 items new): baseline", median(changed)),
         ("re-poll unchanged, 304", median(not_modified)),
+        ("the same 304 exchanges alone (no cycle, no store)", median(exchanges)),
         ("re-poll unchanged, identical body (no validators)", median(same_body)),
     ]
+
+
+def _http_exchanges_alone(worker: Worker) -> float:
+    """Seconds for the conditional GETs of a 304 re-poll with nothing else:
+    no claims, no records, no cycle; the floor under that row."""
+    with worker.store.session() as s:
+        feeds = s.execute(text("SELECT url, etag, last_modified, body_hash FROM feed")).all()
+    now = datetime.now(UTC)
+    with ThreadPoolExecutor(worker.settings.fetch_workers) as threads:
+        start = time.perf_counter()
+        outcomes = list(threads.map(lambda f: worker.fetcher.fetch(f[0], now, *f[1:]), feeds))
+        elapsed = time.perf_counter() - start
+    assert {type(o).__name__ for o in outcomes} == {"NotModified"}, outcomes[:3]
+    return elapsed
 
 
 def _timed_outcome(worker: Worker, outcome: str) -> float:
