@@ -257,15 +257,32 @@ class _KeepAliveHandler(BaseHTTPRequestHandler):
             self.send_header("ETag", '"v1"')
             self.end_headers()
             return
-        body = rss(("1", "t", "d"))
-        self.send_response(200)
-        self.send_header("ETag", '"v1"')
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        _send_feed(self, etag='"v1"')
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+def _send_feed(handler: BaseHTTPRequestHandler, etag: str | None = None) -> None:
+    body = rss(("1", "t", "d"))
+    handler.send_response(200)
+    if etag:
+        handler.send_header("ETag", etag)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def _serve(
+    handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None = None
+) -> ThreadingHTTPServer:
+    """A threaded HTTP/1.1 server on a free port of 127.0.0.1, already serving."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def test_polls_share_a_connection_and_each_keeps_its_deadline() -> None:
@@ -273,9 +290,7 @@ def test_polls_share_a_connection_and_each_keeps_its_deadline() -> None:
     then starts dripping, the fetch using it is cut off at its own deadline
     (the connection was opened under an earlier fetch's)."""
     _KeepAliveHandler.ports = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveHandler)
-    server.daemon_threads = True
-    Thread(target=server.serve_forever, daemon=True).start()
+    server = _serve(_KeepAliveHandler)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     fetcher = Fetcher(FetchPolicy(1.0, 1024 * 1024, "t", frozenset({"127.0.0.1"})))
     try:
@@ -305,12 +320,9 @@ def test_https_feeds_share_a_verified_connection(
     bundle = tmp_path / "ca.pem"
     authority.cert_pem.write_to_path(str(bundle))
     _KeepAliveHandler.ports = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveHandler)
-    server.daemon_threads = True
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     authority.issue_cert("localhost").configure_cert(context)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    Thread(target=server.serve_forever, daemon=True).start()
+    server = _serve(_KeepAliveHandler, tls=context)
     url = f"https://localhost:{server.server_address[1]}/feed"
     untrusting = Fetcher(FetchPolicy(5.0, 1024 * 1024, "t", frozenset({"localhost"})))
     monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
@@ -347,11 +359,7 @@ class _ForgetfulHandler(BaseHTTPRequestHandler):
         if self.served > 1:
             self.close_connection = True
             return
-        body = rss(("1", "t", "d"))
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        _send_feed(self)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -359,9 +367,7 @@ class _ForgetfulHandler(BaseHTTPRequestHandler):
 
 def test_a_kept_alive_connection_closed_under_a_request_is_not_a_failure() -> None:
     _ForgetfulHandler.ports = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ForgetfulHandler)
-    server.daemon_threads = True
-    Thread(target=server.serve_forever, daemon=True).start()
+    server = _serve(_ForgetfulHandler)
     url = f"http://127.0.0.1:{server.server_address[1]}/feed"
     fetcher = Fetcher(FetchPolicy(5.0, 1024 * 1024, "t", frozenset({"127.0.0.1"})))
     try:
