@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import (
     BigInteger,
@@ -41,7 +41,7 @@ from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import CursorResult, Dialect
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlmodel import Field, Session, SQLModel, UniqueConstraint, col, create_engine, select
 
 from monitor.schedule import FailureDecision
@@ -533,31 +533,30 @@ class Store:
             return
         feed = _core(FeedRow).c
         mine = feed.lease_owner == self.owner  # else it ran out and another worker holds it
-        healthy = {k: v for k, v in _healthy(now, now).items() if k != "next_poll_at"}
+        finished = {
+            **_healthy(now, bindparam("polled_next")),
+            "lease_owner": case((mine, None), else_=feed.lease_owner),
+            "lease_until": case((mine, None), else_=feed.lease_until),
+        }
+        # Core, not ORM instances: on a quiet cycle they cost more than the 304s.
+        by_url = update(_core(FeedRow)).where(feed.url == bindparam("polled_url"))
         with self.session() as s:
-            # One executemany for the feeds that were not redirected (nearly
-            # all): Core, since ORM instances cost more than the 304s.
+            # One executemany for the feeds that were not redirected (nearly all).
             if plain := [p for p in polls if p.moved_to is None]:
                 s.execute(
-                    update(_core(FeedRow))
-                    .where(feed.url == bindparam("polled_url"))
-                    .values(
-                        **healthy,
-                        next_poll_at=bindparam("polled_next"),
-                        moved_to=None,
-                        moved_count=0,
-                        lease_owner=case((mine, None), else_=feed.lease_owner),
-                        lease_until=case((mine, None), else_=feed.lease_until),
-                    ),
+                    by_url.values(**finished, **NO_MOVE),
                     [{"polled_url": p.url, "polled_next": p.next_poll_at} for p in plain],
                 )
-            for poll in polls:
-                if poll.moved_to is not None:
-                    row = _feed(s, poll.url)
-                    _mark_healthy(row, now, poll.next_poll_at)
-                    self._release(row)
-                    for name, value in track_move(row, poll.moved_to).items():
-                        setattr(row, name, value)
+            for poll in (p for p in polls if p.moved_to is not None):
+                row = s.execute(
+                    select(feed.url, feed.fetch_url, feed.moved_to, feed.moved_count).where(
+                        feed.url == poll.url
+                    )
+                ).one()
+                s.execute(
+                    by_url.values(**finished, **track_move(row, poll.moved_to)),
+                    {"polled_url": poll.url, "polled_next": poll.next_poll_at},
+                )
 
     def record_failure(
         self,
@@ -1136,7 +1135,9 @@ def _new_feed() -> dict[str, Any]:
     return FeedRow(url="").model_dump(exclude={"id", "url"})
 
 
-def _healthy(now: datetime, next_poll_at: datetime) -> dict[str, Any]:
+def _healthy(now: datetime, next_poll_at: datetime | BindParameter[Any]) -> dict[str, Any]:
+    """A feed's fields after a successful poll (the next poll as a value, or
+    as a parameter of an executemany)."""
     return {
         "status": "active",
         "consecutive_errors": 0,
@@ -1146,11 +1147,6 @@ def _healthy(now: datetime, next_poll_at: datetime) -> dict[str, Any]:
         "last_success_at": now,
         "next_poll_at": next_poll_at,
     }
-
-
-def _mark_healthy(row: FeedRow, now: datetime, next_poll_at: datetime) -> None:
-    for name, value in _healthy(now, next_poll_at).items():
-        setattr(row, name, value)
 
 
 def _due(now: datetime, force: bool) -> ColumnElement[bool]:
@@ -1192,11 +1188,24 @@ def _state_of(row: Any) -> FeedState:
 MOVE_CONFIRMATIONS = 2
 
 
-def track_move(row: FeedRow, observed: str | None) -> dict[str, Any]:
+# The move fields of a feed whose last poll was not redirected.
+NO_MOVE: dict[str, Any] = {"moved_to": None, "moved_count": 0}
+
+
+class _MoveState(Protocol):
+    """What track_move reads of a feed: a FeedRow, or a row of those columns."""
+
+    url: str
+    fetch_url: str | None
+    moved_to: str | None
+    moved_count: int
+
+
+def track_move(row: _MoveState, observed: str | None) -> dict[str, Any]:
     """The feed's new move fields after a successful poll that was (or was
     not: ``None``) permanently redirected to ``observed``."""
     if observed is None or observed == row.fetch_url:
-        return {"moved_to": None, "moved_count": 0}
+        return dict(NO_MOVE)
     count = row.moved_count + 1 if observed == row.moved_to else 1
     if count >= MOVE_CONFIRMATIONS:
         log.info("feed %s moved permanently to %s; now polling the new address", row.url, observed)
