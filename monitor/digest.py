@@ -260,32 +260,21 @@ class Renderer:
     def alert(
         self, watchlist: Watchlist, matches: Sequence[StoredMatch], now: datetime
     ) -> Rendered:
-        context = {
-            "watchlist": watchlist,
-            "sections": plan_sections(watchlist, matches),
-            "matches": matches,
-            "zone": watchlist.schedule.timezone,
-            "now": now,
-        }
-        subject = self.render("alert_subject.txt.j2", **context).strip()
-        return Rendered(
-            subject,
-            self.render("alert.txt.j2", **context),
-            inline_css(self.render("alert.html.j2", **context)),
-        )
+        sections = plan_sections(watchlist, matches)
+        return self._message("alert", watchlist, now, sections=sections, matches=matches)
 
     def spike(self, watchlist: Watchlist, spikes: Sequence[Any], now: datetime) -> Rendered:
-        context = {
-            "watchlist": watchlist,
-            "spikes": spikes,
-            "zone": watchlist.schedule.timezone,
-            "now": now,
-        }
-        subject = self.render("spike_subject.txt.j2", **context).strip()
+        return self._message("spike", watchlist, now, spikes=spikes)
+
+    def _message(self, kind: str, watchlist: Watchlist, now: datetime, **values: Any) -> Rendered:
+        """Subject, text and inlined HTML from the ``kind`` templates."""
+        context = {"watchlist": watchlist, "zone": watchlist.schedule.timezone, "now": now}
+        context.update(values)
+        subject = self.render(f"{kind}_subject.txt.j2", **context).strip()
         return Rendered(
             subject,
-            self.render("spike.txt.j2", **context),
-            inline_css(self.render("spike.html.j2", **context)),
+            self.render(f"{kind}.txt.j2", **context),
+            inline_css(self.render(f"{kind}.html.j2", **context)),
         )
 
     def index(self, watchlist: Watchlist, entries: Sequence[tuple[str, str]]) -> str:
