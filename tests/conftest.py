@@ -211,6 +211,30 @@ def smtp_server() -> Iterator[Smtp]:
     controller.stop()
 
 
+def all_at_once(
+    task: Callable[[Any], object], subjects: list[Any], timeout: float = 60
+) -> list[BaseException]:
+    """``task(subject)`` for every subject, each on its own thread, released
+    together by a barrier; what they raised (an exception in a thread would
+    otherwise be lost)."""
+    barrier = threading.Barrier(len(subjects))
+    errors: list[BaseException] = []
+
+    def run(subject: Any) -> None:
+        barrier.wait()
+        try:
+            task(subject)
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(subject,)) for subject in subjects]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    return errors
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import inspect
 import sqlite3
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +26,7 @@ from monitor.store import (
 )
 from monitor.types import Entry, Hit, Match, Snippet
 from tests import test_digest, test_pipeline
-from tests.conftest import FeedServer, Route, make_settings, rss, write_watchlist
+from tests.conftest import FeedServer, Route, all_at_once, make_settings, rss, write_watchlist
 from tests.postgres import PostgresCluster
 
 NOW = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
@@ -208,22 +207,7 @@ def test_the_sqlite_file_is_where_make_settings_says(workdir: Path, database_url
 def test_workers_starting_together_all_find_the_schema(postgres_url: str) -> None:
     # Three replicas of `monitor run` start at once on an empty database.
     stores = [Store(postgres_url) for _ in range(4)]
-    barrier = threading.Barrier(len(stores))
-    errors: list[BaseException] = []
-
-    def start(store: Store) -> None:
-        barrier.wait()
-        try:
-            store.create_schema()
-        except Exception as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=start, args=(store,)) for store in stores]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert errors == []
+    assert all_at_once(lambda store: store.create_schema(), stores, timeout=30) == []
     assert all(store.counts()["feeds"] == 0 for store in stores)
     for store in stores:
         store.close()

@@ -19,7 +19,7 @@ import psycopg
 from sqlmodel import select
 
 from monitor.store import FeedRow, FeedState, Store, Unchanged
-from tests.conftest import FeedServer, Route, Smtp, rss, write_watchlist
+from tests.conftest import FeedServer, Route, Smtp, all_at_once, rss, write_watchlist
 from tests.test_service import start_service, wait_until
 
 NOW = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
@@ -84,24 +84,13 @@ def test_workers_claiming_at_once_never_take_the_same_feed(database_url: str) ->
     urls = [f"http://127.0.0.1:9/g{n}" for n in range(60)]
     stores = [_store(database_url) for _ in range(3)]
     stores[0].sync_feeds([(url, 60) for url in urls], NOW)
-    barrier = threading.Barrier(len(stores))
     taken: dict[str, list[str]] = defaultdict(list)
-    errors: list[BaseException] = []
 
     def claim(store: Store) -> None:
-        barrier.wait()
-        try:
-            while batch := store.start_polls(NOW, urls, _later, limit=4, lease=LEASE):
-                taken[store.owner] += [f.url for f in batch]
-        except Exception as error:  # reported below, not lost in the thread
-            errors.append(error)
+        while batch := store.start_polls(NOW, urls, _later, limit=4, lease=LEASE):
+            taken[store.owner] += [f.url for f in batch]
 
-    threads = [threading.Thread(target=claim, args=(store,)) for store in stores]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
+    assert all_at_once(claim, stores) == []
     claims = [url for urls_of_one in taken.values() for url in urls_of_one]
     assert sorted(claims) == sorted(urls)  # each exactly once
     print(f"\nclaims per worker: {sorted(len(v) for v in taken.values())}")
