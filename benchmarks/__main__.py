@@ -48,7 +48,7 @@ from benchmarks.harness import (
     write_corpus,
 )
 from benchmarks.peer import reader_ingest
-from monitor.parse import _feedparser_uncached
+from monitor.parse import UNCACHED_FEEDPARSER_FUNCTIONS
 from monitor.pipeline import CycleReport
 from monitor.service import Worker
 
@@ -59,8 +59,8 @@ Row = tuple[str, float]
 def stock_feedparser() -> Iterator[None]:
     """feedparser as installed, without the cache monitor.parse puts on two of
     its functions: the baseline and the peer run what they would run alone."""
-    cached = {name: getattr(feedparser.mixin, name) for name in _feedparser_uncached}
-    for name, function in _feedparser_uncached.items():
+    cached = {name: getattr(feedparser.mixin, name) for name in UNCACHED_FEEDPARSER_FUNCTIONS}
+    for name, function in UNCACHED_FEEDPARSER_FUNCTIONS.items():
         setattr(feedparser.mixin, name, function)
     try:
         yield

@@ -33,12 +33,12 @@ from monitor.types import Entry, FeedFailure, Fetched, ParsedFeed
 # the same; tests/test_corpus.py parses every corpus file with and without it
 # and compares. Skipped, not broken, if a later feedparser renames them.
 FEEDPARSER_URI_FUNCTIONS = ("make_safe_absolute_uri", "_urljoin")
-_feedparser_uncached = {
+UNCACHED_FEEDPARSER_FUNCTIONS = {
     name: getattr(feedparser.mixin, name)
     for name in FEEDPARSER_URI_FUNCTIONS
     if callable(getattr(feedparser.mixin, name, None))
 }
-for _name, _function in _feedparser_uncached.items():
+for _name, _function in UNCACHED_FEEDPARSER_FUNCTIONS.items():
     setattr(feedparser.mixin, _name, functools.lru_cache(maxsize=4096)(_function))
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import feedparser.mixin
 import pytest
 
-from monitor.parse import FEEDPARSER_URI_FUNCTIONS, _feedparser_uncached, parse_feed
+from monitor.parse import FEEDPARSER_URI_FUNCTIONS, UNCACHED_FEEDPARSER_FUNCTIONS, parse_feed
 from monitor.types import Fetched
 from tests.conftest import FeedServer, needs_corpus
 from tests.corpus import SweepFigures, corpus_files, sweep
@@ -65,13 +65,14 @@ def test_feedparser_parses_the_same_with_its_uri_functions_cached(
 ) -> None:
     """monitor.parse caches two of feedparser's URI functions; every corpus
     file must parse to the same entries, titles and errors without them."""
-    assert set(_feedparser_uncached) == set(FEEDPARSER_URI_FUNCTIONS)  # the cache is in place
+    # The cache is in place:
+    assert set(UNCACHED_FEEDPARSER_FUNCTIONS) == set(FEEDPARSER_URI_FUNCTIONS)
     documents = [
         Fetched(f"u{n}", f"http://feeds.example/{path.name}", path.read_bytes(), "", None, None, "")
         for n, path in enumerate(corpus_files())
     ]
     cached = [parse_feed(document) for document in documents]
-    for name, function in _feedparser_uncached.items():
+    for name, function in UNCACHED_FEEDPARSER_FUNCTIONS.items():
         monkeypatch.setattr(feedparser.mixin, name, function)
     uncached = [parse_feed(document) for document in documents]
     differing = [d.final_url for d, a, b in zip(documents, cached, uncached, strict=True) if a != b]
