@@ -269,9 +269,12 @@ def test_three_workers_on_postgresql_share_feeds_digests_and_a_dead_workers_leas
         [victim] = [w for w in workers if w.pid == pid]
         held = {u: until for u, o, until in leases if o == owner}
         killed_at = time.time()
-        feeds.killed.set()
+        # Killed before its hanging requests are answered: answered first, the
+        # victim could send its next request (for a feed it holds) before the
+        # signal lands, and that request would look like an early takeover.
         victim.send_signal(signal.SIGKILL)
         victim.wait(10)
+        feeds.killed.set()
         assert all(until.timestamp() > killed_at for until in held.values())  # it held them
         orphaned = [u.removeprefix(f"http://{feed_server.host}") for u in held]
 
