@@ -11,6 +11,7 @@ watchdog enforces one deadline on the whole exchange.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import heapq
 import ipaddress
@@ -20,11 +21,11 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urljoin, urlsplit
 
 import httpcore
@@ -196,6 +197,79 @@ class _WatchedStream(httpcore.NetworkStream):
         return self._stream.get_extra_info(info)
 
 
+@dataclass(frozen=True)
+class _Target:
+    """A URL as a request needs it: parsed, its host IDNA-encoded, and its
+    Host and Authorization headers."""
+
+    url: httpcore.URL
+    headers: tuple[tuple[bytes, bytes], ...]
+    host: str  # for the per-host limit
+
+
+# Feed URLs come back every cycle: each is parsed once (LRU).
+TARGET_CACHE = 8192
+
+
+@functools.lru_cache(maxsize=TARGET_CACHE)
+def _target(url: str) -> _Target:
+    guard_url(url)
+    parsed = httpx.URL(url)  # percent-encodes the path, IDNA-encodes the host
+    host = parsed.raw_host
+    port = parsed.port
+    headers = [(b"Host", parsed.netloc)]  # IPv6 in brackets, no userinfo
+    if parsed.username or parsed.password:
+        # Basic credentials from the URL (``https://user:secret@host/feed``),
+        # sent to that URL only: a redirect elsewhere has no userinfo of its own.
+        pair = f"{parsed.username}:{parsed.password}".encode()
+        headers.append((b"Authorization", b"Basic " + base64.b64encode(pair)))
+    core_url = httpcore.URL(scheme=parsed.raw_scheme, host=host, port=port, target=parsed.raw_path)
+    return _Target(core_url, tuple(headers), parsed.host.lower())
+
+
+class _Answer:
+    """A response's status and headers (names lower-cased; values as latin-1
+    text, which gives back the exact bytes when a validator is sent again)."""
+
+    def __init__(self, response: httpcore.Response) -> None:
+        self.response = response
+        self.status = response.status
+        self.headers = {name.lower(): value for name, value in response.headers}
+
+    def header(self, name: bytes) -> str | None:
+        value = self.headers.get(name)
+        return None if value is None else value.decode("latin-1")
+
+    @property
+    def reason(self) -> str:
+        phrase = self.response.extensions.get("reason_phrase", b"")
+        return phrase.decode("ascii", errors="ignore") if isinstance(phrase, bytes) else ""
+
+    def location(self) -> str | None:
+        """The Location header; UTF-8 when it decodes as such (as browsers read it)."""
+        value = self.headers.get(b"location")
+        if value is None:
+            return None
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value.decode("latin-1")
+
+
+class _Body(httpx.SyncByteStream):
+    """A 200's body as httpx reads it, so that its decoders undo the
+    Content-Encoding (gzip, deflate)."""
+
+    def __init__(self, response: httpcore.Response) -> None:
+        self._response = response
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from cast(Iterable[bytes], self._response.stream)
+
+    def close(self) -> None:
+        self._response.close()
+
+
 class Fetcher:
     """One HTTP client shared by the polls of a cycle (thread-safe)."""
 
@@ -203,39 +277,39 @@ class Fetcher:
         self.policy = policy
         self._watch = _Watch()
         self._watchdog = _Watchdog()
-        self.transport = httpx.HTTPTransport()
-        # httpx does not take a network backend; its pool is swapped for one
-        # built on the guarded backend. Connections are kept alive between
-        # the polls of a cycle (a feed host often serves many of a
-        # watchlist's feeds), but only briefly: servers such as Apache close
-        # idle ones after 5 s, and a request racing that close would fail.
-        self.transport._pool = httpcore.ConnectionPool(
+        # Requests go to httpcore's pool, not through httpx: we follow
+        # redirects by hand and want no cookies, auth or proxies, and httpx's
+        # request and response layers cost a third of the CPU of a 304.
+        # Connections are kept alive between the polls of a cycle (a feed
+        # host often serves many of a watchlist's feeds), but only briefly:
+        # servers such as Apache close idle ones after 5 s, and a request
+        # racing that close would fail.
+        self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(),
             max_connections=policy.connections,
             max_keepalive_connections=min(KEEPALIVE_CONNECTIONS, policy.connections),
             keepalive_expiry=KEEPALIVE_SECONDS,
             network_backend=_GuardedBackend(policy.allow_hosts, self._watch),
         )
-        # Requests go to the transport, not through an httpx.Client: we follow
-        # redirects by hand and want no cookies, auth or proxies, and the
-        # Client's layers cost a fifth of the CPU of a 304.
         timeout = httpx.Timeout(policy.timeout, connect=min(policy.timeout, 10.0))
         self._extensions = {"timeout": timeout.as_dict()}
-        self._headers = {
-            "User-Agent": policy.user_agent,
-            "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, "
-            "text/xml;q=0.9, */*;q=0.5",
-            "Accept-Encoding": "gzip, deflate",
-        }
+        self._headers = (
+            (b"User-Agent", policy.user_agent.encode("utf-8")),
+            (
+                b"Accept",
+                b"application/rss+xml, application/atom+xml, application/xml;q=0.9, "
+                b"text/xml;q=0.9, */*;q=0.5",
+            ),
+            (b"Accept-Encoding", b"gzip, deflate"),
+        )
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
         self._hosts_lock = threading.Lock()
 
     def close(self) -> None:
         self._watchdog.stop()
-        self.transport.close()
+        self._pool.close()
 
-    def _host_slot(self, url: str) -> threading.BoundedSemaphore:
-        host = (urlsplit(url).hostname or "").lower()
+    def _host_slot(self, host: str) -> threading.BoundedSemaphore:
         with self._hosts_lock:
             if host not in self._hosts:
                 self._hosts[host] = threading.BoundedSemaphore(self.policy.per_host)
@@ -249,7 +323,11 @@ class Fetcher:
         last_modified: str | None = None,
         known_hash: str | None = None,
     ) -> FetchOutcome:
-        with self._host_slot(url):
+        try:
+            host = _target(url).host
+        except (FeedError, httpx.InvalidURL) as e:
+            return _failure(url, e)
+        with self._host_slot(host):
             deadline = self._watch.current = _Deadline()
             self._watchdog.watch(deadline, self.policy.timeout)
             try:
@@ -272,16 +350,14 @@ class Fetcher:
         deadline = time.monotonic() + self.policy.timeout
         try:
             return self._fetch(url, now, deadline, etag, last_modified, known_hash)
-        except FeedError as e:
-            return FeedFailure(url, e.reason, e.message)
-        except httpx.TimeoutException:
+        except (httpcore.TimeoutException, httpx.TimeoutException):
             return self._timeout(url)
-        except httpx.ConnectError as e:
-            return FeedFailure(url, "connect_error", f"cannot connect: {e}")
-        except httpx.DecodingError as e:
-            message = f"the body does not decode as its Content-Encoding says: {e}"
-            return FeedFailure(url, "bad_encoding", message)
-        except (httpx.HTTPError, httpx.InvalidURL) as e:
+        except (FeedError, httpcore.ConnectError, httpx.DecodingError) as e:
+            return _failure(url, e)
+        except (
+            httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol,
+            httpx.HTTPError, httpx.InvalidURL,
+        ) as e:  # fmt: skip
             return FeedFailure(url, "http_error", f"{type(e).__name__}: {e}")
 
     def _timeout(self, url: str) -> FeedFailure:
@@ -297,59 +373,62 @@ class Fetcher:
         last_modified: str | None,
         known_hash: str | None,
     ) -> FetchOutcome:
-        headers = dict(self._headers)
+        conditional = []
         if etag:
-            headers["If-None-Match"] = etag
+            conditional.append((b"If-None-Match", _header_bytes(etag)))
         if last_modified:
-            headers["If-Modified-Since"] = last_modified
+            conditional.append((b"If-Modified-Since", _header_bytes(last_modified)))
         current, permanent = url, True
         for _ in range(MAX_REDIRECTS + 1):
-            guard_url(current)
-            request = httpx.Request("GET", current, headers=headers, extensions=self._extensions)
-            _authorize(request)
-            response = self._send(request)
+            target = _target(current)
+            headers = [*target.headers, *self._headers, *conditional]
+            request = httpcore.Request(
+                b"GET", target.url, headers=headers, extensions=self._extensions
+            )
+            answer = _Answer(self._send(request))
             try:
-                if response.is_redirect and "location" in response.headers:
-                    _drain(response)
-                    current = _redirect_target(current, response.headers["location"])
-                    permanent = permanent and response.status_code in PERMANENT_REDIRECTS
+                location = answer.location() if answer.status in REDIRECTS else None
+                if location is not None:
+                    _drain(answer.response)
+                    current = _redirect_target(current, location)
+                    permanent = permanent and answer.status in PERMANENT_REDIRECTS
                     continue
                 moved_to = current if current != url and permanent else None
-                outcome = self._outcome(url, current, response, now, deadline, known_hash)
+                outcome = self._outcome(url, current, answer, now, deadline, known_hash)
                 if moved_to and isinstance(outcome, Fetched | NotModified):
                     outcome = replace(outcome, moved_to=moved_to)
                 return outcome
             finally:
-                response.close()
+                answer.response.close()
         raise FeedError("too_many_redirects", f"more than {MAX_REDIRECTS} redirects")
 
-    def _send(self, request: httpx.Request) -> httpx.Response:
+    def _send(self, request: httpcore.Request) -> httpcore.Response:
         try:
-            return self.transport.handle_request(request)
-        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            return self._pool.handle_request(request)
+        except (httpcore.RemoteProtocolError, httpcore.ReadError, httpcore.WriteError):
             # A kept-alive connection the server closed just as this request
             # went out (its idle timeout ran out first): a GET is safe to
             # send again, once, on a new connection.
-            return self.transport.handle_request(request)
+            return self._pool.handle_request(request)
 
     def _outcome(
         self,
         url: str,
         final_url: str,
-        response: httpx.Response,
+        answer: _Answer,
         now: datetime,
         deadline: float,
         known_hash: str | None,
     ) -> FetchOutcome:
-        max_age = cache_max_age(response.headers.get("cache-control", ""))
-        if response.status_code == 304:
-            _drain(response)
+        max_age = cache_max_age(answer.header(b"cache-control") or "")
+        if answer.status == 304:
+            _drain(answer.response)
             return NotModified(url, "http_304", max_age)
-        if response.status_code != 200:
-            retry = retry_after(response.headers.get("retry-after"), now)
-            message = f"HTTP {response.status_code} {response.reason_phrase}".strip()
-            return FeedFailure(url, f"http_{response.status_code}", message, retry)
-        body = self._read_body(response, deadline)
+        if answer.status != 200:
+            retry = retry_after(answer.header(b"retry-after"), now)
+            message = f"HTTP {answer.status} {answer.reason}".strip()
+            return FeedFailure(url, f"http_{answer.status}", message, retry)
+        body = self._read_body(answer.response, deadline)
         body_hash = hashlib.sha256(body).hexdigest()
         if known_hash == body_hash:
             return NotModified(url, "same_body", max_age)
@@ -357,17 +436,18 @@ class Fetcher:
             url=url,
             final_url=final_url,
             body=body,
-            content_type=response.headers.get("content-type", ""),
-            etag=response.headers.get("etag"),
-            last_modified=response.headers.get("last-modified"),
+            content_type=answer.header(b"content-type") or "",
+            etag=answer.header(b"etag"),
+            last_modified=answer.header(b"last-modified"),
             body_hash=body_hash,
             max_age=max_age,
         )
 
-    def _read_body(self, response: httpx.Response, deadline: float) -> bytes:
+    def _read_body(self, response: httpcore.Response, deadline: float) -> bytes:
+        decoded = httpx.Response(response.status, headers=response.headers, stream=_Body(response))
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_bytes():  # decompressed, so a gzip bomb counts in full
+        for chunk in decoded.iter_bytes():  # decompressed, so a gzip bomb counts in full
             size += len(chunk)
             if size > self.policy.max_bytes:
                 limit = self.policy.max_bytes
@@ -378,26 +458,43 @@ class Fetcher:
         return b"".join(chunks)
 
 
+# The redirects followed (with a Location): 301, 302, 303, 307 and 308.
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def _failure(
+    url: str, error: FeedError | httpcore.ConnectError | httpx.DecodingError | httpx.InvalidURL
+) -> FeedFailure:
+    if isinstance(error, FeedError):
+        return FeedFailure(url, error.reason, error.message)
+    if isinstance(error, httpcore.ConnectError):
+        return FeedFailure(url, "connect_error", f"cannot connect: {error}")
+    if isinstance(error, httpx.DecodingError):
+        message = f"the body does not decode as its Content-Encoding says: {error}"
+        return FeedFailure(url, "bad_encoding", message)
+    return FeedFailure(url, "http_error", f"{type(error).__name__}: {error}")
+
+
+def _header_bytes(value: str) -> bytes:
+    """A validator as the server sent it (read as latin-1, see _Answer);
+    one stored by an older version as UTF-8 text, as UTF-8."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
+
+
 # A 304's or a redirect's body (none, or a short page) is read past, so that
 # its connection can serve the next request; a longer one closes it instead.
 DRAIN_BYTES = 64 * 1024
 
 
-def _drain(response: httpx.Response) -> None:
+def _drain(response: httpcore.Response) -> None:
     size = 0
-    for chunk in response.iter_raw():
+    for chunk in cast(Iterable[bytes], response.stream):
         size += len(chunk)
         if size > DRAIN_BYTES:
             return
-
-
-def _authorize(request: httpx.Request) -> None:
-    """Basic credentials from the URL (``https://user:secret@host/feed``),
-    sent to that URL only: a redirect elsewhere has no userinfo of its own."""
-    url = request.url
-    if url.username or url.password:
-        pair = f"{url.username}:{url.password}".encode()
-        request.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 def _redirect_target(current: str, location: str) -> str:

@@ -7,6 +7,7 @@ open across network I/O (the pipeline fetches and matches between calls).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -467,27 +468,16 @@ class Store:
         due again at once. Finishing the poll (``save_poll``,
         ``record_not_modified``, ``record_failure``) clears the lease. On
         SQLite the claim runs under BEGIN IMMEDIATE, one writer at a time."""
-        feed = _core(FeedRow).c
-        # Core, not ORM objects: on a quiet cycle of 304s, loading and
-        # flushing instances cost more than the requests themselves.
-        query = select(*_STATE_COLUMNS).where(feed.url.in_(list(urls)), _due(now, force))
-        query = query.order_by(feed.next_poll_at).limit(limit)
-        lease_until = (claimed_at or now) + lease
+        # Core statements built once, not ORM objects: on a quiet cycle of
+        # 304s, building and flushing those cost more than the requests.
+        claim = {"at": now, "owner": self.owner, "until": (claimed_at or now) + lease}
         with self.session() as s:
-            rows = s.execute(query.with_for_update(skip_locked=True)).all()
-            states = [_state_of(row) for row in rows]
-            if states:
-                s.execute(
-                    update(_core(FeedRow))
-                    .where(feed.url == bindparam("claimed_url"))
-                    .values(
-                        last_polled_at=now,
-                        next_poll_at=bindparam("claimed_next"),
-                        lease_owner=self.owner,
-                        lease_until=lease_until,
-                    ),
-                    [{"claimed_url": st.url, "claimed_next": next_poll(st)} for st in states],
-                )
+            found = s.execute(
+                _claimable(force), {"urls": list(urls), "at": now, "limit": limit or len(urls)}
+            )
+            states = [_state_of(row) for row in found]
+            for next_poll_at, urls_due in _by_value((st.url, next_poll(st)) for st in states):
+                s.execute(_claim(), {**claim, "urls": urls_due, "next": next_poll_at})
             return states
 
     def due_urls(self, now: datetime, urls: Sequence[str], force: bool = False) -> list[str]:
@@ -532,21 +522,14 @@ class Store:
         if not polls:
             return
         feed = _core(FeedRow).c
-        mine = feed.lease_owner == self.owner  # else it ran out and another worker holds it
-        finished = {
-            **_healthy(now, bindparam("polled_next")),
-            "lease_owner": case((mine, None), else_=feed.lease_owner),
-            "lease_until": case((mine, None), else_=feed.lease_until),
-        }
-        # Core, not ORM instances: on a quiet cycle they cost more than the 304s.
-        by_url = update(_core(FeedRow)).where(feed.url == bindparam("polled_url"))
+        known = {"at": now, "owner": self.owner}
         with self.session() as s:
-            # One executemany for the feeds that were not redirected (nearly all).
-            if plain := [p for p in polls if p.moved_to is None]:
-                s.execute(
-                    by_url.values(**finished, **NO_MOVE),
-                    [{"polled_url": p.url, "polled_next": p.next_poll_at} for p in plain],
-                )
+            # The feeds that were not redirected (nearly all) share a few next
+            # polls: one statement for each (Core, built once: on a quiet
+            # cycle ORM instances would cost more than the 304s).
+            plain = ((p.url, p.next_poll_at) for p in polls if p.moved_to is None)
+            for next_poll_at, urls in _by_value(plain):
+                s.execute(_unchanged(), {**known, "urls": urls, "next": next_poll_at})
             for poll in (p for p in polls if p.moved_to is not None):
                 row = s.execute(
                     select(feed.url, feed.fetch_url, feed.moved_to, feed.moved_count).where(
@@ -554,8 +537,10 @@ class Store:
                     )
                 ).one()
                 s.execute(
-                    by_url.values(**finished, **track_move(row, poll.moved_to)),
-                    {"polled_url": poll.url, "polled_next": poll.next_poll_at},
+                    update(_core(FeedRow))
+                    .where(feed.url == poll.url)
+                    .values({**_finished(), **track_move(row, poll.moved_to)}),
+                    {**known, "next": poll.next_poll_at},
                 )
 
     def record_failure(
@@ -1130,12 +1115,89 @@ def _feed(s: Session, url: str) -> FeedRow:
     return row
 
 
+# URLs in one IN list at most (SQLite before 3.32 allows 999 parameters).
+IN_LIST = 500
+
+
+def _by_value(pairs: Iterable[tuple[str, datetime]]) -> Iterator[tuple[datetime, list[str]]]:
+    """The URLs of ``(url, value)`` pairs grouped by value, in lists of at
+    most IN_LIST: the feeds of one claim or of one batch of unchanged polls
+    share a few next-poll times, so one UPDATE per value costs much less
+    than an executemany of a row each (bound and converted one by one)."""
+    grouped: dict[datetime, list[str]] = {}
+    for url, value in pairs:
+        grouped.setdefault(value, []).append(url)
+    for value, urls in grouped.items():
+        for start in range(0, len(urls), IN_LIST):
+            yield value, urls[start : start + IN_LIST]
+
+
 def _new_feed() -> dict[str, Any]:
     """The column defaults of a feed row, for a Core insert."""
     return FeedRow(url="").model_dump(exclude={"id", "url"})
 
 
-def _healthy(now: datetime, next_poll_at: datetime | BindParameter[Any]) -> dict[str, Any]:
+# The parameters of the statements below: a poll's time, this worker's
+# lease owner id, and a next poll.
+_AT = bindparam("at", type_=UTCDateTime())
+_OWNER = bindparam("owner", type_=Text())
+_NEXT = bindparam("next", type_=UTCDateTime())
+_URLS: BindParameter[list[str]] = bindparam("urls", expanding=True)
+
+
+@functools.cache
+def _claimable(force: bool) -> Any:
+    """The rows start_polls may claim among ``urls``, most overdue first, up
+    to ``limit`` (FOR UPDATE SKIP LOCKED where the database has it)."""
+    feed = _core(FeedRow).c
+    return (
+        select(*_STATE_COLUMNS)
+        .where(feed.url.in_(_URLS), _due(_AT, force))
+        .order_by(feed.next_poll_at)
+        .limit(bindparam("limit", type_=Integer()))
+        .with_for_update(skip_locked=True)
+    )
+
+
+@functools.cache
+def _claim() -> Any:
+    """A lease on ``urls`` for ``owner`` until ``until``, their next poll at ``next``."""
+    feed = _core(FeedRow).c
+    return (
+        update(_core(FeedRow))
+        .where(feed.url.in_(_URLS))
+        .values(
+            last_polled_at=_AT,
+            next_poll_at=_NEXT,
+            lease_owner=_OWNER,
+            lease_until=bindparam("until", type_=UTCDateTime()),
+        )
+    )
+
+
+def _finished() -> dict[str, Any]:
+    """A feed's fields after a poll at ``at`` that found it as it was, next
+    polled at ``next``: healthy, and released if ``owner`` still holds it
+    (else the lease ran out and another worker holds it now)."""
+    feed = _core(FeedRow).c
+    mine = feed.lease_owner == _OWNER
+    return {
+        **_healthy(_AT, _NEXT),
+        "lease_owner": case((mine, None), else_=feed.lease_owner),
+        "lease_until": case((mine, None), else_=feed.lease_until),
+    }
+
+
+@functools.cache
+def _unchanged() -> Any:
+    """record_not_modified's statement for the ``urls`` that were not redirected."""
+    feed = _core(FeedRow).c
+    return update(_core(FeedRow)).where(feed.url.in_(_URLS)).values(**_finished(), **NO_MOVE)
+
+
+def _healthy(
+    now: datetime | BindParameter[Any], next_poll_at: datetime | BindParameter[Any]
+) -> dict[str, Any]:
     """A feed's fields after a successful poll (the next poll as a value, or
     as a parameter of an executemany)."""
     return {
@@ -1149,7 +1211,7 @@ def _healthy(now: datetime, next_poll_at: datetime | BindParameter[Any]) -> dict
     }
 
 
-def _due(now: datetime, force: bool) -> ColumnElement[bool]:
+def _due(now: datetime | BindParameter[Any], force: bool) -> ColumnElement[bool]:
     """Feeds a worker may claim: due and not leased (any not leased, with
     ``force``), or leased by a worker whose lease ran out (it died)."""
     feed = _core(FeedRow).c
