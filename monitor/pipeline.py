@@ -18,11 +18,13 @@ from __future__ import annotations
 import logging
 import queue
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
+from typing import cast
 
 from monitor.fetch import Fetcher
 from monitor.matcher import Matcher
@@ -122,7 +124,8 @@ class Poller:
     def cycle(self, now: datetime, urls: Sequence[str], force: bool = False) -> CycleReport:
         """Poll those of ``urls`` that are due (all of them with ``force``),
         claiming them in batches; each is polled at most once per cycle."""
-        claimed: list[Future[FeedReport]] = []
+        order: list[str] = []  # claimed, in claim order
+        reports: dict[str, FeedReport] = {}
         unchanged: list[Unchanged] = []  # list.append is atomic: no lock needed
         # Read once, then claimed a batch at a time: a claim of the whole
         # list each time would cost more than a batch of 304s.
@@ -134,11 +137,9 @@ class Poller:
             pool, matcher = self.pool, self.matcher
             parse = lambda fetched: pool.parse(fetched, matcher)  # noqa: E731
         renewed = time.monotonic()
-        # Finished polls arrive here: waiting on a queue costs the same for
-        # 3 polls running as for 30, unlike concurrent.futures.wait.
-        finished: queue.SimpleQueue[object] = queue.SimpleQueue()
         running = 0
-        with ThreadPoolExecutor(max_workers=self.workers) as threads:
+        poll = partial(self._poll_guarded, now=now, parse=parse, unchanged=unchanged)
+        with _PollThreads(self.workers, poll) as threads:
             while True:
                 if remaining and running <= self.workers:
                     wanted = self.batch - running
@@ -146,15 +147,16 @@ class Poller:
                     due = self._claim(now, remaining[:wanted], force, wanted)
                     del remaining[:wanted]
                     for feed in due:
-                        job = threads.submit(self._poll_guarded, feed, now, parse, unchanged)
-                        job.add_done_callback(finished.put)
-                        claimed.append(job)
+                        threads.put(feed)
+                        order.append(feed.url)
                     running += len(due)
                 if not running:
                     if remaining:
                         continue
                     break
-                running -= _take_finished(finished, self.renew_every)
+                for url, report in threads.take(self.renew_every):
+                    reports[url] = report
+                    running -= 1
                 if len(unchanged) >= UNCHANGED_BATCH or not running:
                     self._record_unchanged(now, unchanged)
                 if time.monotonic() - renewed >= self.renew_every:
@@ -162,7 +164,7 @@ class Poller:
                     # Still at work on them: a lease runs out only when this worker died.
                     self.store.renew_leases(self.clock() if self.clock else now, self.lease)
                     renewed = time.monotonic()
-        return CycleReport(tuple(job.result() for job in claimed))
+        return CycleReport(tuple(reports[url] for url in order))
 
     def _claim(self, now: datetime, urls: list[str], force: bool, limit: int) -> list[FeedState]:
         claimed_at = self.clock() if self.clock else now
@@ -293,20 +295,61 @@ class Poller:
         return FeedReport(feed.url, failure.reason, message=failure.message, stopped=stopped)
 
 
-def _take_finished(finished: queue.SimpleQueue[object], timeout: float) -> int:
-    """How many polls finished: waits up to ``timeout`` for the first, then
-    takes whatever else is already there."""
-    try:
-        finished.get(timeout=timeout)
-    except queue.Empty:
-        return 0
-    count = 1
-    while True:
+class _PollThreads:
+    """Threads that poll the feeds put to them and hand back each report: a
+    queue in and a queue out. A quiet cycle polls hundreds of feeds in a
+    fraction of a second, and a Future per feed (its Condition, callbacks
+    and wake-ups) would cost a noticeable share of each 304."""
+
+    def __init__(self, count: int, poll: Callable[[FeedState], FeedReport]) -> None:
+        self._count = count
+        self._poll = poll
+        self._jobs: queue.SimpleQueue[FeedState | None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[tuple[str, FeedReport | BaseException]] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+
+    def __enter__(self) -> _PollThreads:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for _thread in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            thread.join()
+
+    def put(self, feed: FeedState) -> None:
+        if len(self._threads) < self._count:  # started as needed, up to count
+            thread = threading.Thread(target=self._run, name="poll", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self._jobs.put(feed)
+
+    def take(self, timeout: float) -> list[tuple[str, FeedReport]]:
+        """The polls finished: waits up to ``timeout`` for the first, then
+        takes whatever else is already there. A poll that raised (tests'
+        raise_errors) raises here."""
         try:
-            finished.get_nowait()
+            done = [self._done.get(timeout=timeout)]
         except queue.Empty:
-            return count
-        count += 1
+            return []
+        while True:
+            try:
+                done.append(self._done.get_nowait())
+            except queue.Empty:
+                break
+        for _, result in done:
+            if isinstance(result, BaseException):
+                raise result
+        return cast(list[tuple[str, FeedReport]], done)
+
+    def _run(self) -> None:
+        while (feed := self._jobs.get()) is not None:
+            result: FeedReport | BaseException
+            try:
+                result = self._poll(feed)
+            except BaseException as e:  # handed to the cycle, which raises it
+                result = e
+            self._done.put((feed.url, result))
 
 
 def _next_poll(feed: FeedState, now: datetime) -> datetime:

@@ -471,7 +471,7 @@ class Store:
         # Core statements built once, not ORM objects: on a quiet cycle of
         # 304s, building and flushing those cost more than the requests.
         claim = {"at": now, "owner": self.owner, "until": (claimed_at or now) + lease}
-        with self.session() as s:
+        with self.engine.begin() as s:  # a Connection: no Session to set up
             found = s.execute(
                 _claimable(force), {"urls": list(urls), "at": now, "limit": limit or len(urls)}
             )
@@ -523,7 +523,7 @@ class Store:
             return
         feed = _core(FeedRow).c
         known = {"at": now, "owner": self.owner}
-        with self.session() as s:
+        with self.engine.begin() as s:  # a Connection: no Session to set up
             # The feeds that were not redirected (nearly all) share a few next
             # polls: one statement for each (Core, built once: on a quiet
             # cycle ORM instances would cost more than the 304s).
