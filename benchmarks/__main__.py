@@ -155,11 +155,11 @@ def ingest_rows(
     pool_start = 0.0
     for processes, label in ((0, "1 process"), (os.cpu_count() or 1, "parse pool")):
         worker = bench_worker(base_url, names, _fresh(workdir / f"run-{processes}"), processes)
-        if worker.parse_pool is not None:
+        if worker.poll_pool is not None:
             # The service starts its parse processes once and keeps them;
             # their start-up is reported on its own line.
             started = time.perf_counter()
-            worker.parse_pool.start()
+            worker.poll_pool.start()
             pool_start = time.perf_counter() - started
         seconds, report = timed_poll(worker)
         rows.append((f"monitor poll, {label}: fetch+parse+match+store", report.new_items / seconds))

@@ -6,8 +6,9 @@
 Due feeds are claimed in batches, so that several workers sharing a database
 split them between them; they are fetched, matched and stored concurrently in
 a bounded thread pool, and the next batch is claimed as that pool runs low.
-When many are due, parsing and matching run in a pool of processes
-(parsepool.py) to use every core. Deciding
+When many are due, fetching, parsing and matching run in a pool of
+processes (pollpool.py) to use every core, and this process keeps the
+claims and every write. Deciding
 things lives elsewhere (schedule.py: when; parse.py: what an entry is;
 matcher.py: what matches); this module only calls them in order and turns
 every per-feed outcome into a ``FeedReport`` value.
@@ -23,12 +24,20 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import partial
 from typing import cast
 
 from monitor.fetch import Fetcher
 from monitor.matcher import Matcher
-from monitor.parsepool import Parse, ParsePool, Premade, matches_of, parse_here
+from monitor.pollpool import (
+    DIED,
+    Polled,
+    PollJob,
+    PollPool,
+    Premade,
+    RemoteBug,
+    matches_of,
+    parse_here,
+)
 from monitor.schedule import FailureDecision, after_failure, next_poll_after_success
 from monitor.store import DEFAULT_FEED_LEASE, FeedState, NewMatch, Store, Unchanged
 from monitor.types import Entry, FeedFailure, Fetched, NotModified, ParsedFeed
@@ -84,8 +93,8 @@ class CycleReport:
 # many at a time, and whenever leases are renewed, and at the end of a cycle.
 UNCHANGED_BATCH = 64
 
-# Below this many due feeds, parsing in-process costs less than shipping
-# bodies to another process.
+# Below this many due feeds, polling in this process costs less than the
+# round trips to the pool's (and a quiet service need not start them).
 POOL_THRESHOLD = 8
 
 
@@ -97,7 +106,7 @@ class Poller:
     workers: int = 8
     raise_errors: bool = False  # tests: a bug in the pipeline fails loudly
     jitter: Callable[[], float] = random.random
-    pool: ParsePool | None = None  # None: parse in this process
+    pool: PollPool | None = None  # None: poll in this process
     pause_after: int = 10  # consecutive failures that pause a feed
     # How long a claimed feed is kept from other workers; renewed every third
     # of it while the cycle runs, so it runs out only when this worker died.
@@ -124,47 +133,34 @@ class Poller:
     def cycle(self, now: datetime, urls: Sequence[str], force: bool = False) -> CycleReport:
         """Poll those of ``urls`` that are due (all of them with ``force``),
         claiming them in batches; each is polled at most once per cycle."""
-        order: list[str] = []  # claimed, in claim order
-        reports: dict[str, FeedReport] = {}
-        unchanged: list[Unchanged] = []  # list.append is atomic: no lock needed
         # Read once, then claimed a batch at a time: a claim of the whole
         # list each time would cost more than a batch of 304s.
         remaining = self.store.due_urls(now, list(dict.fromkeys(urls)), force)
-        # Shipping bodies to another process costs more than it saves for a few.
-        pooled = self.pool is not None and len(remaining) >= POOL_THRESHOLD
-        parse: Parse = parse_here
-        if self.pool is not None and pooled:
-            pool, matcher = self.pool, self.matcher
-            parse = lambda fetched: pool.parse(fetched, matcher)  # noqa: E731
+        pool = self.pool
+        if pool is not None and len(remaining) < POOL_THRESHOLD:
+            pool = None  # for a few, the round trips cost more than they save
+        cycle = _Cycle(self, now, pool)
         renewed = time.monotonic()
-        running = 0
-        poll = partial(self._poll_guarded, now=now, parse=parse, unchanged=unchanged)
-        with _PollThreads(self.workers, poll) as threads:
+        with cycle.threads:
             while True:
-                if remaining and running <= self.workers:
-                    wanted = self.batch - running
+                if remaining and cycle.outstanding <= self.workers:
+                    wanted = self.batch - cycle.outstanding
                     # Those not claimed were taken by another worker meanwhile.
-                    due = self._claim(now, remaining[:wanted], force, wanted)
+                    cycle.start(self._claim(now, remaining[:wanted], force, wanted))
                     del remaining[:wanted]
-                    for feed in due:
-                        threads.put(feed)
-                        order.append(feed.url)
-                    running += len(due)
-                if not running:
+                if not cycle.outstanding:
                     if remaining:
                         continue
                     break
-                for url, report in threads.take(self.renew_every):
-                    reports[url] = report
-                    running -= 1
-                if len(unchanged) >= UNCHANGED_BATCH or not running:
-                    self._record_unchanged(now, unchanged)
+                cycle.take(self.renew_every)
+                if len(cycle.unchanged) >= UNCHANGED_BATCH or not cycle.outstanding:
+                    self._record_unchanged(now, cycle.unchanged)
                 if time.monotonic() - renewed >= self.renew_every:
-                    self._record_unchanged(now, unchanged)  # done with these: release them
+                    self._record_unchanged(now, cycle.unchanged)  # done with these: release them
                     # Still at work on them: a lease runs out only when this worker died.
                     self.store.renew_leases(self.clock() if self.clock else now, self.lease)
                     renewed = time.monotonic()
-        return CycleReport(tuple(reports[url] for url in order))
+        return CycleReport(tuple(cycle.reports[url] for url in cycle.order))
 
     def _claim(self, now: datetime, urls: list[str], force: bool, limit: int) -> list[FeedState]:
         claimed_at = self.clock() if self.clock else now
@@ -187,61 +183,61 @@ class Poller:
         for _ in batch:
             self.on_lease(-1)
 
-    def _poll_guarded(
-        self, feed: FeedState, now: datetime, parse: Parse, unchanged: list[Unchanged]
-    ) -> FeedReport:
+    def guarded(self, feed: FeedState, now: datetime, work: Callable[[], FeedReport]) -> FeedReport:
+        """``work``'s report on the feed; a bug in it is reported as the
+        feed's internal_error (raised with ``raise_errors``)."""
         report = None
         try:
-            report = self._poll_or_fail(feed, now, parse, unchanged)
+            try:
+                report = work()
+            except Exception as e:
+                if self.raise_errors:
+                    raise
+                # Not a feed problem but a bug: say so loudly, keep the other feeds going.
+                log.exception("internal error while polling %s", feed.url)
+                failure = FeedFailure(feed.url, "internal_error", f"{type(e).__name__}: {e}")
+                report = self._failed(feed, failure, now)
             return report
         finally:
             if report is None or report.outcome not in UNCHANGED:
                 self.on_lease(-1)  # recorded and released (the unchanged ones later)
 
-    def _poll_or_fail(
-        self, feed: FeedState, now: datetime, parse: Parse, unchanged: list[Unchanged]
-    ) -> FeedReport:
-        try:
-            return self.poll(feed, now, parse, unchanged)
-        except Exception as e:
-            if self.raise_errors:
-                raise
-            # Not a feed problem but a bug: say so loudly, keep the other feeds going.
-            log.exception("internal error while polling %s", feed.url)
-            failure = FeedFailure(feed.url, "internal_error", f"{type(e).__name__}: {e}")
-            return self._failed(feed, failure, now)
-
-    def poll(
-        self, feed: FeedState, now: datetime, parse: Parse, unchanged: list[Unchanged]
-    ) -> FeedReport:
-        """One feed, already started (``Store.start_polls``); a poll that finds
-        nothing new is added to ``unchanged``, for the caller to record."""
+    def poll(self, feed: FeedState, now: datetime, unchanged: list[Unchanged]) -> FeedReport:
+        """One feed, already started (``Store.start_polls``), polled in this
+        process; a poll that finds nothing new is added to ``unchanged``,
+        for the caller to record."""
         started = time.monotonic()
         outcome = self.fetcher.fetch(
             feed.fetch_url, now, feed.etag, feed.last_modified, known_hash=feed.body_hash
         )
-        report = self._after_fetch(feed, outcome, now, parse, unchanged)
-        return replace(report, fetch_seconds=time.monotonic() - started)
+        return self.finish(feed, Polled(outcome, time.monotonic() - started), now, unchanged)
 
-    def _after_fetch(
-        self,
-        feed: FeedState,
-        outcome: Fetched | NotModified | FeedFailure,
-        now: datetime,
-        parse: Parse,
-        unchanged: list[Unchanged],
+    def finish(
+        self, feed: FeedState, polled: Polled, now: datetime, unchanged: list[Unchanged]
     ) -> FeedReport:
+        """The rest of a poll, once fetched (and, in a poll process, parsed)."""
+        outcome = polled.outcome
         every = timedelta(seconds=feed.every_seconds)
         if isinstance(outcome, NotModified):
             next_poll = next_poll_after_success(now, every, outcome.max_age)
             unchanged.append(Unchanged(feed.url, next_poll, outcome.moved_to))
-            return FeedReport(feed.url, outcome.reason)
+            return FeedReport(feed.url, outcome.reason, fetch_seconds=polled.fetch_seconds)
         if isinstance(outcome, FeedFailure):
-            return self._failed(feed, outcome, now)
-        parsed, premade = parse(outcome)
+            report = self._failed(feed, outcome, now)
+        else:
+            report = self._parsed(feed, outcome, polled, now)
+        return replace(report, fetch_seconds=polled.fetch_seconds)
+
+    def _parsed(
+        self, feed: FeedState, fetched: Fetched, polled: Polled, now: datetime
+    ) -> FeedReport:
+        if polled.parsed is None:
+            parsed, premade = parse_here(fetched)
+        else:
+            parsed, premade = polled.parsed, polled.premade
         if isinstance(parsed, FeedFailure):
             return self._failed(feed, parsed, now)
-        report = self._ingest(feed, outcome, parsed, premade or {}, now)
+        report = self._ingest(feed, fetched, parsed, premade or {}, now)
         if self.pool is not None:
             self.pool.remember(feed.url, (e.key for e in parsed.entries))
         return report
@@ -295,61 +291,160 @@ class Poller:
         return FeedReport(feed.url, failure.reason, message=failure.message, stopped=stopped)
 
 
-class _PollThreads:
-    """Threads that poll the feeds put to them and hand back each report: a
-    queue in and a queue out. A quiet cycle polls hundreds of feeds in a
-    fraction of a second, and a Future per feed (its Condition, callbacks
-    and wake-ups) would cost a noticeable share of each 304."""
+# What a cycle's queue of finished work carries: a report from a thread
+# (by feed URL), or a poll process's result for a job.
+_Done = tuple[str, "FeedReport | BaseException"] | tuple[PollJob, "Polled | RemoteBug | str"]
 
-    def __init__(self, count: int, poll: Callable[[FeedState], FeedReport]) -> None:
+
+class _Threads:
+    """Threads that run the work put to them (a poll, or the rest of one)
+    and put each report on the cycle's queue. A quiet cycle polls hundreds
+    of feeds in a fraction of a second: a Future per feed (its Condition,
+    callbacks and wake-ups) would cost a noticeable share of each 304."""
+
+    def __init__(self, count: int, done: queue.SimpleQueue[_Done]) -> None:
         self._count = count
-        self._poll = poll
-        self._jobs: queue.SimpleQueue[FeedState | None] = queue.SimpleQueue()
-        self._done: queue.SimpleQueue[tuple[str, FeedReport | BaseException]] = queue.SimpleQueue()
+        self._done = done
+        self._work: queue.SimpleQueue[tuple[str, Callable[[], FeedReport]] | None] = (
+            queue.SimpleQueue()
+        )
         self._threads: list[threading.Thread] = []
 
-    def __enter__(self) -> _PollThreads:
+    def __enter__(self) -> _Threads:
         return self
 
     def __exit__(self, *_: object) -> None:
         for _thread in self._threads:
-            self._jobs.put(None)
+            self._work.put(None)
         for thread in self._threads:
             thread.join()
 
-    def put(self, feed: FeedState) -> None:
+    def put(self, url: str, work: Callable[[], FeedReport]) -> None:
         if len(self._threads) < self._count:  # started as needed, up to count
             thread = threading.Thread(target=self._run, name="poll", daemon=True)
             thread.start()
             self._threads.append(thread)
-        self._jobs.put(feed)
+        self._work.put((url, work))
 
-    def take(self, timeout: float) -> list[tuple[str, FeedReport]]:
-        """The polls finished: waits up to ``timeout`` for the first, then
-        takes whatever else is already there. A poll that raised (tests'
-        raise_errors) raises here."""
+    def _run(self) -> None:
+        while (item := self._work.get()) is not None:
+            url, work = item
+            result: FeedReport | BaseException
+            try:
+                result = work()
+            except BaseException as e:  # handed to the cycle, which raises it
+                result = e
+            self._done.put((url, result))
+
+
+class _Cycle:
+    """The feeds one cycle has claimed and not finished: polled on its
+    threads, or fetched and parsed in the pool's processes and finished
+    here (a 304 at once, in the cycle's own thread; the others, which
+    write, on the threads)."""
+
+    def __init__(self, poller: Poller, now: datetime, pool: PollPool | None) -> None:
+        self.poller, self.now, self.pool = poller, now, pool
+        self.order: list[str] = []  # claimed, in claim order
+        self.reports: dict[str, FeedReport] = {}
+        self.unchanged: list[Unchanged] = []  # list.append is atomic: no lock needed
+        self.outstanding = 0
+        self._done: queue.SimpleQueue[_Done] = queue.SimpleQueue()
+        self.threads = _Threads(poller.workers, self._done)
+        self._feeds: dict[str, FeedState] = {}  # those in a pool process, by URL
+        # The jobs a process had in hand when it died: one of them may have
+        # killed it, so they are tried again one at a time (the guilty one
+        # then dies alone), and a job in hand at two deaths fails.
+        self._suspects: list[PollJob] = []
+        self._suspect: str | None = None  # the URL of the one being tried again
+        self._retried: set[str] = set()
+
+    def start(self, due: list[FeedState]) -> None:
+        self.order += [feed.url for feed in due]
+        self.outstanding += len(due)
+        if self.pool is None:
+            for feed in due:
+                self._here(feed)
+            return
+        self._feeds.update((feed.url, feed) for feed in due)
+        self._send([_job(feed, self.now) for feed in due])
+
+    def _send(self, jobs: list[PollJob]) -> bool:
+        """Hand the jobs to the pool; False if some were polled here instead
+        (its processes cannot start here)."""
+        assert self.pool is not None
+        refused = self.pool.send(jobs, self.poller.matcher, self._done.put)
+        for job in refused:
+            self._here(self._feeds.pop(job.url))
+        return not refused
+
+    def _here(self, feed: FeedState) -> None:
+        poller, now, unchanged = self.poller, self.now, self.unchanged
+        self.threads.put(
+            feed.url, lambda: poller.guarded(feed, now, lambda: poller.poll(feed, now, unchanged))
+        )
+
+    def take(self, timeout: float) -> None:
+        """Take in the work finished: waits up to ``timeout`` for the first,
+        then takes whatever else is already there."""
         try:
             done = [self._done.get(timeout=timeout)]
         except queue.Empty:
-            return []
+            return
         while True:
             try:
                 done.append(self._done.get_nowait())
             except queue.Empty:
                 break
-        for _, result in done:
-            if isinstance(result, BaseException):
-                raise result
-        return cast(list[tuple[str, FeedReport]], done)
+        for item, result in done:
+            if isinstance(item, PollJob):
+                self._remote(item, cast("Polled | RemoteBug | str", result))
+            elif isinstance(result, BaseException):
+                raise result  # a bug with raise_errors (tests)
+            else:
+                self.reports[item] = cast(FeedReport, result)
+                self.outstanding -= 1
 
-    def _run(self) -> None:
-        while (feed := self._jobs.get()) is not None:
-            result: FeedReport | BaseException
-            try:
-                result = self._poll(feed)
-            except BaseException as e:  # handed to the cycle, which raises it
-                result = e
-            self._done.put((feed.url, result))
+    def _remote(self, job: PollJob, result: Polled | RemoteBug | str) -> None:
+        if job.url == self._suspect:
+            self._suspect = None
+        if result == DIED and job.url not in self._retried:
+            self._retried.add(job.url)
+            self._suspects.append(job)
+        else:
+            self._finish(job, result)
+        while self._suspect is None and self._suspects:
+            suspect = self._suspects.pop(0)
+            if self._send([suspect]):
+                self._suspect = suspect.url
+
+    def _finish(self, job: PollJob, result: Polled | RemoteBug | str) -> None:
+        poller, now, unchanged = self.poller, self.now, self.unchanged
+        feed = self._feeds.pop(job.url)
+        if isinstance(result, Polled) and isinstance(result.outcome, NotModified):
+            # Nothing to write yet (recorded with the others): no thread needed.
+            self.reports[feed.url] = poller.finish(feed, result, now, unchanged)
+            self.outstanding -= 1
+            return
+        work: Callable[[], FeedReport]
+        if isinstance(result, Polled):
+            polled = result
+            work = lambda: poller.finish(feed, polled, now, unchanged)  # noqa: E731
+        elif isinstance(result, RemoteBug):
+            error = result
+
+            def work() -> FeedReport:
+                raise error
+        else:
+            failure = FeedFailure(
+                job.fetch_url, "parse_error", "the poll process died on this feed"
+            )
+            work = lambda: poller.finish(feed, Polled(failure, None), now, unchanged)  # noqa: E731
+        self.threads.put(feed.url, lambda: poller.guarded(feed, now, work))
+
+
+def _job(feed: FeedState, now: datetime) -> PollJob:
+    return PollJob(feed.url, feed.fetch_url, now, feed.etag, feed.last_modified, feed.body_hash)
 
 
 def _next_poll(feed: FeedState, now: datetime) -> datetime:

@@ -24,8 +24,8 @@ from monitor.digest import Renderer
 from monitor.errors import Diagnostic, MonitorError, WatchlistError
 from monitor.fetch import Fetcher, FetchPolicy
 from monitor.matcher import Matcher
-from monitor.parsepool import ParsePool
 from monitor.pipeline import CycleReport, Poller
+from monitor.pollpool import PollPool
 from monitor.schedule import due_digest_slot
 from monitor.store import DigestRecord, Store
 from monitor.watchlist import Watchlist, load_file, watchlist_files
@@ -140,11 +140,15 @@ class Worker:
         )
         self.raise_errors = raise_errors
         processes = settings.parse_processes
-        self.parse_pool = ParsePool(processes) if processes > 0 else None
+        self.poll_pool = (
+            PollPool(processes, self.fetcher.policy, settings.fetch_workers)
+            if processes > 0
+            else None
+        )
 
     def close(self) -> None:
-        if self.parse_pool is not None:
-            self.parse_pool.cleanup()
+        if self.poll_pool is not None:
+            self.poll_pool.cleanup()
         self.fetcher.close()
         self.store.close()
 
@@ -162,7 +166,7 @@ class Worker:
             self.watchlists.matcher,
             workers=self.settings.fetch_workers,
             raise_errors=self.raise_errors,
-            pool=self.parse_pool,
+            pool=self.poll_pool,
             pause_after=self.settings.pause_after,
             lease=self.settings.feed_lease,
             clock=self.clock,

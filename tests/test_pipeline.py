@@ -8,16 +8,16 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import cast
 
 import pytest
 
+from monitor.fetch import FetchPolicy
 from monitor.matcher import Matcher
 from monitor.parse import parse_feed
-from monitor.parsepool import ParsePool
-from monitor.pipeline import POOL_THRESHOLD
+from monitor.pipeline import POOL_THRESHOLD, Poller
+from monitor.pollpool import PollPool
 from monitor.service import Worker
-from monitor.types import Entry, FeedFailure, Fetched
+from monitor.types import Entry, FeedFailure, Fetched, Match
 from tests.conftest import FeedServer, Route, Smtp, make_settings, rss, write_watchlist
 from tests.golden import assert_golden
 
@@ -147,22 +147,26 @@ def test_feedparser_never_sees_a_url_or_a_path(tmp_path: Path) -> None:
     assert isinstance(outcome, FeedFailure)
 
 
-def test_many_due_feeds_are_parsed_in_other_processes(
+def test_many_due_feeds_are_polled_in_other_processes(
     workdir: Path, feed_server: FeedServer
 ) -> None:
     urls = []
     for number in range(POOL_THRESHOLD):
         feed_server.routes[f"/f{number}"] = Route(
-            rss((f"{number}-a", "North Korea news", "x"), (f"{number}-b", "Weather", "y"))
+            rss((f"{number}-a", "North Korea news", "x"), (f"{number}-b", "Weather", "y")),
+            etag=f'"{number}"',
         )
         urls.append(feed_server.url(f"/f{number}"))
     write_watchlist(workdir, urls)
     worker = make_worker(workdir, Clock(NOW), parse_processes=2)
-    assert worker.parse_pool is not None
+    assert worker.poll_pool is not None
     report = worker.poll()
     assert [f.outcome for f in report.feeds] == ["updated"] * POOL_THRESHOLD
     assert (report.new_items, report.new_matches) == (2 * POOL_THRESHOLD, POOL_THRESHOLD)
-    assert worker.parse_pool._executor is not None  # the pool really was used
+    assert worker.poll_pool.running == 2  # the pool really was used
+    # Unchanged now: answered by 304 in the processes, recorded here.
+    again = worker.poll(force=True)
+    assert [f.outcome for f in again.feeds] == ["http_304"] * POOL_THRESHOLD
     worker.close()
 
 
@@ -174,11 +178,11 @@ def test_parse_processes_match_with_the_rules_in_force_and_skip_nothing_new(
         feed_server.routes[f"/p{number}"] = Route(rss((f"{number}-a", "Kursk news", "x")))
     path = write_watchlist(workdir, urls)
     worker = make_worker(workdir, Clock(NOW), parse_processes=2)
-    assert worker.parse_pool is not None
+    assert worker.poll_pool is not None
     # The pool believes these entries were stored before and does not match
     # them; the store does not know them, so they are matched all the same.
     for number, url in enumerate(urls):
-        worker.parse_pool.remember(url, [f"guid:{feed_server.host}/{number}-a"])
+        worker.poll_pool.remember(url, [f"guid:{feed_server.host}/{number}-a"])
     first = worker.poll()
     assert (first.new_items, first.new_matches) == (POOL_THRESHOLD, POOL_THRESHOLD)
     # A rule added while the service runs reaches the processes: the old
@@ -193,7 +197,7 @@ def test_parse_processes_match_with_the_rules_in_force_and_skip_nothing_new(
     assert (second.new_items, second.new_matches) == (POOL_THRESHOLD, POOL_THRESHOLD)
     rules = {m.rule for m in worker.store.unreported_matches("test-watch")}
     assert rules == {"kursk", "weather"}
-    assert worker.parse_pool._executor is not None
+    assert worker.poll_pool.running == 2
     worker.close()
 
 
@@ -291,30 +295,38 @@ def test_nul_bytes_and_lone_surrogates_never_reach_storage() -> None:
         assert not any("\ud800" <= char <= "\udfff" for char in value)
 
 
-def test_the_parse_pool_falls_back_to_this_process_when_it_cannot_start(
-    tmp_path: Path,
+def test_the_poll_pool_falls_back_to_this_process_when_it_cannot_start(
+    workdir: Path, feed_server: FeedServer
 ) -> None:
-    # A script without a __main__ guard cannot start spawned processes: each
-    # child re-runs it and dies while bootstrapping. Parsing must go on.
-    script = tmp_path / "unguarded.py"
+    # Spawned processes import the main module first: one that cannot be
+    # imported kills each of them while bootstrapping. Polling must go on.
+    urls = []
+    for number in range(POOL_THRESHOLD):
+        feed_server.routes[f"/u{number}"] = Route(rss((f"{number}", "North Korea", "x")))
+        urls.append(feed_server.url(f"/u{number}"))
+    write_watchlist(workdir, urls)
+    script = workdir / "unguarded.py"
     script.write_text(
-        "from monitor.matcher import Matcher\n"
-        "from monitor.parsepool import ParsePool\n"
-        "from monitor.types import Fetched\n"
-        "from tests.conftest import rss\n"
-        "pool = ParsePool(1)\n"
-        "body = rss(('a', 'North Korea', 'x'))\n"
-        "parsed, _ = pool.parse(Fetched('u', 'u', body, '', None, None, 'h'), Matcher(()))\n"
-        "print(type(parsed).__name__, len(getattr(parsed, 'entries', ())))\n"
-        "pool.cleanup()\n",
+        "import sys\n"
+        "if __name__ != '__main__':\n"
+        "    sys.exit('not importable')\n"
+        "from pathlib import Path\n"
+        "from monitor.service import Worker\n"
+        "from tests.conftest import make_settings\n"
+        f"worker = Worker(make_settings(Path({str(workdir)!r}), parse_processes=1))\n"
+        "report = worker.poll()\n"
+        "print(report.summary(), worker.poll_pool.available)\n"
+        "worker.close()\n",
         encoding="utf-8",
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, env=env
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env
     )
-    assert done.stdout.splitlines()[-1] == "ParsedFeed 1", done.stderr[-2000:]
-    assert "parsing in this process" in done.stderr
+    expected = f"{POOL_THRESHOLD} feeds polled, {POOL_THRESHOLD} new items, "
+    assert done.stdout.splitlines()[-1].startswith(expected), done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1].endswith("0 failed False"), done.stdout
+    assert "polling in this process" in done.stderr
 
 
 @pytest.mark.parametrize("reference", [b"&#1114112;", b"&#55296;", b"&#xD800;", b"&#0;"])
@@ -395,10 +407,10 @@ def test_missing_unparseable_and_future_dates_never_crash(date: bytes) -> None:
     assert entry.published_at is None or entry.published_at.year == 2199
 
 
-def test_the_parse_pool_keeps_the_files_of_two_matcher_versions() -> None:
+def test_the_poll_pool_keeps_the_files_of_two_matcher_versions() -> None:
     """A long-running service reloads its watchlists many times: the pool
     keeps the file of the matcher in force and of the one before, no more."""
-    pool = ParsePool(1)
+    pool = PollPool(1, FetchPolicy(5.0, 1024, "t"), 1)
     versions = [Matcher(()) for _ in range(4)]
     paths = [pool._file_of(matcher) for matcher in versions]
     assert len(set(paths)) == 4
@@ -408,26 +420,37 @@ def test_the_parse_pool_keeps_the_files_of_two_matcher_versions() -> None:
     assert not any(os.path.exists(path) for path in paths)
 
 
-class _DiesWhenLoaded:
-    """Unpickled in a parse process, ends that process at once (as the
-    kernel's OOM killer would)."""
+class DiesOnDeadly(Matcher):
+    """A matcher that ends its process at an entry titled DEADLY, as the
+    kernel's OOM killer would end a process that a feed blew up."""
 
-    def __reduce__(self) -> tuple[object, tuple[int]]:
-        return (os._exit, (1,))
+    def __init__(self) -> None:
+        super().__init__(())
+
+    def match(self, title: str, text: str) -> list[Match]:
+        if "DEADLY" in title:
+            os._exit(1)
+        return super().match(title, text)
 
 
-def test_a_parse_process_that_dies_fails_that_feed_and_the_pool_starts_afresh() -> None:
-    pool = ParsePool(1)
-    fetched = Fetched("u", "http://feeds.example/f", rss(("a", "Kursk", "x")), "", None, None, "h")
-    matcher = Matcher(())
-    try:
-        parsed, _ = pool.parse(fetched, matcher)
-        assert not isinstance(parsed, FeedFailure)
-        deadly = cast(Matcher, _DiesWhenLoaded())
-        failed, premade = pool.parse(fetched, deadly)
-        assert isinstance(failed, FeedFailure) and failed.reason == "parse_error", failed
-        assert "died" in failed.message and premade is None
-        again, made = pool.parse(fetched, matcher)
-        assert not isinstance(again, FeedFailure) and made == {"guid:feeds.example/a": ()}
-    finally:
-        pool.cleanup()
+def test_a_poll_process_that_dies_fails_the_feed_that_killed_it_and_no_other(
+    workdir: Path, feed_server: FeedServer
+) -> None:
+    urls = []
+    for number in range(POOL_THRESHOLD):
+        title = "DEADLY" if number == 3 else "Kursk"
+        feed_server.routes[f"/d{number}"] = Route(rss((f"{number}", title, "x")))
+        urls.append(feed_server.url(f"/d{number}"))
+    write_watchlist(workdir, urls)
+    worker = make_worker(workdir, Clock(NOW), parse_processes=1)
+    assert worker.poll_pool is not None
+    worker.store.sync_feeds([(url, 900) for url in urls], NOW)
+    poller = Poller(worker.store, worker.fetcher, DiesOnDeadly(), pool=worker.poll_pool)
+    report = poller.cycle(NOW, urls)
+    outcomes = {f.url: (f.outcome, f.message) for f in report.feeds}
+    deadly = outcomes.pop(urls[3])
+    assert deadly == ("parse_error", "the poll process died on this feed")
+    # The others it had in hand were tried again, one at a time, elsewhere.
+    assert set(outcomes.values()) == {("updated", "")}
+    assert worker.poll_pool.running == 1  # started afresh
+    worker.close()
