@@ -3,7 +3,7 @@
 Run as its own process so that its peak is the cycle's alone. A process
 started from a large one inherits that one's peak in its resource usage, so
 this process resets its high-water mark first (Linux: /proc/self/clear_refs)
-and reads it back (VmHWM). The parse processes are counted as well: the
+and reads it back (VmHWM). The poll processes are counted as well: the
 figure is the larger of this process's peak and its children's.
 """
 

@@ -422,7 +422,7 @@ def _runs(setup: Setup) -> bool:
         f"{setup.feeds} feeds, {LATENCY * 1000:.0f} ms per response, on {len(setup.addresses)} "
         f"hosts ({setup.addresses[0]} ... {setup.addresses[-1]}); per worker "
         f"MONITOR_FETCH_WORKERS={fetch_workers} (default), "
-        f"{parse_processes} parse processes (default), 2 requests at once per host; "
+        f"{parse_processes} poll processes (default), 2 requests at once per host; "
         f"{os.cpu_count()} cores"
     )
     results = []

@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     feed_lease_seconds: float | None = Field(default=None, gt=0)
     max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)  # after decompression
     fetch_workers: int = Field(default=8, ge=1)
-    # 0 parses in the worker process; the default uses every core when many feeds are due
+    # Processes that fetch, parse and match when many feeds are due (every core
+    # by default); 0 polls in the worker's own process.
     parse_processes: int = Field(default_factory=lambda: _cores() if _cores() > 1 else 0, ge=0)
     delivery_attempts: int = Field(default=8, ge=1)  # then a message is marked failed
     # How long a message being sent is kept from other senders; after a crash

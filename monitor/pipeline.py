@@ -4,14 +4,14 @@
     | match | store (the lease cleared)
 
 Due feeds are claimed in batches, so that several workers sharing a database
-split them between them; they are fetched, matched and stored concurrently in
-a bounded thread pool, and the next batch is claimed as that pool runs low.
-When many are due, fetching, parsing and matching run in a pool of
-processes (pollpool.py) to use every core, and this process keeps the
-claims and every write. Deciding
-things lives elsewhere (schedule.py: when; parse.py: what an entry is;
-matcher.py: what matches); this module only calls them in order and turns
-every per-feed outcome into a ``FeedReport`` value.
+split them between them, and the next batch is claimed as the last runs low.
+When many are due, the poll processes (pollpool.py) fetch, parse and match
+them, to use every core, and this process finishes each poll: a 304 in the
+cycle's own thread, the others (which write) on a bounded set of threads. A
+few due feeds are polled on those threads from start to end. Deciding things
+lives elsewhere (schedule.py: when; parse.py: what an entry is; matcher.py:
+what matches); this module only calls them in order and turns every
+per-feed outcome into a ``FeedReport`` value.
 """
 
 from __future__ import annotations

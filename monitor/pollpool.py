@@ -26,7 +26,6 @@ import os
 import pickle
 import queue
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -142,6 +141,8 @@ def parse_and_match(
 
 
 def poll_remotely(fetcher: Fetcher, job: PollJob, matcher_file: str, skip: bytes) -> Polled:
+    """The job's feed fetched and, if it changed, parsed and matched; its
+    body is dropped (the service's process needs only what came of it)."""
     started = time.monotonic()
     outcome = fetcher.fetch(
         job.fetch_url, job.now, job.etag, job.last_modified, known_hash=job.body_hash
@@ -168,14 +169,8 @@ STOP = "stop"  # the last message either way
 _Job = tuple[int, PollJob, str, bytes]
 
 
-SWITCH_SECONDS = 0.0005
-
-
 def _serve(connection: Connection, policy: FetchPolicy, threads: int) -> None:
     """A poll process (see _Server)."""
-    # Its threads parse (CPU) while one fetches (I/O): the fetching thread
-    # should get the GIL back soon after each read, not after 5 ms.
-    sys.setswitchinterval(SWITCH_SECONDS)
     _Server(connection, policy).serve(threads)
 
 
@@ -358,6 +353,11 @@ class PollPool:
     def running(self) -> int:
         """How many of its processes are up."""
         return sum(1 for process in self._running if process is not None and process.alive)
+
+    @property
+    def pids(self) -> list[int]:
+        """The process ids of those up."""
+        return [p.process.pid for p in self._running if p is not None and p.alive]
 
     @property
     def available(self) -> bool:
