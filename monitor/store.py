@@ -473,7 +473,8 @@ class Store:
         claim = {"at": now, "owner": self.owner, "until": (claimed_at or now) + lease}
         with self.engine.begin() as s:  # a Connection: no Session to set up
             found = s.execute(
-                _claimable(force), {"urls": list(urls), "at": now, "limit": limit or len(urls)}
+                _claimable(force),
+                {"urls": list(urls), "at": now, "limit": len(urls) if limit is None else limit},
             )
             states = [_state_of(row) for row in found]
             for next_poll_at, urls_due in _by_value((st.url, next_poll(st)) for st in states):
@@ -1198,8 +1199,8 @@ def _unchanged() -> Any:
 def _healthy(
     now: datetime | BindParameter[Any], next_poll_at: datetime | BindParameter[Any]
 ) -> dict[str, Any]:
-    """A feed's fields after a successful poll (the next poll as a value, or
-    as a parameter of an executemany)."""
+    """A feed's fields after a successful poll (times as values, or as
+    parameters of a statement built once)."""
     return {
         "status": "active",
         "consecutive_errors": 0,
