@@ -6,7 +6,11 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -454,3 +458,46 @@ def test_a_poll_process_that_dies_fails_the_feed_that_killed_it_and_no_other(
     assert set(outcomes.values()) == {("updated", "")}
     assert worker.poll_pool.running == 1  # started afresh
     worker.close()
+
+
+@pytest.mark.parametrize("per_host", [1, 2, 3])
+def test_poll_processes_keep_to_a_hosts_limit_between_them(
+    workdir: Path, feed_server: FeedServer, per_host: int
+) -> None:
+    """Two poll processes, both running, share a host's requests at once:
+    each sends half (3 allows 1 each), or with only 1 allowed all its feeds
+    go to one of them (sent round the two, it would see 2)."""
+    lock = threading.Lock()
+    in_flight, most = 0, 0
+
+    def slow(handler: BaseHTTPRequestHandler) -> None:
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        time.sleep(0.1)
+        with lock:
+            in_flight -= 1
+        body = rss((handler.path, "Kursk", "x"))
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    urls = []
+    for number in range(12):
+        feed_server.routes[f"/h{number}"] = Route(custom=slow)
+        urls.append(feed_server.url(f"/h{number}"))
+    write_watchlist(workdir, urls)
+    worker = make_worker(workdir, Clock(NOW), parse_processes=0)
+    worker.store.sync_feeds([(url, 900) for url in urls], NOW)
+    pool = PollPool(2, replace(worker.fetcher.policy, per_host=per_host), 8)
+    poller = Poller(worker.store, worker.fetcher, worker.watchlists.matcher, pool=pool)
+    try:
+        pool.start()  # both up before the first request, so that they overlap
+        report = poller.cycle(NOW, urls)
+        assert [f.outcome for f in report.feeds] == ["updated"] * 12
+        assert most == {1: 1, 2: 2, 3: 2}[per_host]
+    finally:
+        pool.cleanup()
+        worker.close()
