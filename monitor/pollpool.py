@@ -17,6 +17,7 @@ which the pool remembers as 8-byte digests.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import itertools
@@ -176,11 +177,21 @@ def _serve(connection: Connection, policy: FetchPolicy, threads: int) -> None:
 
 class _Server:
     """A poll process's work: its threads poll the jobs as they arrive, and
-    one more sends their results back, as many at once as are ready."""
+    one more sends their results back, as many at once as are ready.
+
+    A job for a host that has all its requests at once out waits in that
+    host's queue, not on a thread: the thread that finishes one of the
+    host's polls takes it next. Threads blocked on a busy host would leave
+    the other hosts' feeds waiting, and each hand-over of a blocked slot
+    wakes threads for nothing."""
 
     def __init__(self, connection: Connection, policy: FetchPolicy) -> None:
         self.connection = connection
         self.fetcher = Fetcher(policy)
+        self.per_host = policy.per_host
+        self._hosts = threading.Lock()
+        self._busy: dict[str, int] = {}  # host -> its polls running
+        self._parked: dict[str, collections.deque[_Job]] = {}  # host -> its jobs waiting
         self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self.results: queue.SimpleQueue[tuple[int, Polled | RemoteBug] | None] = queue.SimpleQueue()
 
@@ -209,13 +220,38 @@ class _Server:
 
     def _work(self) -> None:
         while (job := self.jobs.get()) is not None:
-            job_id, poll_job, matcher_file, skip = job
-            result: Polled | RemoteBug
-            try:
-                result = poll_remotely(self.fetcher, poll_job, matcher_file, skip)
-            except Exception as e:
-                result = RemoteBug(f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
-            self.results.put((job_id, result))
+            host = _host_of(job[1].fetch_url)
+            with self._hosts:
+                if self._busy.get(host, 0) >= self.per_host:
+                    self._parked.setdefault(host, collections.deque()).append(job)
+                    continue
+                self._busy[host] = self._busy.get(host, 0) + 1
+            next_job: _Job | None = job
+            while next_job is not None:
+                self._poll(next_job)
+                next_job = self._next_of(host)
+
+    def _next_of(self, host: str) -> _Job | None:
+        """The host's next waiting job (its slot kept for it), or None (the
+        slot given back)."""
+        with self._hosts:
+            waiting = self._parked.get(host)
+            if waiting:
+                return waiting.popleft()
+            self._parked.pop(host, None)
+            self._busy[host] -= 1
+            if not self._busy[host]:
+                del self._busy[host]
+            return None
+
+    def _poll(self, job: _Job) -> None:
+        job_id, poll_job, matcher_file, skip = job
+        result: Polled | RemoteBug
+        try:
+            result = poll_remotely(self.fetcher, poll_job, matcher_file, skip)
+        except Exception as e:
+            result = RemoteBug(f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
+        self.results.put((job_id, result))
 
     def _send(self) -> None:
         while (first := self.results.get()) is not None:
@@ -224,6 +260,12 @@ class _Server:
             self.connection.send_bytes(pickle.dumps(answers, _PICKLE))
             if len(answers) < len(batch):  # the end came with them
                 return
+
+
+def _host_of(url: str) -> str:
+    """The host whose limit a feed counts against (the Fetcher enforces the
+    same limit again, by its own reading of the URL)."""
+    return (urlsplit(url).hostname or "").lower()
 
 
 def _ready(results: queue.SimpleQueue[Any]) -> list[Any]:
@@ -398,7 +440,7 @@ class PollPool:
 
     def _index_for(self, job: PollJob) -> int:
         if self._by_host:
-            host = (urlsplit(job.fetch_url).hostname or "").lower()
+            host = _host_of(job.fetch_url)
             return zlib.crc32(host.encode("utf-8", "surrogatepass")) % self.processes
         return next(self._turn) % self.processes
 

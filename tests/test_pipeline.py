@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -498,6 +499,48 @@ def test_poll_processes_keep_to_a_hosts_limit_between_them(
         report = poller.cycle(NOW, urls)
         assert [f.outcome for f in report.feeds] == ["updated"] * 12
         assert most == {1: 1, 2: 2, 3: 2}[per_host]
+    finally:
+        pool.cleanup()
+        worker.close()
+
+
+def test_a_busy_host_does_not_hold_up_the_feeds_of_another(
+    workdir: Path, feed_server: FeedServer
+) -> None:
+    """In a poll process, a feed whose host has all its requests out waits
+    in that host's queue, not on a thread: the other host's feeds go first."""
+    lock = threading.Lock()
+    arrivals: list[str] = []
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        with lock:
+            arrivals.append(handler.path)
+        if handler.path.startswith("/a"):
+            time.sleep(0.3)  # the busy host is slow too
+        body = rss((handler.path, "Kursk", "x"))
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    port = feed_server.host.rpartition(":")[2]
+    busy = [feed_server.url(f"/a{number}") for number in range(12)]
+    other = [f"http://localhost:{port}/b{number}" for number in range(4)]
+    for url in busy + other:
+        feed_server.routes[urlsplit(url).path] = Route(custom=answer)
+    write_watchlist(workdir, busy + other)
+    worker = make_worker(workdir, Clock(NOW), parse_processes=0)
+    worker.store.sync_feeds([(url, 900) for url in busy + other], NOW)
+    policy = replace(worker.fetcher.policy, allow_hosts=frozenset({"127.0.0.1", "localhost"}))
+    pool = PollPool(2, policy, 8)  # 4 threads each, 1 request at once to a host each
+    poller = Poller(worker.store, worker.fetcher, worker.watchlists.matcher, pool=pool)
+    try:
+        pool.start()
+        report = poller.cycle(NOW, busy + other)  # the busy host's feeds first
+        assert [f.outcome for f in report.feeds] == ["updated"] * 16
+        # Each process had one of the busy host's feeds out; all the other
+        # host's came next, before the busy host's second round.
+        assert {f"/b{number}" for number in range(4)} <= set(arrivals[:6]), arrivals
     finally:
         pool.cleanup()
         worker.close()
