@@ -227,6 +227,15 @@ def _target(url: str) -> _Target:
     return _Target(core_url, tuple(headers), parsed.host.lower())
 
 
+def host_of(url: str) -> str:
+    """The host whose limit a feed's requests count against (as the Fetcher
+    reads the URL); "" for a URL it would not fetch."""
+    try:
+        return _target(url).host
+    except (FeedError, httpx.InvalidURL):
+        return ""
+
+
 class _Answer:
     """A response's status and headers (names lower-cased; values as latin-1
     text, which gives back the exact bytes when a validator is sent again)."""

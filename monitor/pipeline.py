@@ -28,6 +28,7 @@ from typing import cast
 
 from monitor.fetch import Fetcher
 from monitor.matcher import Matcher
+from monitor.parse import parse_feed
 from monitor.pollpool import (
     DIED,
     Polled,
@@ -36,7 +37,6 @@ from monitor.pollpool import (
     Premade,
     RemoteBug,
     matches_of,
-    parse_here,
 )
 from monitor.schedule import FailureDecision, after_failure, next_poll_after_success
 from monitor.store import DEFAULT_FEED_LEASE, FeedState, NewMatch, Store, Unchanged
@@ -232,7 +232,7 @@ class Poller:
         self, feed: FeedState, fetched: Fetched, polled: Polled, now: datetime
     ) -> FeedReport:
         if polled.parsed is None:
-            parsed, premade = parse_here(fetched)
+            parsed, premade = parse_feed(fetched), None
         else:
             parsed, premade = polled.parsed, polled.premade
         if isinstance(parsed, FeedFailure):

@@ -37,9 +37,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
-from urllib.parse import urlsplit
 
-from monitor.fetch import Fetcher, FetchPolicy
+from monitor.fetch import Fetcher, FetchPolicy, host_of
 from monitor.matcher import Matcher
 from monitor.parse import parse_feed
 from monitor.store import NewMatch
@@ -75,10 +74,6 @@ class Polled:
     fetch_seconds: float | None  # how long the request took (None: none was made)
     parsed: ParsedFeed | FeedFailure | None = None
     premade: Premade | None = None
-
-
-def parse_here(fetched: Fetched) -> tuple[ParsedFeed | FeedFailure, Premade | None]:
-    return parse_feed(fetched), None
 
 
 def matches_of(matcher: Matcher, entry: Entry) -> list[NewMatch]:
@@ -220,7 +215,7 @@ class _Server:
 
     def _work(self) -> None:
         while (job := self.jobs.get()) is not None:
-            host = _host_of(job[1].fetch_url)
+            host = host_of(job[1].fetch_url)
             with self._hosts:
                 if self._busy.get(host, 0) >= self.per_host:
                     self._parked.setdefault(host, collections.deque()).append(job)
@@ -260,12 +255,6 @@ class _Server:
             self.connection.send_bytes(pickle.dumps(answers, _PICKLE))
             if len(answers) < len(batch):  # the end came with them
                 return
-
-
-def _host_of(url: str) -> str:
-    """The host whose limit a feed counts against (the Fetcher enforces the
-    same limit again, by its own reading of the URL)."""
-    return (urlsplit(url).hostname or "").lower()
 
 
 def _ready(results: queue.SimpleQueue[Any]) -> list[Any]:
@@ -440,7 +429,7 @@ class PollPool:
 
     def _index_for(self, job: PollJob) -> int:
         if self._by_host:
-            host = _host_of(job.fetch_url)
+            host = host_of(job.fetch_url)
             return zlib.crc32(host.encode("utf-8", "surrogatepass")) % self.processes
         return next(self._turn) % self.processes
 
