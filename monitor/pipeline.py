@@ -291,8 +291,8 @@ class Poller:
         return FeedReport(feed.url, failure.reason, message=failure.message, stopped=stopped)
 
 
-# What a cycle's queue of finished work carries: a report from a thread
-# (by feed URL), or a poll process's result for a job.
+# What a cycle's queue of finished work carries, in lists: a report from a
+# thread (by feed URL), or poll processes' results for jobs.
 _Done = tuple[str, "FeedReport | BaseException"] | tuple[PollJob, "Polled | RemoteBug | str"]
 
 
@@ -302,7 +302,7 @@ class _Threads:
     of feeds in a fraction of a second: a Future per feed (its Condition,
     callbacks and wake-ups) would cost a noticeable share of each 304."""
 
-    def __init__(self, count: int, done: queue.SimpleQueue[_Done]) -> None:
+    def __init__(self, count: int, done: queue.SimpleQueue[list[_Done]]) -> None:
         self._count = count
         self._done = done
         self._work: queue.SimpleQueue[tuple[str, Callable[[], FeedReport]] | None] = (
@@ -334,7 +334,7 @@ class _Threads:
                 result = work()
             except BaseException as e:  # handed to the cycle, which raises it
                 result = e
-            self._done.put((url, result))
+            self._done.put([(url, result)])
 
 
 class _Cycle:
@@ -349,7 +349,7 @@ class _Cycle:
         self.reports: dict[str, FeedReport] = {}
         self.unchanged: list[Unchanged] = []  # list.append is atomic: no lock needed
         self.outstanding = 0
-        self._done: queue.SimpleQueue[_Done] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[list[_Done]] = queue.SimpleQueue()
         self.threads = _Threads(poller.workers, self._done)
         self._feeds: dict[str, FeedState] = {}  # those in a pool process, by URL
         # The jobs a process had in hand when it died: one of them may have
@@ -373,10 +373,13 @@ class _Cycle:
         """Hand the jobs to the pool; False if some were polled here instead
         (its processes cannot start here)."""
         assert self.pool is not None
-        refused = self.pool.send(jobs, self.poller.matcher, self._done.put)
+        refused = self.pool.send(jobs, self.poller.matcher, self._arrived)
         for job in refused:
             self._here(self._feeds.pop(job.url))
         return not refused
+
+    def _arrived(self, results: list[tuple[PollJob, Polled | RemoteBug | str]]) -> None:
+        self._done.put(list(results))
 
     def _here(self, feed: FeedState) -> None:
         poller, now, unchanged = self.poller, self.now, self.unchanged
@@ -388,12 +391,12 @@ class _Cycle:
         """Take in the work finished: waits up to ``timeout`` for the first,
         then takes whatever else is already there."""
         try:
-            done = [self._done.get(timeout=timeout)]
+            done = self._done.get(timeout=timeout)
         except queue.Empty:
             return
         while True:
             try:
-                done.append(self._done.get_nowait())
+                done += self._done.get_nowait()
             except queue.Empty:
                 break
         for item, result in done:

@@ -32,7 +32,7 @@ import threading
 import time
 import traceback
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -188,13 +188,14 @@ class _Server:
         self._busy: dict[str, int] = {}  # host -> its polls running
         self._parked: dict[str, collections.deque[_Job]] = {}  # host -> its jobs waiting
         self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self.results: queue.SimpleQueue[tuple[int, Polled | RemoteBug] | None] = queue.SimpleQueue()
+        self._outbox: list[tuple[int, Polled | RemoteBug]] = []
+        self._outbox_lock = threading.Lock()
+        self._sending = False
 
     def serve(self, threads: int) -> None:
         workers = [threading.Thread(target=self._work, daemon=True) for _ in range(threads)]
-        sender = threading.Thread(target=self._send, daemon=True)
         self.connection.send_bytes(pickle.dumps(READY, _PICKLE))
-        for thread in [*workers, sender]:
+        for thread in workers:
             thread.start()
         while True:
             try:
@@ -209,8 +210,6 @@ class _Server:
             self.jobs.put(None)
         for thread in workers:
             thread.join()
-        self.results.put(None)
-        sender.join()
         self.fetcher.close()
 
     def _work(self) -> None:
@@ -246,25 +245,28 @@ class _Server:
             result = poll_remotely(self.fetcher, poll_job, matcher_file, skip)
         except Exception as e:
             result = RemoteBug(f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
-        self.results.put((job_id, result))
+        self._send((job_id, result))
 
-    def _send(self) -> None:
-        while (first := self.results.get()) is not None:
-            batch = [first, *_ready(self.results)]
-            answers = [answer for answer in batch if answer is not None]
-            self.connection.send_bytes(pickle.dumps(answers, _PICKLE))
-            if len(answers) < len(batch):  # the end came with them
+    def _send(self, answer: tuple[int, Polled | RemoteBug]) -> None:
+        """Sends the answer, with any others that finish meanwhile. The
+        thread that finds no send under way sends, until the outbox is
+        empty; the others only leave theirs in it. A sender thread would
+        have to be woken for every answer, which cost more than the send."""
+        with self._outbox_lock:
+            self._outbox.append(answer)
+            if self._sending:
                 return
-
-
-def _ready(results: queue.SimpleQueue[Any]) -> list[Any]:
-    """Whatever else is already there, without waiting."""
-    taken = []
-    while True:
-        try:
-            taken.append(results.get_nowait())
-        except queue.Empty:
-            return taken
+            self._sending = True
+        while True:
+            with self._outbox_lock:
+                answers, self._outbox = self._outbox, []
+                if not answers:
+                    self._sending = False
+                    return
+            try:
+                self.connection.send_bytes(pickle.dumps(answers, _PICKLE))
+            except OSError:  # the service went away; this process ends with it
+                return
 
 
 # --- in the service's process -------------------------------------------------
@@ -272,7 +274,9 @@ def _ready(results: queue.SimpleQueue[Any]) -> list[Any]:
 # Where the results of a batch of jobs arrive: (job, its result). DIED: the
 # process ended with the job in hand (killed, out of memory, a crash).
 DIED = "died"
-Results = Callable[[tuple[PollJob, "Polled | RemoteBug | str"]], None]
+# A batch's results are handed over together: one hand-over per message,
+# not one per job, so the thread taking them is woken once.
+Results = Callable[[list[tuple[PollJob, "Polled | RemoteBug | str"]]], None]
 
 # How long a new poll process may take to import its modules.
 START_SECONDS = 60.0
@@ -325,18 +329,16 @@ class _Process:
             while True:
                 answers = pickle.loads(self._connection.recv_bytes())
                 with self._lock:
-                    destined = [(self._pending.pop(i), result) for i, result in answers]
-                for (job, results), result in destined:
-                    results((job, result))
+                    destined = [(*self._pending.pop(i), result) for i, result in answers]
+                _hand_over(destined)
         except (EOFError, OSError):
             pass  # it ended, or was closed
         with self._lock:
             self.alive = False
-            orphans = list(self._pending.values())
+            orphans = [(job, results, DIED) for job, results in self._pending.values()]
             self._pending.clear()
         self._ready.set()
-        for job, results in orphans:
-            results((job, DIED))
+        _hand_over(orphans)
 
     def close(self) -> None:
         with self._lock, contextlib.suppress(OSError):
@@ -350,6 +352,15 @@ class _Process:
 
 # Matcher files kept: the one in force and the one a cycle may still be using.
 KEPT_MATCHER_FILES = 2
+
+
+def _hand_over(destined: Sequence[tuple[PollJob, Results, Polled | RemoteBug | str]]) -> None:
+    """Each result to whoever sent its job, a list per receiver."""
+    batches: dict[Results, list[tuple[PollJob, Polled | RemoteBug | str]]] = {}
+    for job, results, result in destined:
+        batches.setdefault(results, []).append((job, result))
+    for results, batch in batches.items():
+        results(batch)
 
 
 class PollPool:
@@ -396,7 +407,8 @@ class PollPool:
         return not self._unavailable
 
     def send(self, jobs: Iterable[PollJob], matcher: Matcher, results: Results) -> list[PollJob]:
-        """Hand the jobs to the processes; ``results`` is given each result.
+        """Hand the jobs to the processes; ``results`` is given their results,
+        in lists as they arrive.
         Returns the jobs no process could take (processes cannot start
         here): the caller polls those itself."""
         matcher_file = self._file_of(matcher)
