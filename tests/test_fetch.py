@@ -181,6 +181,44 @@ def test_misbehaving_servers_are_cut_off(
     assert time.monotonic() - started < 3.0
 
 
+def _cut_short(request: BaseHTTPRequestHandler) -> None:
+    request.send_response(200)
+    request.send_header("Content-Length", "1000")
+    request.end_headers()
+    request.wfile.write(b"<rss><channel><title>a part")
+    request.close_connection = True
+
+
+def test_a_body_cut_short_of_its_content_length_is_not_a_feed(
+    feed_server: FeedServer, fetcher: Fetcher
+) -> None:
+    feed_server.routes["/short"] = Route(custom=_cut_short)
+    outcome = fetcher.fetch(feed_server.url("/short"), NOW)
+    assert isinstance(outcome, FeedFailure) and outcome.reason == "http_error", outcome
+    assert "Content-Length" in outcome.message
+
+
+def _latin1_headers(request: BaseHTTPRequestHandler) -> None:
+    body = rss(("1", "t", "d"))
+    request.wfile.write(
+        b'HTTP/1.1 200 OK\r\nETag: "caf\xe9"\r\nX-Served-By: M\xfcnchen\r\n'
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+
+
+def test_header_bytes_beyond_ascii_are_kept_as_sent(
+    feed_server: FeedServer, fetcher: Fetcher
+) -> None:
+    """Servers send latin-1 (or UTF-8) bytes in headers: the feed is read,
+    and its validator goes back byte for byte."""
+    feed_server.routes["/latin"] = Route(custom=_latin1_headers)
+    outcome = fetcher.fetch(feed_server.url("/latin"), NOW)
+    assert isinstance(outcome, Fetched) and outcome.etag == '"caf\xe9"', outcome
+    fetcher.fetch(feed_server.url("/latin"), NOW, etag=outcome.etag)
+    # http.server reads header bytes as latin-1 too: one byte E9, not UTF-8's C3 A9
+    assert feed_server.requests[-1][1]["If-None-Match"] == '"caf\xe9"'
+
+
 def test_a_gzip_bomb_is_refused(feed_server: FeedServer, fetcher: Fetcher) -> None:
     bomb = gzip.compress(b"\0" * (64 * 1024 * 1024))  # 64 KiB on the wire
     feed_server.routes["/bomb"] = Route(bomb, headers={"Content-Encoding": "gzip"})
