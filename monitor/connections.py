@@ -51,14 +51,30 @@ class Limits:
     idle_seconds: float  # and for how long each
 
 
+class FinalResponse(http.client.HTTPResponse):
+    """A response read past interim ones: http.client skips a 100 Continue
+    itself but would take a 103 Early Hints (sent by some CDNs before the
+    answer, on the same connection) for the answer."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        while True:
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if not 100 < status < 200 or status == 101:
+                return version, status, reason
+            http.client._read_headers(self.fp)  # type: ignore[attr-defined]
+
+
 class Connection(http.client.HTTPConnection):
     """One connection to an origin, made when first used."""
+
+    response_class = FinalResponse
 
     def __init__(self, origin: Origin, limits: Limits) -> None:
         super().__init__(origin.host, origin.port, timeout=limits.timeout)
         self.origin = origin
         self._limits = limits
         self._socket: socket.socket | None = None  # what ``cut`` shuts down
+        self.was_cut = False  # by a deadline: never used again
         self.idle_since = 0.0
 
     def connect(self) -> None:
@@ -66,28 +82,38 @@ class Connection(http.client.HTTPConnection):
         address = vetted_address(self.host, self.port, limits.allow_hosts)
         try:
             raw = socket.create_connection((address, self.port), limits.connect_timeout)
-            self._socket = raw
+            self._attach(raw)
             raw.settimeout(limits.timeout)
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.origin.scheme != "https":
-                self.sock = raw
-                return
-            secure = limits.tls.wrap_socket(
-                raw, server_hostname=self.host, do_handshake_on_connect=False
-            )
-            self._socket = secure
-            secure.do_handshake()
-            self.sock = secure
-        except TimeoutError:
+            if self.origin.scheme == "https":
+                secure = limits.tls.wrap_socket(
+                    raw, server_hostname=self.host, do_handshake_on_connect=False
+                )
+                self._attach(secure)
+                secure.do_handshake()
+            self.sock = self._socket
+        except BaseException as e:
+            if self._socket is not None:
+                self._socket.close()
+            if isinstance(e, OSError) and not isinstance(e, TimeoutError):
+                raise ConnectFailed(str(e)) from e  # refused, unreachable, an untrusted certificate
             raise
-        except OSError as e:  # refused, unreachable, a certificate not trusted
-            raise ConnectFailed(str(e)) from e
+
+    def _attach(self, sock: socket.socket) -> None:
+        """The socket ``cut`` shuts down from now on. A deadline that passed
+        while it was being made (resolving a name cannot be interrupted)
+        ends the connection here."""
+        self._socket = sock
+        if self.was_cut:
+            raise TimeoutError("the deadline passed while connecting")
 
     def cut(self) -> None:
         """Ends the exchange under way from another thread: a read or write
-        blocked on this connection returns at once. Shut down, not closed:
-        a closed descriptor's number can be reused while the other thread
-        still holds it."""
+        blocked on this connection returns at once, and one not yet
+        connected never will be. Shut down, not closed: a closed
+        descriptor's number can be reused while the other thread still
+        holds it."""
+        self.was_cut = True
         if self._socket is not None:
             with contextlib.suppress(OSError):  # not connected, or closed already
                 socket.socket.shutdown(self._socket, socket.SHUT_RDWR)
@@ -114,7 +140,8 @@ class ConnectionPool:
                 self._count -= 1
                 # Servers close idle connections (Apache after 5 s); one
                 # idle longer than that would likely fail under a request.
-                if now - connection.idle_since <= self.limits.idle_seconds:
+                fresh = now - connection.idle_since <= self.limits.idle_seconds
+                if fresh and not connection.was_cut:
                     found = connection
                     break
                 stale.append(connection)
@@ -131,7 +158,11 @@ class ConnectionPool:
         return Connection(origin, self.limits)
 
     def put(self, connection: Connection) -> None:
-        """Keeps a connection whose last response was read in full."""
+        """Keeps a connection whose last response was read in full (one a
+        deadline cut off is closed instead)."""
+        if connection.was_cut:
+            connection.close()
+            return
         connection.idle_since = time.monotonic()
         evicted = None
         with self._lock:
@@ -176,6 +207,15 @@ class Deadline:
             self.connections.append(connection)
             if self.expired:
                 connection.cut()
+
+    def release(self, connection: Connection) -> bool:
+        """Takes the connection out of this deadline's reach, for another
+        fetch to use; False if the deadline passed (it may be cut)."""
+        with self.lock:
+            if self.expired:
+                return False
+            self.connections.remove(connection)
+            return True
 
     def expire(self) -> None:
         with self.lock:

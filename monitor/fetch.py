@@ -74,8 +74,14 @@ TARGET_CACHE = 8192
 
 @functools.lru_cache(maxsize=TARGET_CACHE)
 def _target(url: str) -> _Target:
-    guard_url(url)
-    parsed = httpx.URL(url)  # percent-encodes the path, IDNA-encodes the host
+    try:
+        guard_url(url)
+        return _parsed_target(httpx.URL(url))  # percent-encodes the path, IDNA-encodes the host
+    except (httpx.InvalidURL, ValueError) as e:  # an unclosed [, a host IDNA refuses
+        raise FeedError("bad_url", f"not a URL that can be fetched: {e}") from e
+
+
+def _parsed_target(parsed: httpx.URL) -> _Target:
     headers = [(b"Host", parsed.netloc)]  # IPv6 in brackets, no userinfo
     if parsed.username or parsed.password:
         # Basic credentials from the URL (``https://user:secret@host/feed``),
@@ -94,7 +100,7 @@ def host_of(url: str) -> str:
     reads the URL); "" for a URL it would not fetch."""
     try:
         return _target(url).host
-    except (FeedError, httpx.InvalidURL, UnicodeDecodeError):
+    except FeedError:
         return ""
 
 
@@ -128,12 +134,24 @@ class _Answer:
 
     @property
     def complete(self) -> bool:
-        """Read to its end, on a connection the server keeps open."""
-        return self.response.isclosed() and self.connection.sock is not None
+        """Read to its end (not ended early by the server), on a connection
+        the server keeps open."""
+        response = self.response
+        return (
+            response.isclosed()
+            and not response.length
+            and not response.will_close
+            and self.connection.sock is not None
+        )
+
+    def close(self) -> None:
+        self.response.close()
+        self.connection.close()
 
 
-# Reads of a body: a Content-Length body shorter than this takes one read.
-BODY_CHUNK = 256 * 1024
+# A body is read this much at a time; each read is decompressed at once, so
+# a gzip bomb is caught within about a thousand times this.
+BODY_CHUNK = 64 * 1024
 
 
 class _Body(httpx.SyncByteStream):
@@ -200,7 +218,7 @@ class Fetcher:
     ) -> FetchOutcome:
         try:
             host = _target(url).host
-        except (FeedError, httpx.InvalidURL, UnicodeDecodeError) as e:
+        except FeedError as e:
             return _failure(url, e)
         with self._host_slot(host):
             deadline = Deadline()
@@ -227,7 +245,7 @@ class Fetcher:
             return self._fetch(url, now, deadline, etag, last_modified, known_hash)
         except TimeoutError:
             return self._timeout(url)
-        except (FeedError, ConnectFailed, httpx.DecodingError, httpx.InvalidURL) as e:
+        except (FeedError, ConnectFailed, httpx.DecodingError) as e:
             return _failure(url, e)
         except (http.client.HTTPException, OSError, ValueError, UnicodeError) as e:
             # A broken response (bad status line, too many headers, a short
@@ -260,18 +278,20 @@ class Fetcher:
             answer = self._send(target, [*target.headers, *self._headers, *conditional], deadline)
             try:
                 location = answer.location() if answer.status in REDIRECTS else None
-                if location is not None:
+                if location is None:
+                    outcome = self._outcome(url, current, answer, now, body_deadline, known_hash)
+                else:
                     _drain(answer.response)
-                    current = _redirect_target(current, location)
-                    permanent = permanent and answer.status in PERMANENT_REDIRECTS
-                    continue
-                moved_to = current if current != url and permanent else None
-                outcome = self._outcome(url, current, answer, now, body_deadline, known_hash)
-                if moved_to and isinstance(outcome, Fetched | NotModified):
-                    outcome = replace(outcome, moved_to=moved_to)
+            except BaseException:  # the connection may be mid-response: not reused
+                answer.close()
+                raise
+            self._done_with(answer, deadline)
+            if location is None:
+                if current != url and permanent and isinstance(outcome, Fetched | NotModified):
+                    outcome = replace(outcome, moved_to=current)
                 return outcome
-            finally:
-                self._done_with(answer, deadline)
+            current = _redirect_target(current, location)
+            permanent = permanent and answer.status in PERMANENT_REDIRECTS
         raise FeedError("too_many_redirects", f"more than {MAX_REDIRECTS} redirects")
 
     def _send(
@@ -290,12 +310,12 @@ class Fetcher:
 
     def _done_with(self, answer: _Answer, deadline: Deadline) -> None:
         """The answer's connection kept for the next request when it is
-        clean (read to its end, and not cut off), closed otherwise."""
-        if answer.complete and not deadline.expired:
+        clean (read to its end, and out of the deadline's reach before the
+        deadline passed), closed otherwise."""
+        if answer.complete and deadline.release(answer.connection):
             self._pool.put(answer.connection)
         else:
-            answer.response.close()
-            answer.connection.close()
+            answer.close()
 
     def _outcome(
         self,
@@ -371,18 +391,13 @@ def _exchange(
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
-def _failure(
-    url: str,
-    error: FeedError | ConnectFailed | httpx.DecodingError | httpx.InvalidURL | UnicodeError,
-) -> FeedFailure:
+def _failure(url: str, error: FeedError | ConnectFailed | httpx.DecodingError) -> FeedFailure:
     if isinstance(error, FeedError):
         return FeedFailure(url, error.reason, error.message)
     if isinstance(error, ConnectFailed):
         return FeedFailure(url, "connect_error", f"cannot connect: {error}")
-    if isinstance(error, httpx.DecodingError):
-        message = f"the body does not decode as its Content-Encoding says: {error}"
-        return FeedFailure(url, "bad_encoding", message)
-    return FeedFailure(url, "http_error", f"{type(error).__name__}: {error}")
+    message = f"the body does not decode as its Content-Encoding says: {error}"
+    return FeedFailure(url, "bad_encoding", message)
 
 
 def _header_bytes(value: str) -> bytes:
@@ -425,9 +440,18 @@ def guard_url(url: str) -> None:
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.I)
 
 
+# Longer waits a server asks for (max-age, Retry-After) are taken as this.
+LONGEST_WAIT = timedelta(days=365)
+
+
+def _wait(digits: str) -> timedelta:
+    """Seconds as a server wrote them, however many digits it sent."""
+    return min(timedelta(seconds=int(digits)), LONGEST_WAIT) if len(digits) < 10 else LONGEST_WAIT
+
+
 def cache_max_age(header: str) -> timedelta | None:
     found = _MAX_AGE.search(header)
-    return timedelta(seconds=int(found.group(1))) if found else None
+    return _wait(found.group(1)) if found else None
 
 
 def retry_after(header: str | None, now: datetime) -> timedelta | None:
@@ -435,12 +459,12 @@ def retry_after(header: str | None, now: datetime) -> timedelta | None:
     if not header:
         return None
     header = header.strip()
-    if header.isdigit():
-        return timedelta(seconds=int(header))
+    if header.isdecimal():
+        return _wait(header)
     try:
         when = parsedate_to_datetime(header)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
         return None
-    return max(when - now, timedelta(0))
+    return min(max(when - now, timedelta(0)), LONGEST_WAIT)

@@ -1,12 +1,15 @@
-"""The idle-connection pool's rules, without a network (connections are
-made when first used)."""
+"""The idle-connection pool's rules and the deadline's reach (connections
+are made when first used; the network only where one is connected)."""
 
 from __future__ import annotations
 
+import socket
 import ssl
 import time
 
-from monitor.connections import ConnectionPool, Limits, Origin
+import pytest
+
+from monitor.connections import ConnectionPool, Deadline, Limits, Origin
 
 A = Origin("http", "a.example", 80)
 B = Origin("https", "b.example", 443)
@@ -14,7 +17,7 @@ B = Origin("https", "b.example", 443)
 
 def _pool(idle: int = 4, idle_seconds: float = 60.0) -> ConnectionPool:
     tls = ssl.create_default_context()
-    return ConnectionPool(Limits(5.0, 5.0, frozenset(), tls, idle, idle_seconds))
+    return ConnectionPool(Limits(5.0, 5.0, frozenset({"127.0.0.1"}), tls, idle, idle_seconds))
 
 
 def test_a_connection_put_back_serves_its_origin_only() -> None:
@@ -56,3 +59,28 @@ def test_beyond_the_limit_the_longest_idle_is_closed() -> None:
     assert pool.get(B) == (b, True)
     assert pool.get(A) == (c, True)
     assert not pool.get(A)[1]  # a was closed to keep two
+
+
+def test_a_connection_cut_before_it_is_made_is_never_made() -> None:
+    """A deadline that passed while the name resolved (which nothing can
+    interrupt) ends the connection as soon as its socket exists."""
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        connection = _pool().new(Origin("http", "127.0.0.1", listening.getsockname()[1]))
+        connection.cut()
+        with pytest.raises(TimeoutError):
+            connection.connect()
+    assert connection.sock is None
+
+
+def test_a_connection_released_is_out_of_the_deadlines_reach() -> None:
+    pool = _pool()
+    kept, cut = pool.get(A)[0], pool.get(B)[0]
+    deadline = Deadline()
+    deadline.add(kept)
+    deadline.add(cut)
+    assert deadline.release(kept)
+    deadline.expire()
+    assert not kept.was_cut and cut.was_cut
+    assert not deadline.release(cut)  # too late: it may be cut mid-response
+    pool.put(cut)
+    assert pool.get(B)[0] is not cut  # a cut connection is closed, not kept

@@ -16,7 +16,15 @@ import pytest
 import trustme
 
 from monitor.errors import FeedError
-from monitor.fetch import Fetcher, FetchPolicy, _redirect_target, guard_url, retry_after
+from monitor.fetch import (
+    LONGEST_WAIT,
+    Fetcher,
+    FetchPolicy,
+    _redirect_target,
+    cache_max_age,
+    guard_url,
+    retry_after,
+)
 from monitor.types import FeedFailure, Fetched, NotModified
 from tests.conftest import FeedServer, Route, rss
 
@@ -133,6 +141,14 @@ def test_retry_after_as_an_http_date() -> None:
     assert retry_after("soon", NOW) is None
 
 
+def test_waits_a_server_asks_for_are_bounded() -> None:
+    """More seconds than a timedelta holds, or digits than int() reads, are a year."""
+    assert retry_after("9" * 30, NOW) == LONGEST_WAIT
+    assert retry_after("Fri, 31 Dec 9999 23:59:59 GMT", NOW) == LONGEST_WAIT
+    assert cache_max_age("public, max-age=" + "9" * 5000) == LONGEST_WAIT
+    assert cache_max_age("max-age=600") == timedelta(minutes=10)
+
+
 def _hang(request: BaseHTTPRequestHandler) -> None:
     time.sleep(3)
 
@@ -217,6 +233,23 @@ def test_header_bytes_beyond_ascii_are_kept_as_sent(
     fetcher.fetch(feed_server.url("/latin"), NOW, etag=outcome.etag)
     # http.server reads header bytes as latin-1 too: one byte E9, not UTF-8's C3 A9
     assert feed_server.requests[-1][1]["If-None-Match"] == '"caf\xe9"'
+
+
+def _early_hints(request: BaseHTTPRequestHandler) -> None:
+    body = rss(("1", "t", "d"))
+    request.wfile.write(
+        b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+        b'HTTP/1.1 200 OK\r\nETag: "e1"\r\nContent-Length: '
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
+    )
+
+
+def test_interim_responses_are_read_past(feed_server: FeedServer, fetcher: Fetcher) -> None:
+    feed_server.routes["/hints"] = Route(custom=_early_hints)
+    outcome = fetcher.fetch(feed_server.url("/hints"), NOW)
+    assert isinstance(outcome, Fetched) and outcome.etag == '"e1"', outcome
 
 
 def test_a_gzip_bomb_is_refused(feed_server: FeedServer, fetcher: Fetcher) -> None:
@@ -377,6 +410,44 @@ def test_https_feeds_share_a_verified_connection(
     assert isinstance(first, Fetched) and first.etag == '"v1"'
     assert isinstance(second, NotModified)
     assert len({port for path, port in _KeepAliveHandler.ports if path == "/feed"}) == 1
+
+
+class _BadChunksHandler(BaseHTTPRequestHandler):
+    """Says its body is chunked, sends it plain, and keeps the connection."""
+
+    protocol_version = "HTTP/1.1"
+    ports: ClassVar[list[int]] = []
+
+    def do_GET(self) -> None:
+        self.ports.append(self.client_address[1])
+        if self.path == "/feed":
+            _send_feed(self)
+            return
+        self.send_response(200)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self.wfile.write(b"<rss>\r\n" + b"x" * 20000 + b"</rss>\r\n")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_connection_left_mid_response_is_not_used_again() -> None:
+    """The broken answer fails its own feed only: the next feed of the host
+    gets a new connection, not the rest of that body as its status line."""
+    _BadChunksHandler.ports = []
+    server = _serve(_BadChunksHandler)
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    fetcher = Fetcher(FetchPolicy(5.0, 1024 * 1024, "t", frozenset({"127.0.0.1"})))
+    try:
+        broken = fetcher.fetch(f"{base}/bad-chunks", NOW)
+        fine = fetcher.fetch(f"{base}/feed", NOW)
+    finally:
+        fetcher.close()
+        server.shutdown()
+    assert isinstance(broken, FeedFailure) and broken.reason == "http_error", broken
+    assert isinstance(fine, Fetched), fine
+    assert len(set(_BadChunksHandler.ports)) == 2
 
 
 class _ForgetfulHandler(BaseHTTPRequestHandler):
