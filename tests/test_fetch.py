@@ -103,6 +103,7 @@ def test_redirects_are_followed_and_loops_cut(feed_server: FeedServer, fetcher: 
         ("http://10.1.2.3/feed", "blocked_address"),
         ("http://[::1]:9/feed", "blocked_address"),
         ("http://0.0.0.0:9/feed", "blocked_address"),
+        ("http://[::1/feed", "bad_url"),
     ],
 )
 def test_the_guard_refuses_internal_targets_before_connecting(url: str, reason: str) -> None:
