@@ -264,9 +264,27 @@ class _Server:
                     self._sending = False
                     return
             try:
-                self.connection.send_bytes(pickle.dumps(answers, _PICKLE))
+                self.connection.send_bytes(_pickled(answers))
             except OSError:  # the service went away; this process ends with it
                 return
+
+
+def _pickled(answers: list[tuple[int, Polled | RemoteBug]]) -> bytes:
+    """The answers as one message. One that cannot be pickled (a bug) is
+    sent as a RemoteBug in its place: left out, its feed would never end
+    and the cycle would wait for it for ever."""
+    try:
+        return pickle.dumps(answers, _PICKLE)
+    except Exception:
+        return pickle.dumps([(job_id, _sendable(result)) for job_id, result in answers], _PICKLE)
+
+
+def _sendable(result: Polled | RemoteBug) -> Polled | RemoteBug:
+    try:
+        pickle.dumps(result, _PICKLE)
+    except Exception as e:
+        return RemoteBug(f"the poll's result could not be sent back: {type(e).__name__}: {e}")
+    return result
 
 
 # --- in the service's process -------------------------------------------------

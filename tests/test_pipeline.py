@@ -461,6 +461,42 @@ def test_a_poll_process_that_dies_fails_the_feed_that_killed_it_and_no_other(
     worker.close()
 
 
+class UnsendableAtOdd(Matcher):
+    """A matcher whose match for an entry titled ODD cannot be pickled (a
+    bug of that kind in a poll process)."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    def match(self, title: str, text: str) -> list[Match]:
+        if "ODD" not in title:
+            return []
+        match = Match("w", "r", "entity", (), alert=False)
+        object.__setattr__(match, "lock", threading.Lock())  # pickle refuses locks
+        return [match]
+
+
+def test_a_result_that_cannot_be_sent_back_fails_its_feed_and_no_other(
+    workdir: Path, feed_server: FeedServer
+) -> None:
+    urls = []
+    for number in range(POOL_THRESHOLD):
+        title = "ODD" if number == 5 else "Kursk"
+        feed_server.routes[f"/o{number}"] = Route(rss((f"{number}", title, "x")))
+        urls.append(feed_server.url(f"/o{number}"))
+    write_watchlist(workdir, urls)
+    worker = make_worker(workdir, Clock(NOW), parse_processes=1)
+    assert worker.poll_pool is not None
+    worker.store.sync_feeds([(url, 900) for url in urls], NOW)
+    poller = Poller(worker.store, worker.fetcher, UnsendableAtOdd(), pool=worker.poll_pool)
+    report = poller.cycle(NOW, urls)
+    outcomes = {f.url: (f.outcome, f.message) for f in report.feeds}
+    odd = outcomes.pop(urls[5])
+    assert odd[0] == "internal_error" and "could not be sent back" in odd[1], odd
+    assert set(outcomes.values()) == {("updated", "")}
+    worker.close()
+
+
 @pytest.mark.parametrize("per_host", [1, 2, 3])
 def test_poll_processes_keep_to_a_hosts_limit_between_them(
     workdir: Path, feed_server: FeedServer, per_host: int
