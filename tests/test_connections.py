@@ -3,6 +3,7 @@ are made when first used; the network only where one is connected)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import time
@@ -84,3 +85,17 @@ def test_a_connection_released_is_out_of_the_deadlines_reach() -> None:
     assert not deadline.release(cut)  # too late: it may be cut mid-response
     pool.put(cut)
     assert pool.get(B)[0] is not cut  # a cut connection is closed, not kept
+
+
+def test_a_connection_that_cannot_be_made_leaves_no_socket_open() -> None:
+    """A TLS handshake that fails (here: a server that never answers it)
+    closes the socket at once, not when the collector gets to it."""
+    limits = Limits(0.2, 0.2, frozenset({"127.0.0.1"}), ssl.create_default_context(), 4, 60.0)
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        connection = ConnectionPool(limits).new(
+            Origin("https", "127.0.0.1", listening.getsockname()[1])
+        )
+        before = len(os.listdir("/proc/self/fd"))
+        with pytest.raises(TimeoutError):
+            connection.connect()
+        assert len(os.listdir("/proc/self/fd")) == before
