@@ -438,26 +438,37 @@ class DiesOnDeadly(Matcher):
         return super().match(title, text)
 
 
-def test_a_poll_process_that_dies_fails_the_feed_that_killed_it_and_no_other(
-    workdir: Path, feed_server: FeedServer
-) -> None:
+def _pooled_cycle_with_one_odd_feed(
+    workdir: Path, feed_server: FeedServer, matcher: Matcher, odd_title: str
+) -> tuple[Worker, tuple[str, str], set[tuple[str, str]]]:
+    """A cycle of POOL_THRESHOLD feeds in one poll process, the fourth with
+    an entry titled ``odd_title``: the worker, that feed's outcome and
+    message, and those of the others."""
     urls = []
     for number in range(POOL_THRESHOLD):
-        title = "DEADLY" if number == 3 else "Kursk"
+        title = odd_title if number == 3 else "Kursk"
         feed_server.routes[f"/d{number}"] = Route(rss((f"{number}", title, "x")))
         urls.append(feed_server.url(f"/d{number}"))
     write_watchlist(workdir, urls)
     worker = make_worker(workdir, Clock(NOW), parse_processes=1)
-    assert worker.poll_pool is not None
     worker.store.sync_feeds([(url, 900) for url in urls], NOW)
-    poller = Poller(worker.store, worker.fetcher, DiesOnDeadly(), pool=worker.poll_pool)
+    poller = Poller(worker.store, worker.fetcher, matcher, pool=worker.poll_pool)
     report = poller.cycle(NOW, urls)
     outcomes = {f.url: (f.outcome, f.message) for f in report.feeds}
-    deadly = outcomes.pop(urls[3])
+    odd = outcomes.pop(urls[3])
+    return worker, odd, set(outcomes.values())
+
+
+def test_a_poll_process_that_dies_fails_the_feed_that_killed_it_and_no_other(
+    workdir: Path, feed_server: FeedServer
+) -> None:
+    worker, deadly, others = _pooled_cycle_with_one_odd_feed(
+        workdir, feed_server, DiesOnDeadly(), "DEADLY"
+    )
     assert deadly == ("parse_error", "the poll process died on this feed")
     # The others it had in hand were tried again, one at a time, elsewhere.
-    assert set(outcomes.values()) == {("updated", "")}
-    assert worker.poll_pool.running == 1  # started afresh
+    assert others == {("updated", "")}
+    assert worker.poll_pool is not None and worker.poll_pool.running == 1  # started afresh
     worker.close()
 
 
@@ -479,21 +490,12 @@ class UnsendableAtOdd(Matcher):
 def test_a_result_that_cannot_be_sent_back_fails_its_feed_and_no_other(
     workdir: Path, feed_server: FeedServer
 ) -> None:
-    urls = []
-    for number in range(POOL_THRESHOLD):
-        title = "ODD" if number == 5 else "Kursk"
-        feed_server.routes[f"/o{number}"] = Route(rss((f"{number}", title, "x")))
-        urls.append(feed_server.url(f"/o{number}"))
-    write_watchlist(workdir, urls)
-    worker = make_worker(workdir, Clock(NOW), parse_processes=1)
-    assert worker.poll_pool is not None
-    worker.store.sync_feeds([(url, 900) for url in urls], NOW)
-    poller = Poller(worker.store, worker.fetcher, UnsendableAtOdd(), pool=worker.poll_pool)
-    report = poller.cycle(NOW, urls)
-    outcomes = {f.url: (f.outcome, f.message) for f in report.feeds}
-    odd = outcomes.pop(urls[5])
+    worker, odd, others = _pooled_cycle_with_one_odd_feed(
+        workdir, feed_server, UnsendableAtOdd(), "ODD"
+    )
     assert odd[0] == "internal_error" and "could not be sent back" in odd[1], odd
-    assert set(outcomes.values()) == {("updated", "")}
+    assert others == {("updated", "")}
+    assert worker.poll_pool is not None and worker.poll_pool.running == 1  # really pooled
     worker.close()
 
 
