@@ -16,7 +16,6 @@ import hashlib
 import http.client
 import re
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -137,12 +136,9 @@ class _Answer:
         """Read to its end (not ended early by the server), on a connection
         the server keeps open."""
         response = self.response
-        return (
-            response.isclosed()
-            and not response.length
-            and not response.will_close
-            and self.connection.sock is not None
-        )
+        # http.client drops the connection's socket when the server said it
+        # would close (HTTP/1.0, Connection: close, a body ending at EOF).
+        return response.isclosed() and not response.length and self.connection.sock is not None
 
     def close(self) -> None:
         self.response.close()
@@ -271,7 +267,6 @@ class Fetcher:
             conditional.append((b"If-None-Match", _header_bytes(etag)))
         if last_modified:
             conditional.append((b"If-Modified-Since", _header_bytes(last_modified)))
-        body_deadline = time.monotonic() + self.policy.timeout
         current, permanent = url, True
         for _ in range(MAX_REDIRECTS + 1):
             target = _target(current)
@@ -279,7 +274,7 @@ class Fetcher:
             try:
                 location = answer.location() if answer.status in REDIRECTS else None
                 if location is None:
-                    outcome = self._outcome(url, current, answer, now, body_deadline, known_hash)
+                    outcome = self._outcome(url, current, answer, now, known_hash)
                 else:
                     _drain(answer.response)
             except BaseException:  # the connection may be mid-response: not reused
@@ -323,7 +318,6 @@ class Fetcher:
         final_url: str,
         answer: _Answer,
         now: datetime,
-        deadline: float,
         known_hash: str | None,
     ) -> FetchOutcome:
         max_age = cache_max_age(answer.header("cache-control") or "")
@@ -334,7 +328,7 @@ class Fetcher:
             retry = retry_after(answer.header("retry-after"), now)
             message = f"HTTP {answer.status} {answer.reason}".strip()
             return FeedFailure(url, f"http_{answer.status}", message, retry)
-        body = self._read_body(answer, deadline)
+        body = self._read_body(answer)
         body_hash = hashlib.sha256(body).hexdigest()
         if known_hash == body_hash:
             return NotModified(url, "same_body", max_age)
@@ -349,7 +343,7 @@ class Fetcher:
             max_age=max_age,
         )
 
-    def _read_body(self, answer: _Answer, deadline: float) -> bytes:
+    def _read_body(self, answer: _Answer) -> bytes:
         # httpx needs only the Content-Encoding (as bytes: other headers may
         # hold any latin-1 text, which it would refuse as str).
         encoding = answer.header("content-encoding")
@@ -362,8 +356,6 @@ class Fetcher:
             if size > self.policy.max_bytes:
                 limit = self.policy.max_bytes
                 raise FeedError("too_large", f"body larger than {limit} bytes")
-            if time.monotonic() > deadline:
-                raise FeedError("timeout", f"body not complete within {self.policy.timeout:g}s")
             chunks.append(chunk)
         return b"".join(chunks)
 
