@@ -28,6 +28,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check monitor tests benchmarks
 	$(BIN)/ruff format --check monitor tests benchmarks
 	$(BIN)/mypy monitor
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest -n 2

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import multiprocessing
 import os
 import resource
 import shutil
@@ -48,9 +49,10 @@ from benchmarks.harness import (
     write_corpus,
 )
 from benchmarks.peer import reader_ingest
+from monitor.app import Worker
 from monitor.parse import UNCACHED_FEEDPARSER_FUNCTIONS
-from monitor.pipeline import CycleReport
-from monitor.service import Worker
+from monitor.parsepool import ParsePool
+from monitor.types import CycleReport
 
 Row = tuple[str, float]
 
@@ -135,12 +137,12 @@ def _timed_outcome(worker: Worker, outcome: str) -> tuple[float, float]:
 
 
 def cpu_seconds(worker: Worker) -> float:
-    """CPU time used so far by this process and the worker's poll processes
+    """CPU time used so far by this process and the worker's parse processes
     (Linux: /proc/PID/stat, in clock ticks)."""
     used = os.times()
     total = used.user + used.system
     tick = os.sysconf("SC_CLK_TCK")
-    for pid in worker.poll_pool.pids if worker.poll_pool is not None else []:
+    for pid in (child.pid for child in multiprocessing.active_children()):
         fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rpartition(")")[2].split()
         total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
     return total
@@ -155,7 +157,7 @@ def memory_of_one_cycle(feeds: int) -> str:
     )
     _, items, seconds, peak = done.stdout.split()
     return (
-        f"one poll cycle of {feeds} feeds ({items} items, {seconds} s, poll processes): "
+        f"one poll cycle of {feeds} feeds ({items} items, {seconds} s, parse processes): "
         f"peak RSS {peak} MB"
     )
 
@@ -169,13 +171,13 @@ def ingest_rows(
     repolls: tuple[list[Row], list[Row]] = ([], [])
     report = CycleReport(())
     pool_start = 0.0
-    for processes, label in ((0, "1 process"), (os.cpu_count() or 1, "poll processes")):
+    for processes, label in ((0, "1 process"), (os.cpu_count() or 1, "parse processes")):
         worker = bench_worker(base_url, names, _fresh(workdir / f"run-{processes}"), processes)
-        if worker.poll_pool is not None:
-            # The service starts its poll processes once and keeps them;
+        if isinstance(worker.parser, ParsePool):
+            # The service starts its parse processes once and keeps them;
             # their start-up is reported on its own line.
             started = time.perf_counter()
-            worker.poll_pool.start()
+            worker.parser.start()
             pool_start = time.perf_counter() - started
         seconds, report = timed_poll(worker)
         rows.append((f"monitor poll, {label}: fetch+parse+match+store", report.new_items / seconds))
@@ -239,13 +241,11 @@ def main() -> None:
         rows.insert(0, ("bare feedparser.parse (baseline, 1 process)", bare_rate))
         print_table("first ingest", "items/s", [(n, r, r / bare_rate) for n, r in rows], 0)
         print(f"stored {report.new_items} items and {report.new_matches} matches")
-        print(
-            f"poll processes' start-up, once per service, not in the rate above: {pool_start:.2f} s"
-        )
+        print(f"parse processes' start-up, once per service, not in the rate: {pool_start:.2f} s")
         wall, cpu = repolls
         tables = (
-            (f"re-polling {len(names)} feeds (poll processes), wall, median of {ROUNDS}", wall),
-            ("the same cycles, CPU of this process and its poll processes", cpu),
+            (f"re-polling {len(names)} feeds (parse processes), wall, median of {ROUNDS}", wall),
+            ("the same cycles, CPU of this process and its parse processes", cpu),
         )
         for title, costs in tables:
             print_table(title, "ms", [(n, s * 1000, s / costs[0][1]) for n, s in costs], 0)

@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.corpus import feed
+from monitor.app import Worker
 from monitor.config import PROJECT_ROOT, Settings
-from monitor.pipeline import CycleReport
-from monitor.service import Worker
+from monitor.types import CycleReport
 
 
 def bench_worker(

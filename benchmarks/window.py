@@ -15,7 +15,8 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from monitor.store import DigestRow, ItemRow, MatchRow, Store
+from monitor.store import Store
+from monitor.store.tables import DigestRow, ItemRow, MatchRow
 
 NOW = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
 RECENT = 1_000  # items first seen in the last day, not reported yet
@@ -59,18 +60,18 @@ def build(store: Store, items: int) -> None:
 def window_of_recent(store: Store) -> datetime:
     """When the newest RECENT matches begin: a window holding as many rows at
     any size, so only the history behind it differs."""
-    recent = store.unreported_matches("w")
+    recent = store.matches.unreported("w")
     return recent[0].first_seen_at - timedelta(microseconds=1)
 
 
 # Each returns the same rows at every size: the RECENT newest matches.
 QUERIES: dict[str, Callable[[Store, datetime], object]] = {
-    "unreported matches (the next digest)": lambda s, _: s.unreported_matches("w"),
-    "matches in a window (digest --since)": lambda s, start: s.matches_between("w", start, NOW),
-    "counts per rule in a window (spikes, period table)": lambda s, start: s.rule_counts(
+    "unreported matches (the next digest)": lambda s, _: s.matches.unreported("w"),
+    "matches in a window (digest --since)": lambda s, start: s.matches.between("w", start, NOW),
+    "counts per rule in a window (spikes, period table)": lambda s, start: s.matches.rule_counts(
         "w", start, NOW
     ),
-    "15-minute buckets of a window (trend)": lambda s, start: s.match_buckets("w", start, NOW),
+    "15-minute buckets of a window (trend)": lambda s, start: s.matches.buckets("w", start, NOW),
 }
 
 

@@ -1,4 +1,8 @@
-"""The command line: each command parses its arguments, calls one function, prints."""
+"""The command line: each command parses its arguments, calls one function, prints.
+
+Modules are imported by the command that needs them: `monitor status` loads
+the store and the watchlists, not the fetcher, the parser or the templates.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,20 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
 from monitor import __version__
-from monitor.config import Settings
 from monitor.errors import MonitorError, WatchlistError
-from monitor.logs import configure
+
+if TYPE_CHECKING:
+    from monitor.app import Worker
+    from monitor.config import Settings
+    from monitor.store import Store
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -31,18 +37,47 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-class _State:
-    overrides: ClassVar[dict[str, Any]] = {}
+@dataclass
+class State:
+    """What the root options set, for the command that runs (typer's context)."""
+
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def settings(self) -> Settings:
+        from pydantic import ValidationError
+
+        from monitor.config import Settings
+
+        try:
+            return Settings(**self.overrides)
+        except ValidationError as e:
+            problems = "; ".join(
+                f"MONITOR_{'_'.join(map(str, x['loc'])).upper()}: {x['msg']}" for x in e.errors()
+            )
+            raise MonitorError(f"invalid settings: {problems}") from e
+
+    @contextmanager
+    def worker(self) -> Iterator[Worker]:
+        """The worker, for commands that poll, digest or deliver: closed however they end."""
+        from monitor.app import Worker
+
+        with Worker(self.settings()) as worker:
+            yield worker
+
+    @contextmanager
+    def reading(self) -> Iterator[tuple[Settings, Store]]:
+        """Settings and the database as it is, for commands that only read."""
+        from monitor.commands import reading
+
+        settings = self.settings()
+        with reading(settings) as store:
+            yield settings, store
 
 
-def settings() -> Settings:
-    try:
-        return Settings(**_State.overrides)
-    except ValidationError as e:
-        problems = "; ".join(
-            f"MONITOR_{'_'.join(map(str, x['loc'])).upper()}: {x['msg']}" for x in e.errors()
-        )
-        raise MonitorError(f"invalid settings: {problems}") from e
+def state(ctx: typer.Context) -> State:
+    if not isinstance(ctx.obj, State):
+        ctx.obj = State()
+    return ctx.obj
 
 
 @contextmanager
@@ -59,8 +94,18 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+def say(*lines: str) -> None:
+    for line in lines:
+        out.print(line, markup=False)
+
+
+def as_json(value: Any) -> None:
+    out.print(json.dumps(value, ensure_ascii=False, indent=2, default=str), markup=False)
+
+
 @app.callback()
 def root(
+    ctx: typer.Context,
     database_url: Annotated[
         str | None, typer.Option(help="Overrides MONITOR_DATABASE_URL.")
     ] = None,
@@ -70,7 +115,7 @@ def root(
     version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
 ) -> None:
     if version:
-        out.print(f"monitor {__version__}")
+        say(f"monitor {__version__}")
         raise typer.Exit()
     given = {
         "database_url": database_url,
@@ -78,17 +123,12 @@ def root(
         "output_dir": output_dir,
         "templates": templates,
     }
-    _State.overrides = {k: v for k, v in given.items() if v is not None}
-
-
-def _worker() -> Any:
-    from monitor.service import Worker
-
-    return Worker(settings())
+    ctx.obj = State({k: v for k, v in given.items() if v is not None})
 
 
 @app.command()
 def run(
+    ctx: typer.Context,
     check: Annotated[
         bool,
         typer.Option(
@@ -104,12 +144,13 @@ def run(
     Example: monitor run --check
     """
     from monitor import commands
+    from monitor.logs import configure
     from monitor.service import run_service
 
     with user_errors():
-        config = settings()
+        config = state(ctx).settings()
         if check:
-            out.print(commands.health(config), markup=False)
+            say(commands.health(config))
             return
         configure(config.log_format)
         try:
@@ -123,6 +164,7 @@ def run(
 
 @app.command()
 def poll(
+    ctx: typer.Context,
     all_feeds: Annotated[bool, typer.Option("--all", help="Poll every feed, due or not.")] = False,
     feed: Annotated[
         list[str] | None, typer.Option("--feed", help="Poll this feed URL (repeatable).")
@@ -132,22 +174,21 @@ def poll(
 
     Example: monitor poll --feed https://en.yna.co.kr/RSS/northkorea.xml
     """
-    with user_errors():
-        worker = _worker()
-        try:
-            report = worker.poll(force=all_feeds, urls=feed)
-        finally:
-            worker.close()
+    from rich.table import Table
+
+    with user_errors(), state(ctx).worker() as worker:
+        report = worker.poll(force=all_feeds, urls=feed)
     table = Table("feed", "outcome", "new items", "new matches", "message", box=None)
     for f in report.feeds:
         table.add_row(f.url, f.outcome, str(f.new_items), str(f.new_matches), f.message)
     if report.feeds:
         out.print(table)
-    out.print(report.summary() if report.feeds else "no feed was due")
+    say(report.summary() if report.feeds else "no feed was due")
 
 
 @app.command()
 def digest(
+    ctx: typer.Context,
     watchlist: Annotated[
         str | None, typer.Argument(help="Watchlist id (file name); all if omitted.")
     ] = None,
@@ -171,19 +212,16 @@ def digest(
     """
     from monitor import commands
 
-    with user_errors():
-        if out_dir is not None:
-            _State.overrides["output_dir"] = out_dir
-        worker = _worker()
-        try:
-            for line in commands.digest(worker, watchlist, since, dry_run):
-                out.print(line, markup=False)
-        finally:
-            worker.close()
+    cli = state(ctx)
+    if out_dir is not None:
+        cli.overrides["output_dir"] = out_dir
+    with user_errors(), cli.worker() as worker:
+        say(*commands.digest(worker, watchlist, since, dry_run))
 
 
 @app.command()
 def validate(
+    ctx: typer.Context,
     paths: Annotated[
         list[Path] | None,
         typer.Argument(help="Files or directories; MONITOR_WATCHLISTS if omitted."),
@@ -196,7 +234,7 @@ def validate(
     from monitor import commands
 
     with user_errors():
-        config = settings()
+        config = state(ctx).settings()
         lines, ok = commands.validate(paths or [config.watchlists], config)
     for line in lines:
         (out if ok else err).print(line, markup=False)
@@ -205,6 +243,7 @@ def validate(
 
 @app.command("test")
 def test_watchlist(
+    ctx: typer.Context,
     watchlist: Annotated[str, typer.Argument(help="Watchlist id or path to a watchlist file.")],
     text: Annotated[str | None, typer.Option(help="Text to match.")] = None,
     title: Annotated[str, typer.Option(help="Title to match with --text.")] = "",
@@ -217,7 +256,7 @@ def test_watchlist(
     all_rules: Annotated[
         bool, typer.Option("--all", help="Show rules without any hit too.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Explain what a watchlist matches in a text, file or URL, rule by rule.
 
@@ -225,53 +264,59 @@ def test_watchlist(
     Example: monitor test dprk-russia --stored --since 7d
     """
     from monitor import commands
+    from monitor.clock import utc_now
 
+    cli = state(ctx)
     with user_errors():
         if sum(x is not None for x in (text, file, url)) + stored != 1:
             raise MonitorError("give exactly one of --text, --file, --url or --stored")
         if stored:
-            worker = _worker()
-            try:
-                for line in commands.stored_dry_run(worker, watchlist, since):
-                    out.print(line, markup=False)
-            finally:
-                worker.close()
+            config = cli.settings()
+            chosen = commands.find_watchlist(config, watchlist)
+            start = commands.since_time(since, utc_now())
+            with cli.reading() as (_, store):
+                say(*commands.stored_dry_run(store, chosen, start))
             return
-        config = settings()
+        config = cli.settings()
         documents = commands.documents_to_test(config, text, title, file, url)
         result = commands.explain(config, watchlist, documents, all_rules)
-    if as_json:
-        out.print(json.dumps(result.as_json(), ensure_ascii=False, indent=2), markup=False)
+    if json_output:
+        as_json(result.as_json())
     else:
-        for line in result.lines():
-            out.print(line, markup=False)
+        say(*result.lines())
 
 
 @app.command()
 def status(
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    ctx: typer.Context,
+    json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Feeds (health, last and next poll), digests and counts.
 
     Example: monitor status --json
     """
     from monitor import commands
+    from monitor.clock import utc_now
+    from monitor.watchlist import load_all
 
+    cli = state(ctx)
     with user_errors():
-        worker = _worker()
+        config = cli.settings()
+        loaded = load_all([config.watchlists], config.timezone)
         try:
-            report = commands.status(worker)
-        finally:
-            worker.close()
-    if as_json:
-        out.print(json.dumps(report, ensure_ascii=False, indent=2, default=str), markup=False)
-        return
-    for line in commands.status_lines(report):
-        out.print(line, markup=False)
+            with cli.reading() as (_, store):
+                report = commands.status(store, loaded, utc_now())
+        except commands.NoDatabase:
+            report = commands.status(None, loaded, utc_now())
+    if json_output:
+        as_json(report)
+    else:
+        say(*commands.status_lines(report))
 
 
 @app.command()
 def retry(
+    ctx: typer.Context,
     recipient: Annotated[str | None, typer.Option(help="Only messages to this recipient.")] = None,
 ) -> None:
     """Send again the messages that failed for good, once their cause is fixed.
@@ -282,47 +327,49 @@ def retry(
 
     Example: monitor retry --recipient analyst@example.org
     """
-    with user_errors():
-        worker = _worker()
-        try:
-            queued = worker.store.requeue_failed(worker.clock(), recipient)
-            report = worker.deliver() if queued else None
-        finally:
-            worker.close()
-    out.print(f"{queued} failed messages queued again", markup=False)
+    with user_errors(), state(ctx).worker() as worker:
+        queued = worker.store.outbox.requeue_failed(worker.clock(), recipient)
+        report = worker.deliver() if queued else None
+    say(f"{queued} failed messages queued again")
     if report is not None:
-        out.print(f"delivery: {report.summary()}", markup=False)
+        say(f"delivery: {report.summary()}")
 
 
 @app.command()
 def matches(
+    ctx: typer.Context,
     watchlist: Annotated[str | None, typer.Option(help="Only this watchlist.")] = None,
     since: Annotated[str, typer.Option(help="Since WHEN (24h, 7d, 2026-11-20).")] = "7d",
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List stored matches.
 
     Example: monitor matches --watchlist dprk-russia --since 24h
     """
     from monitor import commands
+    from monitor.clock import utc_now
+    from monitor.watchlist import watchlist_files
 
+    now = utc_now()
     with user_errors():
-        worker = _worker()
-        try:
-            rows = commands.matches(worker, watchlist, since)
-        finally:
-            worker.close()
-    if as_json:
-        out.print(json.dumps(rows, ensure_ascii=False, indent=2, default=str), markup=False)
+        start = commands.since_time(since, now)
+        with state(ctx).reading() as (config, store):
+            found = watchlist_files(config.watchlists) if config.watchlists.exists() else []
+            rows = commands.matches(
+                store, [watchlist] if watchlist else [p.stem for p in found], start, now
+            )
+    if json_output:
+        as_json(rows)
         return
     for row in rows:
         rule = f"{row['watchlist']}/{row['rule']}"
-        out.print(f"{row['first_seen_at']:%Y-%m-%d %H:%M}  {rule}  {row['title']}", markup=False)
-    out.print(f"{len(rows)} matches", markup=False)
+        say(f"{row['first_seen_at']:%Y-%m-%d %H:%M}  {rule}  {row['title']}")
+    say(f"{len(rows)} matches")
 
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     keep: Annotated[
         Path | None, typer.Option(help="Keep the demo's database and digests in this directory.")
     ] = None,
@@ -332,15 +379,16 @@ def demo(
     Example: monitor demo
     """
     from monitor.demo import run_demo
+    from monitor.logs import configure
 
     with user_errors():
         configure("text")
-        path = run_demo(settings(), keep)
-    out.print(f"digest written: {path}", markup=False)
+        path = run_demo(state(ctx).settings(), keep)
+    say(f"digest written: {path}")
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(ctx: typer.Context) -> None:
     """Create or upgrade the database schema (alembic upgrade head).
 
     Example: MONITOR_DATABASE_URL=sqlite:///data/monitor.db monitor db upgrade
@@ -349,21 +397,21 @@ def db_upgrade() -> None:
     from monitor.store import Store
 
     with user_errors():
-        store = Store(settings().database_url)
+        store = Store(state(ctx).settings().database_url)
         try:
             found, now = store.create_schema()
         finally:
             store.close()
     if found == now:
-        out.print(f"database schema is up to date at revision {now}", markup=False)
+        say(f"database schema is up to date at revision {now}")
     elif found == "legacy":
-        out.print(f"existing tables stamped as revision {FIRST}, schema now at {now}", markup=False)
+        say(f"existing tables stamped as revision {FIRST}, schema now at {now}")
     else:
-        out.print(f"database schema upgraded from {found or 'nothing'} to {now}", markup=False)
+        say(f"database schema upgraded from {found or 'nothing'} to {now}")
 
 
 @db_app.command("current")
-def db_current() -> None:
+def db_current(ctx: typer.Context) -> None:
     """Print the database's schema revision and the code's newest (head).
 
     Example: monitor db current
@@ -371,9 +419,9 @@ def db_current() -> None:
     from monitor.migrations.schema import current
 
     with user_errors():
-        state = current(settings().database_url)
-    out.print(state.describe(), markup=False)
-    raise typer.Exit(1 if state.unknown else 0)
+        schema = current(state(ctx).settings().database_url)
+    say(schema.describe())
+    raise typer.Exit(1 if schema.unknown else 0)
 
 
 @db_app.command("revision")
@@ -393,7 +441,7 @@ def db_revision(
 
     with user_errors():
         path = new_revision(message, empty)
-    out.print(f"wrote {path}", markup=False)
+    say(f"wrote {path}")
 
 
 def main() -> None:

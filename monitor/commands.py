@@ -1,34 +1,67 @@
-"""What the CLI commands do, as functions returning values and lines to print."""
+"""What the CLI commands do, as functions returning values and lines to print.
+
+The commands that only read (status, matches, test --stored) open the
+database with ``reading``: nothing is created or migrated, and no service is
+built. The others work through a ``Worker`` (monitor.app).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy.exc import SQLAlchemyError
+from typing import TYPE_CHECKING, Any
 
 from monitor.config import Settings
-from monitor.deliver import digest_file_name, digest_plan
-from monitor.digest import Renderer
 from monitor.errors import MonitorError
-from monitor.explain import explanation_json, explanation_lines
-from monitor.fetch import Fetcher, FetchPolicy
-from monitor.matcher import Explanation, Matcher
-from monitor.parse import parse_feed
 from monitor.schedule import parse_when
-from monitor.service import Worker, sqlite_path, utc_now
-from monitor.store import DigestRecord, Store
-from monitor.text import html_to_text
-from monitor.types import FeedFailure, Fetched
-from monitor.watchlist import Watchlist, load_all, load_file
+from monitor.store import Store, sqlite_path
+from monitor.watchlist import LoadResult, Watchlist, load_all, load_file
 
-# --- validate ---------------------------------------------------------------
+if TYPE_CHECKING:  # imported where used: `monitor status` loads neither
+    from monitor.app import Worker
+    from monitor.matcher import Explanation
+
+
+class NoDatabase(MonitorError):
+    """Nothing has been stored yet: no database file, or no schema in it."""
+
+
+@contextmanager
+def reading(settings: Settings) -> Iterator[Store]:
+    """The database as it is, for commands that only read: NoDatabase when
+    there is none yet, SchemaError when its schema is not this version's."""
+    from monitor.migrations.revision import EmptySchema
+
+    path = sqlite_path(settings.database_url)
+    if path is not None and not path.is_file():
+        raise NoDatabase(f"no database at {path} yet: `monitor run` or `monitor poll` creates it")
+    store = Store(settings.database_url, create_directory=False)
+    try:
+        try:
+            store.check_schema()
+        except EmptySchema as e:
+            raise NoDatabase(e.message) from None
+        yield store
+    finally:
+        store.close()
+
+
+def since_time(text: str, now: datetime) -> datetime:
+    try:
+        return parse_when(text, now)
+    except ValueError as e:
+        raise MonitorError(str(e)) from e
+
+
+# --- validate and health --------------------------------------------------------
 
 
 def validate(paths: Sequence[Path], config: Settings) -> tuple[list[str], bool]:
+    from monitor.digest import Renderer
+
     missing = [p for p in paths if not p.exists()]
     if missing:
         return [f"{p}: no such file or directory" for p in missing], False
@@ -43,17 +76,14 @@ def validate(paths: Sequence[Path], config: Settings) -> tuple[list[str], bool]:
     return [f"ok: {len(result.watchlists)} watchlists, {rules} rules"], True
 
 
-def find_watchlist(worker_or_config: Settings, name: str) -> Watchlist:
+def find_watchlist(config: Settings, name: str) -> Watchlist:
     """A watchlist by id (from MONITOR_WATCHLISTS) or by file path."""
     path = Path(name)
     if not path.suffix:
-        path = worker_or_config.watchlists / f"{name}.yaml"
+        path = config.watchlists / f"{name}.yaml"
     if not path.exists():
         raise MonitorError(f"no watchlist {name!r} (looked for {path})")
-    return load_file(path, worker_or_config.timezone)
-
-
-# --- health check -------------------------------------------------------------
+    return load_file(path, config.timezone)
 
 
 def health(config: Settings) -> str:
@@ -62,6 +92,8 @@ def health(config: Settings) -> str:
     database answers and at least one watchlist loads; a broken edit of one
     file does not make a worker unhealthy (the service keeps that file's last
     good version, and ``monitor validate`` names the problem)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     if not config.watchlists.is_dir():
         raise MonitorError(f"unhealthy: no watchlist directory {config.watchlists}")
     result = load_all([config.watchlists], config.timezone)
@@ -75,7 +107,7 @@ def health(config: Settings) -> str:
     path = sqlite_path(config.database_url)
     if path is not None and not path.exists():  # do not create it: `monitor run` does
         raise MonitorError(f"unhealthy: no database at {path}")
-    store = Store(config.database_url)
+    store = Store(config.database_url, create_directory=False)
     try:
         store.ping()
     except SQLAlchemyError as e:
@@ -94,6 +126,8 @@ def health(config: Settings) -> str:
 
 
 def digest(worker: Worker, name: str | None, since: str | None, dry_run: bool) -> Iterator[str]:
+    from monitor.channels.files import digest_file_name
+
     watchlists = (
         [find_watchlist(worker.settings, name)] if name else list(worker.watchlists.by_id.values())
     )
@@ -107,11 +141,8 @@ def digest(worker: Worker, name: str | None, since: str | None, dry_run: bool) -
         if result.record is None:
             yield f"{watchlist.id}: a digest for this moment exists already"
             continue
-        path = (
-            worker.settings.output_dir
-            / watchlist.id
-            / digest_file_name(result.record.scheduled_for)
-        )
+        slot = result.record.scheduled_for
+        path = worker.settings.output_dir / watchlist.id / digest_file_name(slot)
         yield f"{watchlist.id}: {result.record.match_count} matches -> {path}"
 
 
@@ -119,23 +150,18 @@ def _preview(
     worker: Worker, watchlist: Watchlist, since: str | None, dry_run: bool
 ) -> Iterator[str]:
     """A digest that is rendered but not recorded: --since and --dry-run."""
+    from monitor.channels.files import digest_file_name
+    from monitor.types import DigestRecord
+
     now = worker.clock()
     if since is not None:
-        try:
-            start = parse_when(since, now)
-        except ValueError as e:
-            raise MonitorError(str(e)) from e
-        found = worker.store.matches_between(watchlist.id, start, now)
+        start = since_time(since, now)
+        found = worker.store.matches.between(watchlist.id, start, now)
     else:
-        previous = worker.store.last_digest(watchlist.id)
-        start = (
-            previous.window_end if previous else worker.store.watchlist_anchor(watchlist.id, now)
-        )
-        found = worker.store.unreported_matches(watchlist.id)
+        start = worker.digests.window_start(watchlist, now)
+        found = worker.store.matches.unreported(watchlist.id)
     record = DigestRecord(0, watchlist.id, now, start, now, "preview", len(found))
-    plan = digest_plan(watchlist, record, found, worker.store.feed_statuses())
-    figures = worker.outbox.digest_figures(watchlist, start, now)
-    rendered = worker.outbox.renderer.digest(plan, watchlist, figures)
+    rendered = worker.digests.render(watchlist, record, found, now)
     if dry_run:
         yield f"Subject: {rendered.subject}\n\n{rendered.text}"
         return
@@ -160,6 +186,8 @@ class ExplainResult:
     items: tuple[tuple[Document, tuple[Explanation, ...]], ...]
 
     def lines(self) -> Iterator[str]:
+        from monitor.explain import explanation_lines
+
         for document, explanations in self.items:
             yield f"== {document.label}: {document.title[:100]}"
             if not explanations:
@@ -171,12 +199,10 @@ class ExplainResult:
         yield f"{len(self.items)} documents, {hits} rule hits"
 
     def as_json(self) -> list[dict[str, Any]]:
+        from monitor.explain import explanation_json
+
         return [
-            {
-                "label": d.label,
-                "title": d.title,
-                "rules": [explanation_json(e) for e in ex],
-            }
+            {"label": d.label, "title": d.title, "rules": [explanation_json(e) for e in ex]}
             for d, ex in self.items
         ]
 
@@ -184,6 +210,11 @@ class ExplainResult:
 def documents_to_test(
     config: Settings, text: str | None, title: str, file: Path | None, url: str | None
 ) -> list[Document]:
+    from monitor.app import fetch_policy
+    from monitor.clock import utc_now
+    from monitor.fetch import Fetcher
+    from monitor.types import FeedFailure, Fetched
+
     if text is not None:
         return [Document("text", title, text)]
     if file is not None:
@@ -193,10 +224,7 @@ def documents_to_test(
             raise MonitorError(f"cannot read {file}: {e.strerror}") from e
         return _documents_from_bytes(str(file), body, "")
     assert url is not None
-    policy = FetchPolicy(
-        config.fetch_timeout, config.max_body_bytes, config.user_agent, config.allowed_hosts
-    )
-    fetcher = Fetcher(policy)
+    fetcher = Fetcher(fetch_policy(config))
     try:
         outcome = fetcher.fetch(url, utc_now())
     finally:
@@ -208,8 +236,11 @@ def documents_to_test(
 
 
 def _documents_from_bytes(label: str, body: bytes, content_type: str) -> list[Document]:
-    fetched = Fetched(label, label, body, content_type, None, None, "")
-    parsed = parse_feed(fetched)
+    from monitor.parse import parse_feed
+    from monitor.text import html_to_text
+    from monitor.types import FeedFailure, Fetched
+
+    parsed = parse_feed(Fetched(label, label, body, content_type, None, None, ""))
     if not isinstance(parsed, FeedFailure) and parsed.entries:
         return [Document(e.url or e.key, e.title, e.text) for e in parsed.entries]
     text = body.decode("utf-8", errors="replace")
@@ -219,26 +250,25 @@ def _documents_from_bytes(label: str, body: bytes, content_type: str) -> list[Do
 def explain(
     config: Settings, name: str, documents: Sequence[Document], all_rules: bool
 ) -> ExplainResult:
+    from monitor.matcher import Matcher
+
     matcher = Matcher([find_watchlist(config, name)])
     return ExplainResult(
         tuple((d, tuple(matcher.explain(d.title, d.text, all_rules=all_rules))) for d in documents)
     )
 
 
-def stored_dry_run(worker: Worker, name: str, since: str) -> Iterator[str]:
+def stored_dry_run(store: Store, watchlist: Watchlist, start: datetime) -> Iterator[str]:
     """What a (changed) watchlist file would match in the stored items, against
     what is stored for it now: a dry run before an edit goes live."""
-    watchlist = find_watchlist(worker.settings, name)
-    try:
-        start = parse_when(since, worker.clock())
-    except ValueError as e:
-        raise MonitorError(str(e)) from e
+    from monitor.matcher import Matcher
+
     matcher = Matcher([watchlist])
-    before = worker.store.matched_rules(watchlist.id, start)
+    before = store.matches.rules_of_items(watchlist.id, start)
     after: set[tuple[int, str]] = set()
     titles: dict[int, str] = {}
     matched_before = {item_id for item_id, _ in before}
-    for item in worker.store.items_since(start):
+    for item in store.items.since(start):
         found = matcher.match(item.title, item.text)
         after.update((item.id, match.rule) for match in found)
         if found or item.id in matched_before:
@@ -257,12 +287,16 @@ def stored_dry_run(worker: Worker, name: str, since: str) -> Iterator[str]:
 # --- status and matches -----------------------------------------------------
 
 
-def status(worker: Worker) -> dict[str, Any]:
-    now = worker.clock()
-    feeds = [f.__dict__ for f in worker.store.feed_statuses() if f.url in worker.watchlists.feeds]
+def status(store: Store | None, loaded: LoadResult, now: datetime) -> dict[str, Any]:
+    """Feeds, digests and counts; with no database yet (``store`` None), what
+    the watchlists set up, none of it polled."""
+    followed = dict.fromkeys(feed.url for w in loaded.watchlists for feed in w.feeds)
+    known = store.feeds.statuses() if store is not None else []
+    feeds = [f.__dict__ for f in known if f.url in followed]
+    feeds += [_never_polled(url) for url in followed if url not in {f.url for f in known}]
     digests = []
-    for watchlist in worker.watchlists.by_id.values():
-        last = worker.store.last_digest(watchlist.id)
+    for watchlist in loaded.watchlists:
+        last = store.digests.last(watchlist.id) if store is not None else None
         upcoming = watchlist.schedule.next_after(now)
         if upcoming is not None:  # shown in the watchlist's zone, as the analyst reads it
             upcoming = upcoming.astimezone(watchlist.schedule.zone)
@@ -274,21 +308,30 @@ def status(worker: Worker) -> dict[str, Any]:
                 "last_digest": last.scheduled_for if last else None,
                 "last_status": last.status if last else None,
                 "next_digest": upcoming,
-                "unreported_matches": len(worker.store.unreported_matches(watchlist.id)),
+                "unreported_matches": (
+                    store.matches.count_unreported(watchlist.id) if store is not None else 0
+                ),
             }
         )
     return {
         "now": now,
+        "database": "ok" if store is not None else "none yet",
         "feeds": feeds,
         "digests": digests,
-        "counts": worker.store.counts(),
-        "outbox": worker.store.outbox_counts(),
+        "counts": store.counts() if store is not None else {},
+        "outbox": store.outbox.counts() if store is not None else {},
         "failed_messages": [
             {"kind": m.kind, "channel": m.channel, "recipient": m.recipient, "error": error}
-            for m, error in worker.store.failed_messages()
+            for m, error in (store.outbox.failed() if store is not None else [])
         ],
-        "watchlist_problems": [str(p) for p in worker.watchlists.problems],
+        "watchlist_problems": [str(p) for p in loaded.problems],
     }
+
+
+def _never_polled(url: str) -> dict[str, Any]:
+    from monitor.types import FeedStatus
+
+    return FeedStatus(url, None, None, None, None, 0, None, None, 0).__dict__
 
 
 def status_lines(report: dict[str, Any]) -> Iterator[str]:
@@ -314,7 +357,10 @@ def status_lines(report: dict[str, Any]) -> Iterator[str]:
             f"{d['unreported_matches']} matches waiting"
         )
     counts = report["counts"]
-    yield "Counts: " + ", ".join(f"{v} {k}" for k, v in counts.items())
+    if report["database"] != "ok":
+        yield "Counts: nothing stored yet (no database: `monitor run` or `monitor poll` makes it)"
+    else:
+        yield "Counts: " + ", ".join(f"{v} {k}" for k, v in counts.items())
     if report["outbox"]:
         yield "Outbox: " + ", ".join(f"{v} {k}" for k, v in sorted(report["outbox"].items()))
     for m in report["failed_messages"]:
@@ -327,16 +373,12 @@ def _when(moment: Any) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
 
 
-def matches(worker: Worker, watchlist: str | None, since: str) -> list[dict[str, Any]]:
-    now = worker.clock()
-    try:
-        start = parse_when(since, now)
-    except ValueError as e:
-        raise MonitorError(str(e)) from e
-    names = [watchlist] if watchlist else sorted(worker.watchlists.by_id)
+def matches(
+    store: Store, names: Sequence[str], start: datetime, now: datetime
+) -> list[dict[str, Any]]:
     rows = []
     for name in names:
-        for m in worker.store.matches_between(name, start, now):
+        for m in store.matches.between(name, start, now):
             rows.append(
                 {
                     "watchlist": m.watchlist,

@@ -46,9 +46,12 @@ class Settings(BaseSettings):
     feed_lease_seconds: float | None = Field(default=None, gt=0)
     max_body_bytes: int = Field(default=20 * 1024 * 1024, gt=0)  # after decompression
     fetch_workers: int = Field(default=8, ge=1)
-    # Processes that fetch, parse and match when many feeds are due (every core
-    # by default); 0 polls in the worker's own process.
-    parse_processes: int = Field(default_factory=lambda: _cores() if _cores() > 1 else 0, ge=0)
+    # Processes that parse and match changed bodies (every core by default),
+    # started with the first changed body; 0 parses in the worker's own
+    # process, with no time limit.
+    parse_processes: int = Field(default_factory=_cores, ge=0)
+    # A parse that takes longer fails its feed, and its process is replaced.
+    parse_timeout: float = Field(default=60.0, gt=0)
     delivery_attempts: int = Field(default=8, ge=1)  # then a message is marked failed
     # How long a message being sent is kept from other senders; after a crash
     # mid-send it is retried once this has passed.

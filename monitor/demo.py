@@ -19,10 +19,10 @@ from typing import Any
 
 import yaml
 
+from monitor.app import Worker
+from monitor.channels.files import digest_file_name
 from monitor.config import PROJECT_ROOT, Settings
-from monitor.deliver import digest_file_name
 from monitor.errors import MonitorError
-from monitor.service import Worker
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 SEED = "dprk-russia.yaml"
@@ -77,14 +77,11 @@ def run_demo(settings: Settings, workdir: Path | None = None) -> Path:
                 "smtp_url": None,
             }
         )
-        worker = Worker(demo_settings)
-        try:
+        with Worker(demo_settings) as worker:
             report = worker.poll(force=True)
             log.info("demo poll: %s", report.summary())
             watchlist = worker.watchlists.by_id[Path(SEED).stem]
             result = worker.digest_now(watchlist)
-        finally:
-            worker.close()
     if result.record is None:
         raise MonitorError("the demo digest was not created")
     return demo_settings.output_dir / watchlist.id / digest_file_name(result.record.scheduled_for)

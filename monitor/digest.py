@@ -28,7 +28,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 from monitor.config import PROJECT_ROOT
 from monitor.stories import DEFAULT_THRESHOLD, Report, group
 from monitor.trends import PeriodCount, Trend, compare_periods, sparkline
-from monitor.types import DigestPlan, FeedStatus, Snippet, StoredMatch
+from monitor.types import DigestPlan, FeedReport, FeedStatus, Snippet, StoredMatch
 from monitor.watchlist import Watchlist
 
 log = logging.getLogger(__name__)
@@ -265,6 +265,16 @@ class Renderer:
 
     def spike(self, watchlist: Watchlist, spikes: Sequence[Any], now: datetime) -> Rendered:
         return self._message("spike", watchlist, now, spikes=spikes)
+
+    def feed_problem(self, watchlist: Watchlist, report: FeedReport, now: datetime) -> Rendered:
+        """A notice that a feed was paused or is gone (its text part as the
+        plain templates say it, the HTML as written: it has no CSS to inline)."""
+        context = {"watchlist": watchlist, "report": report, "now": now}
+        return Rendered(
+            self.render("feed_problem_subject.txt.j2", **context).strip(),
+            self.render("feed_problem.txt.j2", **context),
+            self.render("feed_problem.html.j2", **context),
+        )
 
     def _message(self, kind: str, watchlist: Watchlist, now: datetime, **values: Any) -> Rendered:
         """Subject, text and inlined HTML from the ``kind`` templates."""

@@ -1,11 +1,20 @@
-"""HTTP fetching: conditional GET with limits, as values.
+"""HTTP fetching on httpcore: conditional GET with limits, as values.
 
 ``Fetcher.fetch`` never raises for anything a server can do: every outcome
 is a ``Fetched``, ``NotModified`` or ``FeedFailure`` value with a stable
 reason code. Redirects are followed by hand (at most five, never from https
 to http), every connection's address passes the guard against internal
-targets, each host gets a bounded number of requests at once, and a
-watchdog enforces one deadline on the whole exchange.
+targets (monitor.connect), each host gets a bounded number of requests at
+once, the whole exchange has one deadline, and the body is measured after
+decompression, layer by layer (monitor.decode). HTTP_PROXY, HTTPS_PROXY and
+NO_PROXY are honoured; the proxy's own address passes the guard like any
+other (a proxy on an internal address needs MONITOR_ALLOW_HOSTS).
+
+httpcore rather than urllib3 or httpx's Client (``python -m
+benchmarks.clients``): a 304 costs httpcore and urllib3 the same CPU, about
+twice http.client's and half of httpx's Client, and httpcore's public
+network backend takes the guard and the deadline in the fetching thread,
+and it reads past interim (1xx) answers.
 """
 
 from __future__ import annotations
@@ -13,37 +22,41 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import http.client
+import os
 import re
+import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
-import httpx
+import certifi
+import httpcore
 
-from monitor.connections import (
-    ConnectFailed,
-    Connection,
-    ConnectionPool,
-    Deadline,
-    Limits,
-    Origin,
-    Watchdog,
-)
+from monitor.connect import GuardedBackend, deadline, deadline_passed, vetted_through_proxy
+from monitor.decode import BodyDecoder, DecodeError
 from monitor.errors import FeedError
+from monitor.proxies import Proxies
 from monitor.types import FeedFailure, Fetched, FetchOutcome, NotModified
 
 MAX_REDIRECTS = 5
+# The redirects followed (with a Location): 301, 302, 303, 307 and 308.
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# A feed that answers with only these has moved (RFC 9110 15.4.2, 15.4.9).
+PERMANENT_REDIRECTS = frozenset({301, 308})
 # Connections are kept alive between the polls of a cycle (a feed host
 # often serves many of a watchlist's feeds), but only briefly: servers such
 # as Apache close idle ones after 5 s, and a request racing that close
 # would fail.
 KEEPALIVE_SECONDS = 4.0
-# A feed that answers with only these has moved (RFC 9110 15.4.2, 15.4.9).
-PERMANENT_REDIRECTS = frozenset({301, 308})
+# A body is decoded this much at a time, and the size cap checked as it grows.
+BODY_STEP = 64 * 1024
+# A 304's or a redirect's body (none, or a short page) is read past, so that
+# its connection can serve the next request; a longer one closes it instead.
+DRAIN_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -57,131 +70,39 @@ class FetchPolicy:
 
 
 @dataclass(frozen=True)
-class _Target:
-    """A URL as a request needs it: parsed, its host IDNA-encoded, its path
-    percent-encoded, and its Host and Authorization headers."""
+class Target:
+    """A URL as a request needs it: scheme, host (IDNA-encoded), port, the
+    request target (path and query, percent-encoded) and its own headers."""
 
-    origin: Origin
-    path: str
-    headers: tuple[tuple[bytes, bytes], ...]
-    host: str  # for the per-host limit
+    scheme: str
+    host: str
+    port: int
+    target: str
+    headers: tuple[tuple[bytes, bytes], ...]  # Host, and Authorization from the URL's userinfo
 
-
-# Feed URLs come back every cycle: each is parsed once (LRU).
-TARGET_CACHE = 8192
-
-
-@functools.lru_cache(maxsize=TARGET_CACHE)
-def _target(url: str) -> _Target:
-    try:
-        guard_url(url)
-        return _parsed_target(httpx.URL(url))  # percent-encodes the path, IDNA-encodes the host
-    except (httpx.InvalidURL, ValueError) as e:  # an unclosed [, a host IDNA refuses
-        raise FeedError("bad_url", f"not a URL that can be fetched: {e}") from e
-
-
-def _parsed_target(parsed: httpx.URL) -> _Target:
-    headers = [(b"Host", parsed.netloc)]  # IPv6 in brackets, no userinfo
-    if parsed.username or parsed.password:
-        # Basic credentials from the URL (``https://user:secret@host/feed``),
-        # sent to that URL only: a redirect elsewhere has no userinfo of its own.
-        pair = f"{parsed.username}:{parsed.password}".encode()
-        headers.append((b"Authorization", b"Basic " + base64.b64encode(pair)))
-    scheme = parsed.scheme
-    port = parsed.port or (443 if scheme == "https" else 80)
-    origin = Origin(scheme, parsed.raw_host.decode("ascii"), port)
-    path = parsed.raw_path.decode("ascii")
-    return _Target(origin, path, tuple(headers), parsed.host.lower())
-
-
-def host_of(url: str) -> str:
-    """The host whose limit a feed's requests count against (as the Fetcher
-    reads the URL); "" for a URL it would not fetch."""
-    try:
-        return _target(url).host
-    except FeedError:
-        return ""
-
-
-class _Answer:
-    """A response and the connection it came on; its headers by lower-cased
-    name, as latin-1 text (which gives back the exact bytes when a
-    validator is sent again)."""
-
-    def __init__(self, connection: Connection, response: http.client.HTTPResponse) -> None:
-        self.connection = connection
-        self.response = response
-        self.status = response.status
-        self.headers = {name.lower(): value for name, value in response.getheaders()}
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name)
-
-    @property
-    def reason(self) -> str:
-        return self.response.reason or ""
-
-    def location(self) -> str | None:
-        """The Location header; UTF-8 when it decodes as such (as browsers read it)."""
-        value = self.headers.get("location")
-        if value is None:
-            return None
-        try:
-            return value.encode("latin-1").decode("utf-8")
-        except UnicodeError:
-            return value
-
-    @property
-    def complete(self) -> bool:
-        """Read to its end (not ended early by the server), on a connection
-        the server keeps open."""
-        response = self.response
-        # http.client drops the connection's socket when the server said it
-        # would close (HTTP/1.0, Connection: close, a body ending at EOF).
-        return response.isclosed() and not response.length and self.connection.sock is not None
-
-    def close(self) -> None:
-        self.response.close()
-        self.connection.close()
-
-
-# A body is read this much at a time; each read is decompressed at once, so
-# a gzip bomb is caught within about a thousand times this.
-BODY_CHUNK = 64 * 1024
-
-
-class _Body(httpx.SyncByteStream):
-    """A 200's body as httpx reads it, so that its decoders undo the
-    Content-Encoding (gzip, deflate)."""
-
-    def __init__(self, response: http.client.HTTPResponse) -> None:
-        self._response = response
-
-    def __iter__(self) -> Iterator[bytes]:
-        while chunk := self._response.read(BODY_CHUNK):
-            yield chunk
-        if self._response.length:  # http.client lets a short body pass
-            raise FeedError("http_error", "the body ended before its Content-Length")
+    def url(self) -> httpcore.URL:
+        return httpcore.URL(
+            scheme=self.scheme.encode(), host=self.host.encode(), port=self.port,
+            target=self.target.encode(),
+        )  # fmt: skip
 
 
 class Fetcher:
     """One HTTP client shared by the polls of a cycle (thread-safe)."""
 
-    def __init__(self, policy: FetchPolicy) -> None:
+    def __init__(self, policy: FetchPolicy, environ: Mapping[str, str] | None = None) -> None:
         self.policy = policy
-        self._watchdog = Watchdog()
-        # No cookies, auth or proxies: redirects are followed by hand, and
-        # credentials come from the feed's own URL only.
-        self._pool = ConnectionPool(
-            Limits(
-                timeout=policy.timeout,
-                connect_timeout=min(policy.timeout, 10.0),
-                allow_hosts=policy.allow_hosts,
-                tls=httpx.create_ssl_context(),  # certifi, or SSL_CERT_FILE
-                idle=policy.connections,
-                idle_seconds=KEEPALIVE_SECONDS,
-            )
+        self._backend = GuardedBackend(policy.allow_hosts)
+        self._tls = tls_context(os.environ if environ is None else environ)
+        self._proxies = Proxies.from_environ(os.environ if environ is None else environ)
+        self._direct = httpcore.ConnectionPool(
+            ssl_context=self._tls,
+            max_connections=max(policy.connections, policy.per_host),
+            max_keepalive_connections=policy.connections,
+            keepalive_expiry=KEEPALIVE_SECONDS,
+            network_backend=self._backend,
         )
+        self._via: dict[str, httpcore.HTTPProxy] = {}
         self._headers = (
             (b"User-Agent", policy.user_agent.encode("utf-8")),
             (
@@ -192,17 +113,16 @@ class Fetcher:
             (b"Accept-Encoding", b"gzip, deflate"),
         )
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
-        self._hosts_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._timeouts = {
+            "timeout": {"connect": min(policy.timeout, 10.0), "read": policy.timeout,
+                        "write": policy.timeout, "pool": policy.timeout}
+        }  # fmt: skip
 
     def close(self) -> None:
-        self._watchdog.stop()
-        self._pool.close()
-
-    def _host_slot(self, host: str) -> threading.BoundedSemaphore:
-        with self._hosts_lock:
-            if host not in self._hosts:
-                self._hosts[host] = threading.BoundedSemaphore(self.policy.per_host)
-            return self._hosts[host]
+        self._direct.close()
+        for pool in self._via.values():
+            pool.close()
 
     def fetch(
         self,
@@ -212,121 +132,102 @@ class Fetcher:
         last_modified: str | None = None,
         known_hash: str | None = None,
     ) -> FetchOutcome:
+        """The feed at ``url``, conditionally on the validators given; an
+        identical body (``known_hash``) is NotModified too."""
         try:
-            host = _target(url).host
+            host = parse_target(url).host
         except FeedError as e:
-            return _failure(url, e)
-        with self._host_slot(host):
-            deadline = Deadline()
-            self._watchdog.watch(deadline, self.policy.timeout)
+            return FeedFailure(url, e.reason, e.message)
+        with self._host_slot(host), deadline(self.policy.timeout):
             try:
-                outcome = self._fetch_values(url, now, deadline, etag, last_modified, known_hash)
-            finally:
-                deadline.finish()
-            # Cut off, whatever came of it: what was read may be a part.
-            if deadline.expired:
-                return self._timeout(url)
-            return outcome
+                return self._follow(url, now, _conditional(etag, last_modified), known_hash)
+            except Exception as e:  # a value for anything a server can do; a bug is raised again
+                return _failure(url, e, self.policy.timeout)
 
-    def _fetch_values(
+    def _host_slot(self, host: str) -> threading.BoundedSemaphore:
+        with self._lock:
+            if host not in self._hosts:
+                self._hosts[host] = threading.BoundedSemaphore(self.policy.per_host)
+            return self._hosts[host]
+
+    def _follow(
         self,
         url: str,
         now: datetime,
-        deadline: Deadline,
-        etag: str | None,
-        last_modified: str | None,
+        conditional: list[tuple[bytes, bytes]],
         known_hash: str | None,
     ) -> FetchOutcome:
-        try:
-            return self._fetch(url, now, deadline, etag, last_modified, known_hash)
-        except TimeoutError:
-            return self._timeout(url)
-        except (FeedError, ConnectFailed, httpx.DecodingError) as e:
-            return _failure(url, e)
-        except (http.client.HTTPException, OSError, ValueError, UnicodeError) as e:
-            # A broken response (bad status line, too many headers, a short
-            # chunk), a connection reset, or a header value http.client
-            # refuses to send.
-            return FeedFailure(url, "http_error", f"{type(e).__name__}: {e}")
-
-    def _timeout(self, url: str) -> FeedFailure:
-        message = f"no complete answer within {self.policy.timeout:g}s"
-        return FeedFailure(url, "timeout", message)
-
-    def _fetch(
-        self,
-        url: str,
-        now: datetime,
-        deadline: Deadline,
-        etag: str | None,
-        last_modified: str | None,
-        known_hash: str | None,
-    ) -> FetchOutcome:
-        conditional = []
-        if etag:
-            conditional.append((b"If-None-Match", _header_bytes(etag)))
-        if last_modified:
-            conditional.append((b"If-Modified-Since", _header_bytes(last_modified)))
         current, permanent = url, True
         for _ in range(MAX_REDIRECTS + 1):
-            target = _target(current)
-            answer = self._send(target, [*target.headers, *self._headers, *conditional], deadline)
-            try:
-                location = answer.location() if answer.status in REDIRECTS else None
+            target = parse_target(current)
+            with self._request(target, [*target.headers, *self._headers, *conditional]) as answer:
+                location = _location(answer) if answer.status in REDIRECTS else None
                 if location is None:
                     outcome = self._outcome(url, current, answer, now, known_hash)
-                else:
-                    _drain(answer.response)
-            except BaseException:  # the connection may be mid-response: not reused
-                answer.close()
-                raise
-            self._done_with(answer, deadline)
-            if location is None:
-                if current != url and permanent and isinstance(outcome, Fetched | NotModified):
-                    outcome = replace(outcome, moved_to=current)
-                return outcome
-            current = _redirect_target(current, location)
+                    moved = current != url and permanent
+                    if moved and isinstance(outcome, Fetched | NotModified):
+                        outcome = replace(outcome, moved_to=current)
+                    return outcome
+                _drain(answer)
+            current = redirect_target(current, location)
             permanent = permanent and answer.status in PERMANENT_REDIRECTS
         raise FeedError("too_many_redirects", f"more than {MAX_REDIRECTS} redirects")
 
-    def _send(
-        self, target: _Target, headers: list[tuple[bytes, bytes]], deadline: Deadline
-    ) -> _Answer:
-        connection, reused = self._pool.get(target.origin)
-        try:
-            return _exchange(connection, target.path, headers, deadline)
-        except ConnectionError:
-            if not reused or deadline.expired:
-                raise
-        # A kept-alive connection the server closed just as this request
-        # went out (its idle timeout ran out first): a GET is safe to send
-        # again, once, on a new connection.
-        return _exchange(self._pool.new(target.origin), target.path, headers, deadline)
+    @contextmanager
+    def _request(
+        self, target: Target, headers: list[tuple[bytes, bytes]]
+    ) -> Iterator[httpcore.Response]:
+        pool = self._pool_for(target)
+        with ExitStack() as stack:
+            for attempt in (1, 2):
+                try:
+                    answer = stack.enter_context(
+                        pool.stream("GET", target.url(), headers=headers, extensions=self._timeouts)
+                    )
+                    break
+                except httpcore.RemoteProtocolError as e:
+                    # A kept-alive connection the server closed just as this
+                    # request went out (its idle timeout ran out first): a
+                    # GET is safe to send again, once, on a new connection.
+                    if attempt == 2 or "without sending a response" not in str(e):
+                        raise
+            yield answer
 
-    def _done_with(self, answer: _Answer, deadline: Deadline) -> None:
-        """The answer's connection kept for the next request when it is
-        clean (read to its end, and out of the deadline's reach before the
-        deadline passed), closed otherwise."""
-        if answer.complete and deadline.release(answer.connection):
-            self._pool.put(answer.connection)
-        else:
-            answer.close()
+    def _pool_for(self, target: Target) -> httpcore.ConnectionPool | httpcore.HTTPProxy:
+        proxy = self._proxies.for_target(target.scheme, target.host, target.port)
+        if proxy is None:
+            return self._direct
+        # The proxy connects to the target: checked here, as far as this
+        # machine can resolve it (a name only the proxy resolves is its to refuse).
+        vetted_through_proxy(target.host, target.port, self.policy.allow_hosts)
+        with self._lock:
+            if proxy not in self._via:
+                self._via[proxy] = httpcore.HTTPProxy(
+                    proxy_url=proxy,
+                    ssl_context=self._tls,
+                    max_connections=max(self.policy.connections, self.policy.per_host),
+                    keepalive_expiry=KEEPALIVE_SECONDS,
+                    network_backend=self._backend,
+                )
+            return self._via[proxy]
 
     def _outcome(
         self,
         url: str,
         final_url: str,
-        answer: _Answer,
+        answer: httpcore.Response,
         now: datetime,
         known_hash: str | None,
     ) -> FetchOutcome:
-        max_age = cache_max_age(answer.header("cache-control") or "")
+        max_age = cache_max_age(_header(answer, b"cache-control") or "")
         if answer.status == 304:
-            _drain(answer.response)
+            _drain(answer)
             return NotModified(url, "http_304", max_age)
         if answer.status != 200:
-            retry = retry_after(answer.header("retry-after"), now)
-            message = f"HTTP {answer.status} {answer.reason}".strip()
+            _drain(answer)
+            retry = retry_after(_header(answer, b"retry-after"), now)
+            reason = answer.extensions.get("reason_phrase", b"").decode("latin-1")
+            message = f"HTTP {answer.status} {reason}".strip()
             return FeedFailure(url, f"http_{answer.status}", message, retry)
         body = self._read_body(answer)
         body_hash = hashlib.sha256(body).hexdigest()
@@ -336,64 +237,116 @@ class Fetcher:
             url=url,
             final_url=final_url,
             body=body,
-            content_type=answer.header("content-type") or "",
-            etag=answer.header("etag"),
-            last_modified=answer.header("last-modified"),
+            content_type=_header(answer, b"content-type") or "",
+            etag=_header(answer, b"etag"),
+            last_modified=_header(answer, b"last-modified"),
             body_hash=body_hash,
             max_age=max_age,
         )
 
-    def _read_body(self, answer: _Answer) -> bytes:
-        # httpx needs only the Content-Encoding (as bytes: other headers may
-        # hold any latin-1 text, which it would refuse as str).
-        encoding = answer.header("content-encoding")
-        headers = [(b"Content-Encoding", encoding.encode("latin-1"))] if encoding else []
-        decoded = httpx.Response(answer.status, headers=headers, stream=_Body(answer.response))
+    def _read_body(self, answer: httpcore.Response) -> bytes:
+        try:
+            decoder = BodyDecoder(_header(answer, b"content-encoding"))
+        except DecodeError as e:
+            raise FeedError("bad_encoding", str(e)) from e
         chunks: list[bytes] = []
-        size = 0
-        for chunk in decoded.iter_bytes():  # decompressed, so a gzip bomb counts in full
-            size += len(chunk)
-            if size > self.policy.max_bytes:
-                limit = self.policy.max_bytes
-                raise FeedError("too_large", f"body larger than {limit} bytes")
-            chunks.append(chunk)
+        size, limit = 0, self.policy.max_bytes
+        for raw in answer.iter_stream():
+            for piece in decoder.decode(raw, BODY_STEP):
+                size += len(piece)
+                if size > limit:
+                    raise FeedError("too_large", f"body larger than {limit} bytes")
+                chunks.append(piece)
         return b"".join(chunks)
 
 
-def _exchange(
-    connection: Connection, path: str, headers: list[tuple[bytes, bytes]], deadline: Deadline
-) -> _Answer:
-    """A GET on the connection (made first if new), under the fetch's
-    deadline; the connection is closed if it fails."""
-    deadline.add(connection)
+def tls_context(environ: Mapping[str, str]) -> ssl.SSLContext:
+    """Verified TLS: the CA bundle in SSL_CERT_FILE or SSL_CERT_DIR when set
+    (as OpenSSL reads them), else certifi's."""
+    if environ.get("SSL_CERT_FILE") or environ.get("SSL_CERT_DIR"):
+        return ssl.create_default_context(
+            cafile=environ.get("SSL_CERT_FILE"), capath=environ.get("SSL_CERT_DIR")
+        )
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+# Feed URLs come back every cycle: each is parsed once (LRU).
+TARGET_CACHE = 8192
+# What may stand unencoded in a path or query (RFC 3986 pchar and "/?"),
+# "%" included so that an escape already there stays as it is.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~%"
+_QUERY_SAFE = _PATH_SAFE + "?"
+
+
+@functools.lru_cache(maxsize=TARGET_CACHE)
+def parse_target(url: str) -> Target:
+    """``url`` as a request needs it; FeedError (bad_url, blocked_scheme) when
+    it cannot be fetched."""
+    guard_url(url)
     try:
-        if connection.sock is None:
-            connection.connect()
-        connection.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
-        for name, value in headers:
-            connection.putheader(name, value)
-        connection.endheaders()
-        return _Answer(connection, connection.getresponse())
-    except BaseException:
-        connection.close()
-        raise
+        parts = urlsplit(url)
+        port = parts.port
+        host = (parts.hostname or "").encode("idna").decode("ascii")
+    except (ValueError, UnicodeError) as e:  # an unclosed [, a bad port, a host IDNA refuses
+        raise FeedError("bad_url", f"not a URL that can be fetched: {e}") from e
+    scheme = parts.scheme
+    default = 443 if scheme == "https" else 80
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != default:
+        netloc += f":{port}"
+    target = quote(parts.path or "/", safe=_PATH_SAFE)
+    if parts.query:
+        target += "?" + quote(parts.query, safe=_QUERY_SAFE)
+    headers = [(b"Host", netloc.encode("ascii"))]
+    if parts.username or parts.password:
+        # Basic credentials from the URL (``https://user:secret@host/feed``),
+        # sent to that URL only: a redirect elsewhere has no userinfo of its own.
+        pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode()
+        headers.append((b"Authorization", b"Basic " + base64.b64encode(pair)))
+    return Target(scheme, host, port or default, target, tuple(headers))
 
 
-# The redirects followed (with a Location): 301, 302, 303, 307 and 308.
-REDIRECTS = frozenset({301, 302, 303, 307, 308})
+def host_of(url: str) -> str:
+    """The host whose limit a feed's requests count against; "" for a URL
+    that would not be fetched."""
+    try:
+        return parse_target(url).host
+    except FeedError:
+        return ""
 
 
-def _failure(url: str, error: FeedError | ConnectFailed | httpx.DecodingError) -> FeedFailure:
-    if isinstance(error, FeedError):
-        return FeedFailure(url, error.reason, error.message)
-    if isinstance(error, ConnectFailed):
-        return FeedFailure(url, "connect_error", f"cannot connect: {error}")
-    message = f"the body does not decode as its Content-Encoding says: {error}"
-    return FeedFailure(url, "bad_encoding", message)
+def guard_url(url: str) -> None:
+    """Only http and https URLs with a host are fetched; addresses are checked
+    when connecting (monitor.connect)."""
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as e:
+        raise FeedError("bad_url", f"not a URL that can be fetched: {e}") from e
+    if parts.scheme not in ("http", "https"):
+        raise FeedError("blocked_scheme", f"only http and https are fetched, not {parts.scheme!r}")
+    if not hostname:
+        raise FeedError("bad_url", f"no host in {url!r}")
+
+
+def redirect_target(current: str, location: str) -> str:
+    target = urljoin(current, location)
+    if urlsplit(current).scheme == "https" and urlsplit(target).scheme == "http":
+        raise FeedError("insecure_redirect", f"refused redirect from https to {target}")
+    return target
+
+
+def _conditional(etag: str | None, last_modified: str | None) -> list[tuple[bytes, bytes]]:
+    headers = []
+    if etag:
+        headers.append((b"If-None-Match", _header_bytes(etag)))
+    if last_modified:
+        headers.append((b"If-Modified-Since", _header_bytes(last_modified)))
+    return headers
 
 
 def _header_bytes(value: str) -> bytes:
-    """A validator as the server sent it (read as latin-1, see _Answer);
+    """A validator as the server sent it (read as latin-1, see _header);
     one stored by an older version as UTF-8 text, as UTF-8."""
     try:
         return value.encode("latin-1")
@@ -401,32 +354,66 @@ def _header_bytes(value: str) -> bytes:
         return value.encode("utf-8")
 
 
-# A 304's or a redirect's body (none, or a short page) is read past, so that
-# its connection can serve the next request; a longer one closes it instead.
-DRAIN_BYTES = 64 * 1024
+def _header(answer: httpcore.Response, name: bytes) -> str | None:
+    """A response header as latin-1 text, which gives back the exact bytes
+    when a validator is sent again."""
+    for key, value in answer.headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
 
 
-def _drain(response: http.client.HTTPResponse) -> None:
+def _location(answer: httpcore.Response) -> str | None:
+    """The Location header; UTF-8 when it decodes as such (as browsers read it)."""
+    value = _header(answer, b"location")
+    if value is None:
+        return None
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
+
+
+def _drain(answer: httpcore.Response) -> None:
+    """Read past a short body, so that the connection can serve the next
+    request; a longer one is left, and the connection closed with it."""
     size = 0
-    while size <= DRAIN_BYTES and (chunk := response.read(DRAIN_BYTES + 1 - size)):
+    for chunk in answer.iter_stream():
         size += len(chunk)
+        if size > DRAIN_BYTES:
+            break
 
 
-def _redirect_target(current: str, location: str) -> str:
-    target = urljoin(current, location)
-    if urlsplit(current).scheme == "https" and urlsplit(target).scheme == "http":
-        raise FeedError("insecure_redirect", f"refused redirect from https to {target}")
-    return target
+_FAILURES: tuple[tuple[type[Exception], str, str], ...] = (
+    (httpcore.TimeoutException, "timeout", ""),
+    (httpcore.ConnectError, "connect_error", "cannot connect: "),
+    (httpcore.ProxyError, "proxy_error", "the proxy refused: "),
+    (DecodeError, "bad_encoding", "the body does not decode as its Content-Encoding says: "),
+    # A broken answer (a bad status line, a short chunk, a body shorter than
+    # its Content-Length), a reset, or a header value h11 refuses to send.
+    (httpcore.ProtocolError, "http_error", ""),
+    (httpcore.NetworkError, "http_error", ""),
+    (httpcore.UnsupportedProtocol, "bad_url", ""),
+)
 
 
-def guard_url(url: str) -> None:
-    """Only http and https URLs with a host are fetched; addresses are checked
-    when connecting (``vetted_address``)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise FeedError("blocked_scheme", f"only http and https are fetched, not {parts.scheme!r}")
-    if not parts.hostname:
-        raise FeedError("bad_url", f"no host in {url!r}")
+def _failure(url: str, error: Exception, timeout: float) -> FeedFailure:
+    """A failure as a value; a bug (anything else) is raised again."""
+    if deadline_passed() or isinstance(error, TimeoutError):
+        return FeedFailure(url, "timeout", f"no complete answer within {timeout:g}s")
+    if isinstance(error, FeedError):
+        return FeedFailure(url, error.reason, error.message)
+    for kind, reason, prefix in _FAILURES:
+        if isinstance(error, kind):
+            return FeedFailure(url, reason, f"{prefix}{_described(error)}"[:500])
+    raise error
+
+
+def _described(error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    if "peer closed connection without sending complete message body" in text:
+        return f"the body ended before its Content-Length ({text})"
+    return text
 
 
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)", re.I)

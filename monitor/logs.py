@@ -30,5 +30,5 @@ def configure(log_format: str = "text", level: int = logging.INFO) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Each request is noise at INFO; failures are reported by the pipeline.
-    for noisy in ("httpx", "apscheduler.executors", "apscheduler.scheduler"):
+    for noisy in ("httpcore", "apscheduler.executors", "apscheduler.scheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -16,9 +16,7 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from monitor.errors import MonitorError
 
 if TYPE_CHECKING:
-    from monitor.deliver import DeliveryReport
-    from monitor.pipeline import CycleReport
-    from monitor.store import DigestRecord
+    from monitor.types import CycleReport, DeliveryReport, DigestRecord
 
 POLLS = Counter(
     "monitor_polls", "Feed polls, by outcome (updated, http_304, timeout…).", ["outcome"]

@@ -1,8 +1,8 @@
 """When things happen, decided from values: pure, and ``now`` is passed in.
 
 Durations in watchlists ("15m"), digest cron schedules in a time zone,
-the next poll of a feed after success or failure, and which digest slot is
-due. Nothing here reads the clock.
+which digest slot is due, quiet hours, and when a failed delivery is tried
+again (a feed's next poll is monitor.decide's). Nothing here reads the clock.
 """
 
 from __future__ import annotations
@@ -215,65 +215,6 @@ def delivery_retry_at(
     if permanent or attempts >= max_attempts:
         return None
     return now + min(timedelta(minutes=1) * (1 << min(attempts - 1, 10)), timedelta(hours=1))
-
-
-MAX_BACKOFF = timedelta(hours=6)
-
-
-def next_poll_after_success(
-    now: datetime, every: timedelta, server_hint: timedelta | None = None
-) -> datetime:
-    """A feed's next poll: its own interval, stretched (never shortened) by
-    the server's Cache-Control/ttl hint, up to a cap."""
-    wait = every
-    if server_hint is not None:
-        wait = max(every, min(server_hint, MAX_BACKOFF))
-    return now + wait
-
-
-@dataclass(frozen=True)
-class FailureDecision:
-    """What a failed poll does to a feed."""
-
-    next_poll_at: datetime | None  # None: not polled on schedule until it is resumed
-    status: str  # "active" (retrying with backoff), "paused" or "gone"
-    newly_stopped: bool  # this failure paused or retired it: tell the operator, once
-
-
-def after_failure(
-    now: datetime,
-    every: timedelta,
-    consecutive_errors: int,
-    reason: str,
-    jitter: float,
-    pause_after: int,
-    retry_after: timedelta | None = None,
-) -> FailureDecision:
-    """410 Gone retires a feed at once; ``pause_after`` failures in a row pause
-    it; anything less backs off and retries."""
-    if reason == "http_410":
-        return FailureDecision(None, "gone", True)
-    if consecutive_errors >= pause_after:
-        return FailureDecision(None, "paused", consecutive_errors == pause_after)
-    wait = next_poll_after_failure(now, every, consecutive_errors, jitter, retry_after)
-    return FailureDecision(wait, "active", False)
-
-
-def next_poll_after_failure(
-    now: datetime,
-    every: timedelta,
-    consecutive_errors: int,
-    jitter: float,
-    retry_after: timedelta | None = None,
-) -> datetime:
-    """Exponential backoff from the feed's interval, capped, with jitter in [0, 1)
-    spreading retries by up to a tenth; a server's Retry-After wins if longer."""
-    exponent = min(max(consecutive_errors - 1, 0), 16)
-    wait = min(every * (1 << exponent), MAX_BACKOFF)
-    wait += wait * 0.1 * jitter
-    if retry_after is not None:
-        wait = max(wait, min(retry_after, MAX_BACKOFF))
-    return now + wait
 
 
 def parse_when(text: str, now: datetime) -> datetime:

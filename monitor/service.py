@@ -1,5 +1,6 @@
-"""The worker: the live watchlists, one object wiring the stages, and the
-APScheduler loop around it. No business logic: each job calls one method.
+"""The service: APScheduler running the worker's jobs on their ticks, signals,
+and on SQLite the lock that keeps a second service off the same file. No
+business logic: each job calls one method of the worker (monitor.app).
 """
 
 from __future__ import annotations
@@ -11,219 +12,18 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from monitor import metrics
+from monitor.app import Worker
+from monitor.clock import Clock, utc_now
 from monitor.config import Settings
-from monitor.deliver import DeliveryReport, Outbox, SmtpConfig, SmtpSender, outbox_options
-from monitor.digest import Renderer
-from monitor.errors import Diagnostic, MonitorError, WatchlistError
-from monitor.fetch import Fetcher, FetchPolicy
-from monitor.matcher import Matcher
-from monitor.pipeline import CycleReport, Poller
-from monitor.pollpool import PollPool
-from monitor.schedule import due_digest_slot
-from monitor.store import DigestRecord, Store
-from monitor.watchlist import Watchlist, load_file, watchlist_files
+from monitor.errors import MonitorError
+from monitor.store import sqlite_path
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The one place that reads the real clock."""
-    return datetime.now(UTC)
-
-
-class LiveWatchlists:
-    """The watchlists in force. A file that fails to load keeps its last good
-    version; a deleted file is dropped. Reloads only when files changed."""
-
-    def __init__(self, directory: Path, default_timezone: str) -> None:
-        self.directory = directory
-        self.default_timezone = default_timezone
-        self.by_id: dict[str, Watchlist] = {}
-        self.problems: tuple[Diagnostic, ...] = ()
-        self.matcher = Matcher(())
-        self._fingerprint: tuple[tuple[str, int, int], ...] | None = None
-
-    def _current_fingerprint(self) -> tuple[tuple[str, int, int], ...]:
-        out = []
-        for path in watchlist_files(self.directory) if self.directory.exists() else []:
-            try:
-                stat = path.stat()
-            except OSError:
-                continue
-            out.append((str(path), stat.st_mtime_ns, stat.st_size))
-        return tuple(out)
-
-    def reload(self) -> bool:
-        """Load what changed; True when the set in force changed."""
-        fingerprint = self._current_fingerprint()
-        if fingerprint == self._fingerprint:
-            return False
-        self._fingerprint = fingerprint
-        loaded: dict[str, Watchlist] = {}
-        problems: list[Diagnostic] = []
-        for path_text, _, _ in fingerprint:
-            path = Path(path_text)
-            try:
-                loaded[path.stem] = load_file(path, self.default_timezone)
-            except WatchlistError as e:
-                problems.extend(e.diagnostics)
-                if path.stem in self.by_id:
-                    loaded[path.stem] = self.by_id[path.stem]
-                    log.error("%s is broken; the last good version stays in force", path)
-                for diagnostic in e.diagnostics:
-                    log.error("%s", diagnostic)
-        self.by_id, self.problems = loaded, tuple(problems)
-        self.matcher = Matcher(loaded.values())
-        log.info("watchlists in force: %s", ", ".join(sorted(loaded)) or "none")
-        return True
-
-    @property
-    def feeds(self) -> dict[str, int]:
-        """Every feed URL of every watchlist, with its shortest interval in seconds."""
-        out: dict[str, int] = {}
-        for watchlist in self.by_id.values():
-            for feed in watchlist.feeds:
-                seconds = int(feed.every.total_seconds())
-                out[feed.url] = min(out.get(feed.url, seconds), seconds)
-        return out
-
-
-@dataclass(frozen=True)
-class DigestResult:
-    watchlist: str
-    record: DigestRecord | None  # None: that slot already had a digest
-
-
-class Worker:
-    """Every stage wired once; each public method is one job of the service."""
-
-    def __init__(self, settings: Settings, clock: Clock = utc_now, raise_errors: bool = False):
-        self.settings = settings
-        self.clock = clock
-        self.store = Store(settings.database_url)
-        self.store.create_schema()
-        self.watchlists = LiveWatchlists(settings.watchlists, settings.timezone)
-        self.watchlists.reload()
-        self.fetcher = Fetcher(
-            FetchPolicy(
-                timeout=settings.fetch_timeout,
-                max_bytes=settings.max_body_bytes,
-                user_agent=settings.user_agent,
-                allow_hosts=settings.allowed_hosts,
-                connections=max(10, settings.fetch_workers),
-            )
-        )
-        sender = (
-            SmtpSender(SmtpConfig.from_url(settings.smtp_url), settings.smtp_timeout)
-            if settings.smtp_url
-            else None
-        )
-        self.outbox = Outbox(
-            self.store,
-            Renderer(settings.templates_dir),
-            settings.output_dir,
-            settings.mail_from,
-            sender,
-            settings.delivery_attempts,
-            lease=timedelta(seconds=settings.delivery_lease_seconds),
-            fault=settings.fault,
-            **outbox_options(settings),
-        )
-        self.raise_errors = raise_errors
-        processes = settings.parse_processes
-        self.poll_pool = (
-            PollPool(processes, self.fetcher.policy, settings.fetch_workers)
-            if processes > 0
-            else None
-        )
-
-    def close(self) -> None:
-        if self.poll_pool is not None:
-            self.poll_pool.cleanup()
-        self.fetcher.close()
-        self.store.close()
-
-    def poll(self, force: bool = False, urls: list[str] | None = None) -> CycleReport:
-        """One poll cycle, then alerts for what it found, delivered at once."""
-        now = self.clock()
-        feeds = self.watchlists.feeds
-        extra = {url: 900 for url in urls or [] if url not in feeds}
-        self.store.sync_feeds({**feeds, **extra}.items(), now)
-        for watchlist_id in self.watchlists.by_id:
-            self.store.watchlist_anchor(watchlist_id, now)  # digests count from here
-        poller = Poller(
-            self.store,
-            self.fetcher,
-            self.watchlists.matcher,
-            workers=self.settings.fetch_workers,
-            raise_errors=self.raise_errors,
-            pool=self.poll_pool,
-            pause_after=self.settings.pause_after,
-            lease=self.settings.feed_lease,
-            clock=self.clock,
-            on_lease=metrics.lease_change,
-        )
-        report = poller.cycle(now, urls if urls else list(feeds), force=force or bool(urls))
-        metrics.record_cycle(report)
-        queued = self.outbox.queue_alerts(self.watchlists.by_id, self.clock())
-        queued += self.outbox.queue_spike_alerts(self.watchlists.by_id, self.clock())
-        for stopped in (f for f in report.feeds if f.stopped):
-            log.warning("feed %s is %s: %s", stopped.url, stopped.stopped, stopped.message)
-            queued += self.outbox.queue_feed_alert(self.watchlists.by_id.values(), stopped, now)
-        if queued:
-            self.deliver()
-        return report
-
-    def due_digests(self) -> list[DigestResult]:
-        """Make the digest of every watchlist whose schedule has a slot due."""
-        now = self.clock()
-        results = []
-        for watchlist in self.watchlists.by_id.values():
-            anchor = self.store.watchlist_anchor(watchlist.id, now)
-            slot = due_digest_slot(watchlist.schedule, anchor, now)
-            if slot is not None:
-                slot = slot.astimezone(UTC)
-                results.append(
-                    DigestResult(watchlist.id, self.outbox.queue_digest(watchlist, slot, now))
-                )
-        metrics.record_digests(result.record for result in results)
-        if results:
-            self.deliver()
-        return results
-
-    def digest_now(self, watchlist: Watchlist) -> DigestResult:
-        """An unscheduled digest, now, of everything not yet reported."""
-        now = self.clock()
-        record = self.outbox.queue_digest(watchlist, now, now)
-        metrics.record_digests([record])
-        self.deliver()
-        return DigestResult(watchlist.id, record)
-
-    def deliver(self) -> DeliveryReport:
-        report = self.outbox.deliver(self.clock, self.watchlists.by_id)
-        # The backlog costs a count of the outbox: only when someone scrapes it.
-        served = self.settings.metrics_port is not None
-        pending = self.store.outbox_counts().get("pending", 0) if served else None
-        metrics.record_delivery(report, pending)
-        return report
-
-    def reload(self) -> bool:
-        return self.watchlists.reload()
-
-    def prune(self) -> int:
-        """Apply the retention setting; returns how many items were removed."""
-        if not self.settings.retention_days:
-            return 0
-        return self.store.prune(self.clock(), timedelta(days=self.settings.retention_days))
 
 
 # --- the service loop ------------------------------------------------------------
@@ -304,14 +104,6 @@ def sqlite_single_worker(database_url: str) -> Iterator[None]:
         lock.write(f"{os.getpid()}\n")
         lock.flush()
         yield
-
-
-def sqlite_path(database_url: str) -> Path | None:
-    """The file of a SQLite URL; None for another database or an in-memory one."""
-    if not database_url.startswith("sqlite") or ":///" not in database_url:
-        return None
-    path = database_url.split(":///", 1)[1].split("?", 1)[0]
-    return None if path in ("", ":memory:") else Path(path)
 
 
 def run_service(settings: Settings, clock: Clock = utc_now) -> int:

@@ -1,9 +1,11 @@
 """Frozen values passed between the stages of the pipeline.
 
-Named by where they sit in the flow: a feed is fetched (``Fetched``), parsed
-into ``Entry`` values, matched into ``Match`` values, stored, and read back as
-``StoredMatch`` rows for a ``DigestPlan``. Database rows never leave store.py;
-these do.
+Named by where they sit in the flow: a feed is claimed (``FeedState``),
+fetched (``Fetched``), parsed into ``Entry`` values, matched into ``Match``
+values (``NewMatch`` with its snippet), decided on (``FeedChange``), stored,
+and read back as ``StoredMatch`` rows for a ``DigestPlan``; messages are
+queued as ``OutboxDraft`` and delivered as ``OutboxMessage``. Database rows
+never leave the store package; these do.
 """
 
 from __future__ import annotations
@@ -11,6 +13,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """A feed as a poll finds it when it claims it: what the request needs
+    and what the decision after it starts from."""
+
+    url: str  # its name: the URL in the watchlist
+    every_seconds: int
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    consecutive_errors: int
+    fetch_url: str  # where it is fetched from: url, or where it moved to
+    error_since: datetime | None = None
+    moved_to: str | None = None  # a permanent redirect seen, not yet confirmed
+    moved_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -71,6 +90,14 @@ class ParsedFeed:
     ttl: timedelta | None = None  # RSS <ttl>, uncapped
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """A changed body parsed and matched (in a parse process, or here)."""
+
+    feed: ParsedFeed | FeedFailure
+    matches: tuple[NewMatch, ...] = ()  # of every entry; the store keeps the new items' ones
+
+
 Field = Literal["title", "text"]
 
 
@@ -126,6 +153,15 @@ class Snippet:
 
 
 @dataclass(frozen=True)
+class NewMatch:
+    """A match to store, with the snippet already cut."""
+
+    item_key: str
+    match: Match
+    snippet: Snippet
+
+
+@dataclass(frozen=True)
 class StoredMatch:
     """A match read back from the database for a digest or a listing."""
 
@@ -172,3 +208,160 @@ class DigestPlan:
     timezone: str
     matches: tuple[StoredMatch, ...]
     feeds: tuple[FeedStatus, ...] = field(default=())
+
+
+# --- what a poll does to its feed (monitor.decide) -------------------------------
+
+
+@dataclass(frozen=True)
+class Health:
+    """A feed's health after a poll."""
+
+    status: str  # active | paused (too many failures) | gone (410)
+    next_poll_at: datetime | None  # None: not polled on schedule until resumed
+    consecutive_errors: int = 0
+    last_error: str | None = None
+    last_error_reason: str | None = None
+    error_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Move:
+    """Where a feed is fetched from after a successful poll."""
+
+    fetch_url: str | None  # None: its own URL
+    moved_to: str | None = None  # a permanent redirect seen, not yet confirmed
+    moved_count: int = 0
+
+
+@dataclass(frozen=True)
+class Validators:
+    """What a changed feed's answer leaves for the next conditional request."""
+
+    etag: str | None
+    last_modified: str | None
+    body_hash: str
+    title: str | None  # the feed's own title; None keeps the one stored
+
+
+@dataclass(frozen=True)
+class FeedChange:
+    """The values a poll's outcome gives its feed's row: decided first, then
+    recorded as they are."""
+
+    url: str
+    health: Health
+    succeeded_at: datetime | None = None  # None: a failure (last success unchanged)
+    move: Move | None = None  # None: a failure leaves the move as it was
+    validators: Validators | None = None  # only when the feed changed
+    stopped: str | None = None  # "paused" or "gone" when this poll stopped it: tell someone
+
+
+# --- what a poll cycle reports ------------------------------------------------------
+
+UNCHANGED = ("http_304", "same_body")  # outcomes of a poll that found the feed as it was
+
+
+@dataclass(frozen=True)
+class FeedReport:
+    url: str
+    outcome: str  # "updated", "http_304", "same_body", or a failure reason
+    new_items: int = 0
+    new_matches: int = 0
+    message: str = ""
+    stopped: str | None = None  # "paused" or "gone" when this poll stopped the feed
+    fetch_seconds: float | None = None  # how long the request took (None: none was made)
+    matches_by_watchlist: tuple[tuple[str, int], ...] = ()  # new_matches, per watchlist
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome != "updated" and self.outcome not in UNCHANGED
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    feeds: tuple[FeedReport, ...]
+
+    @property
+    def new_items(self) -> int:
+        return sum(f.new_items for f in self.feeds)
+
+    @property
+    def new_matches(self) -> int:
+        return sum(f.new_matches for f in self.feeds)
+
+    @property
+    def failures(self) -> tuple[FeedReport, ...]:
+        return tuple(f for f in self.feeds if f.failed)
+
+    def summary(self) -> str:
+        line = (
+            f"{len(self.feeds)} feeds polled, {self.new_items} new items, "
+            f"{self.new_matches} new matches, {len(self.failures)} failed"
+        )
+        reasons = sorted({f.outcome for f in self.failures})
+        return line + (f" ({', '.join(reasons)})" if reasons else "")
+
+
+# --- digests and messages ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    id: int
+    title: str
+    text: str
+    url: str | None
+    first_seen_at: datetime
+
+
+@dataclass(frozen=True)
+class DigestRecord:
+    id: int
+    watchlist: str
+    scheduled_for: datetime
+    window_start: datetime
+    window_end: datetime
+    status: str
+    match_count: int
+
+
+@dataclass(frozen=True)
+class OutboxDraft:
+    """A message to queue; the key makes queueing it twice harmless."""
+
+    idempotency_key: str
+    kind: str  # digest | alert | feed
+    watchlist: str
+    channel: str  # file | email | notify
+    recipient: str  # an address, a notification URL (or env:NAME), or a file path
+    subject: str
+    body_text: str
+    body_html: str
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A queued message taken for sending."""
+
+    id: int
+    kind: str
+    watchlist: str
+    channel: str
+    recipient: str
+    subject: str
+    body_text: str
+    body_html: str
+    idempotency_key: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    sent: int
+    retrying: int
+    failed: int
+    outcomes: tuple[tuple[str, str], ...] = ()  # (channel, sent|retrying|failed) per attempt
+
+    def summary(self) -> str:
+        return f"{self.sent} delivered, {self.retrying} to retry, {self.failed} failed"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from monitor.service import Worker
-from monitor.store import FeedRow, ItemRow, ItemSourceRow
+from monitor.app import Worker
+from monitor.store.tables import FeedRow, ItemRow, ItemSourceRow
 from tests.conftest import CORPUS, FeedServer, Route, make_settings
 
 _HEADER = re.compile(r"^Header:\s*([\w-]+):\s*(.*?)\s*$", re.M)

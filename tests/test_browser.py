@@ -12,7 +12,7 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from monitor.service import Worker
+from monitor.app import Worker
 from tests.browser import Chromium, chromium_binary
 from tests.conftest import FeedServer, Route, Smtp, make_settings, write_watchlist
 from tests.test_pipeline import Clock

@@ -14,11 +14,12 @@ import pytest
 from sqlmodel import select
 
 from monitor import commands
-from monitor.deliver import MAX_SUBJECT, SmtpConfig, SmtpSender, build_email, message_id
+from monitor.app import Worker
+from monitor.channels.smtp import MAX_SUBJECT, SmtpConfig, SmtpSender, build_email, message_id
 from monitor.errors import WatchlistError
-from monitor.service import Worker
-from monitor.store import OutboxMessage, OutboxRow
-from monitor.watchlist import load_file
+from monitor.store.tables import OutboxRow
+from monitor.types import OutboxMessage
+from monitor.watchlist import LoadResult, load_file
 from tests.conftest import (
     FeedServer,
     Route,
@@ -42,6 +43,10 @@ class Row:
     attempts: int
     last_error: str | None
     next_attempt_at: datetime
+
+
+def _loaded(worker: Worker) -> LoadResult:
+    return LoadResult(tuple(worker.watchlists.by_id.values()), ())
 
 
 def email_rows(worker: Worker) -> dict[str, Row]:
@@ -78,7 +83,7 @@ def digest_now(worker: Worker) -> None:
 
 def assert_one_line_logs(caplog: pytest.LogCaptureFixture) -> None:
     """Every delivery problem is one line, without a traceback."""
-    records = [r for r in caplog.records if r.name == "monitor.deliver"]
+    records = [r for r in caplog.records if r.name == "monitor.delivery.outbox"]
     assert records
     for record in records:
         assert "\n" not in record.getMessage() and record.exc_info is None
@@ -172,7 +177,7 @@ def test_a_5xx_fails_the_row_at_once_with_the_reason(
     row = email_rows(worker)[ANALYST]
     assert (row.status, row.attempts) == ("failed", 1)
     assert row.last_error == f"SMTP {STAGE_NAMES[stage]} answered {reply}"
-    assert worker.store.last_digest("test-watch").status == "delivered"  # type: ignore[union-attr]
+    assert worker.store.digests.last("test-watch").status == "delivered"  # type: ignore[union-attr]
     clock.now += timedelta(hours=2)
     tried = len(smtp_server.sink.commands)
     worker.deliver()
@@ -225,7 +230,7 @@ def test_each_recipient_has_its_own_result_and_is_never_sent_twice(
     rcpts = [c for c in sink.commands if c.startswith("RCPT")]
     assert rcpts.count(f"RCPT {accepts}") == 1  # the retry never went to who had accepted
     assert email_rows(worker)[defers].status == "sent"
-    status = commands.status(worker)
+    status = commands.status(worker.store, _loaded(worker), worker.clock())
     assert status["outbox"] == {"sent": 3, "failed": 1}  # the file and two emails; one refused
     failed = f"failed: digest email to {refuses}: SMTP RCPT TO answered 550 5.1.1 No such user"
     assert f"  {failed}" in list(commands.status_lines(status))
@@ -283,7 +288,7 @@ def test_concurrent_senders_send_each_message_once(
     # outbox at once, on SQLite and on PostgreSQL: each message goes out once.
     recipients = [f"reader{i}@example.org" for i in range(12)]
     worker, clock = digest_worker(workdir, feed_server, smtp_server.url, recipients)
-    worker.outbox.queue_digest(worker.watchlists.by_id["test-watch"], NOW, NOW)
+    worker.digests.make(worker.watchlists.by_id["test-watch"], NOW, NOW)
     workers = [worker] + [
         Worker(make_settings(workdir, smtp_url=smtp_server.url), clock=clock) for _ in range(3)
     ]
@@ -349,7 +354,7 @@ def test_quiet_hours_hold_alerts_until_the_window_ends(
     )
     worker.poll()  # a match and a paused feed, in quiet hours
     assert smtp_server.sink.to("duty@example.org") == []
-    assert len(worker.store.unqueued_alerts()) == 1
+    assert len(worker.store.matches.unqueued_alerts()) == 1
 
     clock.now = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)  # 03:00
     feed_server.routes["/wire"] = Route(
@@ -490,8 +495,8 @@ def test_messages_failed_for_good_are_sent_again_once_the_cause_is_fixed(
     digest_now(worker)
     assert email_rows(worker)[ANALYST].status == "failed"
     del smtp_server.sink.replies["RCPT"]  # the address was fixed on the server's side
-    assert worker.store.requeue_failed(worker.clock(), recipient="someone@else.org") == 0
-    assert worker.store.requeue_failed(worker.clock(), recipient=ANALYST) == 1
+    assert worker.store.outbox.requeue_failed(worker.clock(), recipient="someone@else.org") == 0
+    assert worker.store.outbox.requeue_failed(worker.clock(), recipient=ANALYST) == 1
     worker.deliver()
     [mail] = smtp_server.sink.wait_for(1)
     row = email_rows(worker)[ANALYST]
@@ -499,5 +504,5 @@ def test_messages_failed_for_good_are_sent_again_once_the_cause_is_fixed(
     with worker.store.session() as s:
         key = s.exec(select(OutboxRow.idempotency_key).where(OutboxRow.channel == "email")).one()
     assert mail["Message-ID"] == message_id(key, worker.settings.mail_from)  # as first built
-    assert worker.store.requeue_failed(worker.clock()) == 0  # nothing failed any more
+    assert worker.store.outbox.requeue_failed(worker.clock()) == 0  # nothing failed any more
     worker.close()

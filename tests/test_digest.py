@@ -10,8 +10,8 @@ from typing import ClassVar
 
 import pytest
 
+from monitor.app import Worker
 from monitor.schedule import Cron, due_digest_slot
-from monitor.service import Worker
 from tests.conftest import (
     FeedServer,
     Route,
@@ -56,7 +56,7 @@ def test_digest_text_is_golden_and_html_is_written(workdir: Path, feed_server: F
 def _sent(worker: Worker) -> list:  # type: ignore[type-arg]
     from sqlmodel import select
 
-    from monitor.store import OutboxRow
+    from monitor.store.tables import OutboxRow
 
     with worker.store.session() as s:
         return list(s.exec(select(OutboxRow)))
@@ -161,12 +161,12 @@ def test_a_missed_schedule_makes_one_catch_up_digest(
     assert (catch_up.window_start, catch_up.window_end) == (first.window_end, clock.now)
     titles = [
         m.item_title
-        for m in worker.store.matches_between("test-watch", first.window_end, clock.now)
+        for m in worker.store.matches.between("test-watch", first.window_end, clock.now)
     ]
     assert catch_up.match_count == 2 and titles == ["Storm Corps at dusk", "Kursk at dawn"]
     html = (workdir / "digests" / "test-watch" / "20261122T050000Z.html").read_text()
     assert "Storm Corps at dusk" in html and "Kursk at dawn" in html
-    assert worker.store.unreported_matches("test-watch") == []
+    assert worker.store.matches.unreported("test-watch") == []
     assert worker.due_digests() == []  # that slot is done
     clock.now = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)
     [following] = [r.record for r in worker.due_digests()]
@@ -216,7 +216,7 @@ def test_a_missing_notification_variable_fails_that_message_only(
     )
     worker = Worker(make_settings(workdir), clock=Clock(NOW), raise_errors=True)
     worker.poll()
-    assert worker.store.outbox_counts() == {"failed": 1}
+    assert worker.store.outbox.counts() == {"failed": 1}
     result = worker.digest_now(worker.watchlists.by_id["test-watch"])
     assert result.record is not None and result.record.match_count == 5
     worker.close()
@@ -317,11 +317,10 @@ class _Unsafe(HTMLParser):
 def test_no_feed_in_the_sanitize_corpus_gets_markup_into_a_digest() -> None:
     import hashlib
 
-    from monitor.deliver import digest_plan
+    from monitor.compose import digest_plan
     from monitor.digest import DigestFigures, Renderer
     from monitor.parse import parse_feed
-    from monitor.store import DigestRecord
-    from monitor.types import Fetched, Snippet, StoredMatch
+    from monitor.types import DigestRecord, Fetched, Snippet, StoredMatch
     from monitor.watchlist import parse_watchlist
     from tests.conftest import CORPUS, ROOT
 
@@ -378,21 +377,22 @@ def test_a_spike_raises_one_alert_per_spike(
     text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "* Storm Corps: 6 mentions in 6 h, usual 0" in text
     # Still spiking an hour later: the same spike, not a second alert.
-    assert worker.outbox.queue_spike_alerts(watchlists, NOW) == 0
-    assert worker.outbox.queue_spike_alerts(watchlists, NOW + timedelta(hours=1)) == 0
+    assert worker.alerts.queue_spike_alerts(watchlists, NOW) == 0
+    assert worker.alerts.queue_spike_alerts(watchlists, NOW + timedelta(hours=1)) == 0
     # Quiet for longer than a window, then a new burst: a new spike.
-    assert worker.outbox.queue_spike_alerts(watchlists, NOW + timedelta(hours=8)) == 0
+    assert worker.alerts.queue_spike_alerts(watchlists, NOW + timedelta(hours=8)) == 0
     clock.now = NOW + timedelta(hours=9)
     feed_server.routes["/f"] = burst("b", 7)
     worker.poll(force=True)
     assert len(smtp_server.sink.wait_for(2)) == 2
-    assert worker.outbox.queue_spike_alerts(watchlists, clock.now) == 0
+    assert worker.alerts.queue_spike_alerts(watchlists, clock.now) == 0
     worker.close()
 
 
 def test_daily_counts_come_from_the_store_in_utc_buckets(workdir: Path) -> None:
-    from monitor.store import NewMatch, Store
-    from monitor.types import Entry, Hit, Match, Snippet
+    from monitor.store import Store
+    from monitor.types import Entry, Hit, Match, NewMatch, Snippet
+    from tests.storing import save
 
     store = Store(f"sqlite:///{workdir / 'b.db'}")
     store.create_schema()
@@ -400,9 +400,9 @@ def test_daily_counts_come_from_the_store_in_utc_buckets(workdir: Path) -> None:
     for minute, key in ((7, "a"), (14, "b"), (16, "c")):
         at = NOW + timedelta(minutes=minute)
         entry = Entry(key, "S", "", None, None)
-        store.save_poll("http://f", {}, [entry], [NewMatch(key, match, Snippet(""))], at, at)
-    buckets = store.match_buckets("w", NOW - timedelta(days=1), NOW + timedelta(hours=1))
+        save(store, "http://f", [entry], [NewMatch(key, match, Snippet(""))], at, at)
+    buckets = store.matches.buckets("w", NOW - timedelta(days=1), NOW + timedelta(hours=1))
     assert sorted(buckets) == [("s", NOW, 2), ("s", NOW + timedelta(minutes=15), 1)]
-    assert store.rule_counts("w", NOW, NOW + timedelta(minutes=14)) == {"s": 2}
-    assert sorted(i for i, _ in store.match_texts("w").values()) == [1, 2, 3]
+    assert store.matches.rule_counts("w", NOW, NOW + timedelta(minutes=14)) == {"s": 2}
+    assert sorted(i for i, _ in store.matches.texts("w").values()) == [1, 2, 3]
     store.close()

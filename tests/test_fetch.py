@@ -20,9 +20,9 @@ from monitor.fetch import (
     LONGEST_WAIT,
     Fetcher,
     FetchPolicy,
-    _redirect_target,
     cache_max_age,
     guard_url,
+    redirect_target,
     retry_after,
 )
 from monitor.types import FeedFailure, Fetched, NotModified
@@ -262,7 +262,7 @@ def test_a_gzip_bomb_is_refused(feed_server: FeedServer, fetcher: Fetcher) -> No
 
 def test_an_https_to_http_redirect_is_refused() -> None:
     with pytest.raises(FeedError) as caught:
-        _redirect_target("https://a.example/feed", "http://a.example/feed")
+        redirect_target("https://a.example/feed", "http://a.example/feed")
     assert caught.value.reason == "insecure_redirect"
 
 

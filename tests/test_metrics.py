@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import signal
 import threading
+import urllib.request
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import FeedServer, Route, Smtp, free_port, write_watchlist
@@ -20,7 +20,8 @@ ANALYST = "analyst@example.org"
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of the endpoint: (name, sorted labels) -> value."""
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode("utf-8")
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text)
@@ -93,7 +94,7 @@ def test_a_running_service_serves_its_metrics_and_logs_json_lines(
 def _get(port: int, name: str) -> float | None:
     try:
         return scrape(port).get((name, ()))
-    except httpx.HTTPError:
+    except OSError:  # not serving yet
         return None
 
 

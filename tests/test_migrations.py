@@ -23,11 +23,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from monitor.migrations import schema
+from monitor.migrations import revision, schema
 from monitor.migrations.schema import FIRST, SchemaError, head
-from monitor.store import NewMatch, Store
-from monitor.types import Entry, Hit, Match, Snippet
+from monitor.store import Store
+from monitor.types import Entry, Hit, Match, NewMatch, Snippet
 from tests.conftest import ROOT, write_watchlist
+from tests.storing import save
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 MIGRATIONS = ROOT / "monitor" / "migrations"
@@ -49,11 +50,11 @@ def version(store: Store) -> list[str]:
 
 def store_some_rows(store: Store) -> None:
     """A feed, an item carried by it, and a match of that item."""
-    store.sync_feeds([("http://127.0.0.1:9/feed", 900)], NOW)
+    store.feeds.sync([("http://127.0.0.1:9/feed", 900)], NOW)
     entry = Entry("guid-1", "Kursk", "Kursk today", None, None)
     match = Match("w", "kursk", "entity", (Hit("Kursk", "title", 0, 5),), False)
     new = NewMatch("guid-1", match, Snippet("Kursk", ((0, 5),)))
-    store.save_poll("http://127.0.0.1:9/feed", {}, [entry], [new], NOW, NOW)
+    save(store, "http://127.0.0.1:9/feed", [entry], [new], NOW, NOW)
 
 
 @pytest.fixture
@@ -111,7 +112,7 @@ def test_a_create_all_database_is_stamped_and_keeps_its_rows(store: Store) -> No
     assert store.create_schema() == ("legacy", head())
     assert version(store) == [head()]
     assert store.counts()["items"] == 1
-    assert [m.rule for m in store.unreported_matches("w")] == ["kursk"]
+    assert [m.rule for m in store.matches.unreported("w")] == ["kursk"]
     assert differences(store) == []
 
 
@@ -206,6 +207,7 @@ def with_second_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     shutil.copytree(MIGRATIONS, copy, ignore=shutil.ignore_patterns("__pycache__"))
     (copy / "versions" / "0002_item_language.py").write_text(SECOND, encoding="utf-8")
     monkeypatch.setattr(schema, "HERE", copy)
+    monkeypatch.setattr(revision, "VERSIONS", copy / "versions")
     schema.scripts.cache_clear()
     yield
     monkeypatch.undo()
@@ -224,7 +226,7 @@ def test_an_older_revision_is_upgraded_keeping_rows_and_references(store: Store)
         columns = {c["name"] for c in sa.inspect(connection).get_columns("item")}
         sources = connection.execute(sa.text("SELECT count(*) FROM item_source")).scalar()
     assert "language" in columns and sources == 1
-    assert [m.rule for m in store.unreported_matches("w")] == ["kursk"]
+    assert [m.rule for m in store.matches.unreported("w")] == ["kursk"]
     if store.engine.dialect.name == "sqlite":  # enforced again after the copy
         with store.engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -263,3 +265,14 @@ def test_replicas_upgrading_together_on_postgresql_all_succeed(postgres_url: str
     store = Store(postgres_url)
     assert version(store) == [head()] and differences(store) == []
     store.close()
+
+
+def test_the_quick_reading_of_head_is_alembics() -> None:
+    """Read-only commands and start-up at head read the newest revision from
+    the file names, without alembic: the same answer as alembic's."""
+    assert revision.newest() == head()
+
+
+@pytest.mark.usefixtures("with_second_revision")
+def test_the_quick_reading_of_head_sees_a_new_revision() -> None:
+    assert revision.newest() == head() == "0002"

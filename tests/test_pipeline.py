@@ -16,12 +16,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from monitor.fetch import FetchPolicy
+from monitor.app import Worker
+from monitor.fetch import Fetcher
 from monitor.matcher import Matcher
 from monitor.parse import parse_feed
-from monitor.pipeline import POOL_THRESHOLD, Poller
-from monitor.pollpool import PollPool
-from monitor.service import Worker
+from monitor.parsepool import ParsePool
+from monitor.pipeline import Poller
 from monitor.types import Entry, FeedFailure, Fetched, Match
 from tests.conftest import FeedServer, Route, Smtp, make_settings, rss, write_watchlist
 from tests.golden import assert_golden
@@ -62,7 +62,7 @@ def test_poll_matches_and_stores_once(workdir: Path, feed_server: FeedServer) ->
     worker = make_worker(workdir, clock)
     first = worker.poll()
     assert [(f.outcome, f.new_items) for f in first.feeds] == [("updated", 4)]
-    stored = {(m.rule, m.item_title) for m in worker.store.unreported_matches("test-watch")}
+    stored = {(m.rule, m.item_title) for m in worker.store.matches.unreported("test-watch")}
     assert stored == {
         ("storm-corps", "North Korean troops of the Storm Corps seen near Kursk"),
         ("kursk", "North Korean troops of the Storm Corps seen near Kursk"),
@@ -100,7 +100,7 @@ def test_an_item_carried_by_two_feeds_is_one_item(workdir: Path, feed_server: Fe
     worker = make_worker(workdir, Clock(NOW))
     report = worker.poll()
     assert report.new_items == 2
-    matches = worker.store.unreported_matches("test-watch")
+    matches = worker.store.matches.unreported("test-watch")
     pact = next(m for m in matches if m.rule == "pact")
     assert sorted(pact.sources) == ["Feed A", "Feed B"]
     assert len([m for m in matches if m.rule == "pact"]) == 1
@@ -121,13 +121,13 @@ def test_a_failing_feed_is_recorded_and_loses_nothing(
     clock.now = NOW + timedelta(hours=1)
     report = worker.poll(force=True)
     assert [f.outcome for f in report.feeds] == ["not_a_feed"]
-    [status] = worker.store.feed_statuses()
+    [status] = worker.store.feeds.statuses()
     assert (status.consecutive_errors, status.last_error_reason) == (1, "not_a_feed")
     assert status.next_poll_at is not None and status.next_poll_at > clock.now
     assert worker.store.counts()["items"] == 1
     feed_server.routes["/f"] = Route(rss(("a", "North Korea one", "x")))
     worker.poll(force=True)
-    [status] = worker.store.feed_statuses()
+    [status] = worker.store.feeds.statuses()
     assert status.consecutive_errors == 0 and status.last_error is None
     worker.close()
 
@@ -152,11 +152,15 @@ def test_feedparser_never_sees_a_url_or_a_path(tmp_path: Path) -> None:
     assert isinstance(outcome, FeedFailure)
 
 
-def test_many_due_feeds_are_polled_in_other_processes(
+# Enough feeds that both parse processes get work.
+FEEDS = 8
+
+
+def test_changed_bodies_are_parsed_in_other_processes_and_unchanged_ones_start_none(
     workdir: Path, feed_server: FeedServer
 ) -> None:
     urls = []
-    for number in range(POOL_THRESHOLD):
+    for number in range(FEEDS):
         feed_server.routes[f"/f{number}"] = Route(
             rss((f"{number}-a", "North Korea news", "x"), (f"{number}-b", "Weather", "y")),
             etag=f'"{number}"',
@@ -164,45 +168,42 @@ def test_many_due_feeds_are_polled_in_other_processes(
         urls.append(feed_server.url(f"/f{number}"))
     write_watchlist(workdir, urls)
     worker = make_worker(workdir, Clock(NOW), parse_processes=2)
-    assert worker.poll_pool is not None
+    assert isinstance(worker.parser, ParsePool) and not worker.parser.started
     report = worker.poll()
-    assert [f.outcome for f in report.feeds] == ["updated"] * POOL_THRESHOLD
-    assert (report.new_items, report.new_matches) == (2 * POOL_THRESHOLD, POOL_THRESHOLD)
-    assert worker.poll_pool.running == 2  # the pool really was used
-    # Unchanged now: answered by 304 in the processes, recorded here.
-    again = worker.poll(force=True)
-    assert [f.outcome for f in again.feeds] == ["http_304"] * POOL_THRESHOLD
+    assert [f.outcome for f in report.feeds] == ["updated"] * FEEDS
+    assert (report.new_items, report.new_matches) == (2 * FEEDS, FEEDS)
+    assert worker.parser.started  # the processes really parsed them
     worker.close()
+    # Unchanged now: a new worker's cycle of 304s never starts its processes.
+    again = make_worker(workdir, Clock(NOW), parse_processes=2)
+    assert [f.outcome for f in again.poll(force=True).feeds] == ["http_304"] * FEEDS
+    assert isinstance(again.parser, ParsePool) and not again.parser.started
+    again.close()
 
 
-def test_parse_processes_match_with_the_rules_in_force_and_skip_nothing_new(
+def test_parse_processes_match_with_the_rules_in_force(
     workdir: Path, feed_server: FeedServer
 ) -> None:
-    urls = [feed_server.url(f"/p{number}") for number in range(POOL_THRESHOLD)]
-    for number in range(POOL_THRESHOLD):
+    urls = [feed_server.url(f"/p{number}") for number in range(FEEDS)]
+    for number in range(FEEDS):
         feed_server.routes[f"/p{number}"] = Route(rss((f"{number}-a", "Kursk news", "x")))
     path = write_watchlist(workdir, urls)
     worker = make_worker(workdir, Clock(NOW), parse_processes=2)
-    assert worker.poll_pool is not None
-    # The pool believes these entries were stored before and does not match
-    # them; the store does not know them, so they are matched all the same.
-    for number, url in enumerate(urls):
-        worker.poll_pool.remember(url, [f"guid:{feed_server.host}/{number}-a"])
     first = worker.poll()
-    assert (first.new_items, first.new_matches) == (POOL_THRESHOLD, POOL_THRESHOLD)
+    assert (first.new_items, first.new_matches) == (FEEDS, FEEDS)
     # A rule added while the service runs reaches the processes: the old
     # items are not matched again, the new ones are, by the new rule only.
     added = "  weather:\n    name: Weather\n    aliases: [Weather]\ntopics:"
     path.write_text(path.read_text(encoding="utf-8").replace("topics:", added, 1), "utf-8")
     assert worker.reload()
-    for number in range(POOL_THRESHOLD):
+    for number in range(FEEDS):
         items = ((f"{number}-a", "Kursk news", "x"), (f"{number}-b", "Weather today", "y"))
         feed_server.routes[f"/p{number}"] = Route(rss(*items))
     second = worker.poll(force=True)
-    assert (second.new_items, second.new_matches) == (POOL_THRESHOLD, POOL_THRESHOLD)
-    rules = {m.rule for m in worker.store.unreported_matches("test-watch")}
+    assert (second.new_items, second.new_matches) == (FEEDS, FEEDS)
+    rules = {m.rule for m in worker.store.matches.unreported("test-watch")}
     assert rules == {"kursk", "weather"}
-    assert worker.poll_pool.running == 2
+    assert isinstance(worker.parser, ParsePool) and worker.parser.started
     worker.close()
 
 
@@ -221,7 +222,7 @@ def test_410_retires_a_feed_and_tells_the_operator_once(
     assert feed_server.count("/gone") == 1
     [message] = smtp_server.sink.wait_for(1)
     assert message["Subject"] == f"[feed gone] Test watch: {feed_server.url('/gone')}"
-    [status] = worker.store.feed_statuses()
+    [status] = worker.store.feeds.statuses()
     assert (status.status, status.last_error_reason) == ("gone", "http_410")
     worker.close()
 
@@ -242,7 +243,7 @@ def test_repeated_failures_pause_a_feed_until_it_works_again(
     feed_server.routes["/flaky"] = Route(rss(("a", "North Korea", "x")))
     resumed = worker.poll(urls=[feed_server.url("/flaky")])
     assert [f.outcome for f in resumed.feeds] == ["updated"]
-    [status] = worker.store.feed_statuses()
+    [status] = worker.store.feeds.statuses()
     assert (status.status, status.consecutive_errors) == ("active", 0)
     worker.close()
 
@@ -255,12 +256,12 @@ def test_a_permanent_redirect_moves_the_feed_once_it_repeats(
     write_watchlist(workdir, [feed_server.url("/old")])
     worker = make_worker(workdir, Clock(NOW))
     worker.poll()
-    assert worker.store.fetch_urls() == {feed_server.url("/old"): feed_server.url("/old")}
+    assert worker.store.feeds.fetch_urls() == {feed_server.url("/old"): feed_server.url("/old")}
     worker.poll(force=True)  # the same move again: adopted
-    assert worker.store.fetch_urls() == {feed_server.url("/old"): feed_server.url("/new")}
+    assert worker.store.feeds.fetch_urls() == {feed_server.url("/old"): feed_server.url("/new")}
     worker.poll(force=True)
     assert (feed_server.count("/old"), feed_server.count("/new")) == (2, 3)
-    [status] = worker.store.feed_statuses()
+    [status] = worker.store.feeds.statuses()
     assert status.url == feed_server.url("/old")  # still the watchlist's name for it
     worker.close()
 
@@ -277,7 +278,7 @@ def test_a_redirect_that_does_not_repeat_moves_nothing(
     worker.poll(force=True)
     feed_server.routes["/f"] = Route(b"", 301, {"Location": "/elsewhere"})
     worker.poll(force=True)  # seen once more, but not twice in a row
-    assert worker.store.fetch_urls() == {feed_server.url("/f"): feed_server.url("/f")}
+    assert worker.store.feeds.fetch_urls() == {feed_server.url("/f"): feed_server.url("/f")}
     worker.close()
 
 
@@ -300,13 +301,13 @@ def test_nul_bytes_and_lone_surrogates_never_reach_storage() -> None:
         assert not any("\ud800" <= char <= "\udfff" for char in value)
 
 
-def test_the_poll_pool_falls_back_to_this_process_when_it_cannot_start(
+def test_parsing_falls_back_to_this_process_when_processes_cannot_start(
     workdir: Path, feed_server: FeedServer
 ) -> None:
     # Spawned processes import the main module first: one that cannot be
     # imported kills each of them while bootstrapping. Polling must go on.
     urls = []
-    for number in range(POOL_THRESHOLD):
+    for number in range(FEEDS):
         feed_server.routes[f"/u{number}"] = Route(rss((f"{number}", "North Korea", "x")))
         urls.append(feed_server.url(f"/u{number}"))
     write_watchlist(workdir, urls)
@@ -316,11 +317,11 @@ def test_the_poll_pool_falls_back_to_this_process_when_it_cannot_start(
         "if __name__ != '__main__':\n"
         "    sys.exit('not importable')\n"
         "from pathlib import Path\n"
-        "from monitor.service import Worker\n"
+        "from monitor.app import Worker\n"
         "from tests.conftest import make_settings\n"
         f"worker = Worker(make_settings(Path({str(workdir)!r}), parse_processes=1))\n"
         "report = worker.poll()\n"
-        "print(report.summary(), worker.poll_pool.available)\n"
+        "print(report.summary(), worker.parser.started)\n"
         "worker.close()\n",
         encoding="utf-8",
     )
@@ -328,10 +329,10 @@ def test_the_poll_pool_falls_back_to_this_process_when_it_cannot_start(
     done = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env
     )
-    expected = f"{POOL_THRESHOLD} feeds polled, {POOL_THRESHOLD} new items, "
+    expected = f"{FEEDS} feeds polled, {FEEDS} new items, "
     assert done.stdout.splitlines()[-1].startswith(expected), done.stderr[-2000:]
     assert done.stdout.splitlines()[-1].endswith("0 failed False"), done.stdout
-    assert "polling in this process" in done.stderr
+    assert "parsing in this process" in done.stderr
 
 
 @pytest.mark.parametrize("reference", [b"&#1114112;", b"&#55296;", b"&#xD800;", b"&#0;"])
@@ -365,7 +366,7 @@ def test_an_item_back_after_retention_removed_it_is_old_news(
     feed_server.routes["/f"] = Route(rss(("a", "Storm Corps in Kursk", "x"), ("b", "Kursk", "y")))
     report = worker.poll(force=True)
     assert (report.new_items, report.new_matches) == (1, 1)  # only "b"
-    assert [m.item_title for m in worker.store.unreported_matches("test-watch")] == ["Kursk"]
+    assert [m.item_title for m in worker.store.matches.unreported("test-watch")] == ["Kursk"]
     worker.close()
 
 
@@ -412,16 +413,16 @@ def test_missing_unparseable_and_future_dates_never_crash(date: bytes) -> None:
     assert entry.published_at is None or entry.published_at.year == 2199
 
 
-def test_the_poll_pool_keeps_the_files_of_two_matcher_versions() -> None:
+def test_the_parse_pool_keeps_the_files_of_two_matcher_versions() -> None:
     """A long-running service reloads its watchlists many times: the pool
     keeps the file of the matcher in force and of the one before, no more."""
-    pool = PollPool(1, FetchPolicy(5.0, 1024, "t"), 1)
+    pool = ParsePool(1, 60.0)
     versions = [Matcher(()) for _ in range(4)]
     paths = [pool._file_of(matcher) for matcher in versions]
     assert len(set(paths)) == 4
     assert pool._file_of(versions[-1]) == paths[-1]  # written once per version
     assert [os.path.exists(path) for path in paths] == [False, False, True, True]
-    pool.cleanup()
+    pool.close()
     assert not any(os.path.exists(path) for path in paths)
 
 
@@ -438,43 +439,22 @@ class DiesOnDeadly(Matcher):
         return super().match(title, text)
 
 
-def _pooled_cycle_with_one_odd_feed(
-    workdir: Path, feed_server: FeedServer, matcher: Matcher, odd_title: str
-) -> tuple[Worker, tuple[str, str], set[tuple[str, str]]]:
-    """A cycle of POOL_THRESHOLD feeds in one poll process, the fourth with
-    an entry titled ``odd_title``: the worker, that feed's outcome and
-    message, and those of the others."""
-    urls = []
-    for number in range(POOL_THRESHOLD):
-        title = odd_title if number == 3 else "Kursk"
-        feed_server.routes[f"/d{number}"] = Route(rss((f"{number}", title, "x")))
-        urls.append(feed_server.url(f"/d{number}"))
-    write_watchlist(workdir, urls)
-    worker = make_worker(workdir, Clock(NOW), parse_processes=1)
-    worker.store.sync_feeds([(url, 900) for url in urls], NOW)
-    poller = Poller(worker.store, worker.fetcher, matcher, pool=worker.poll_pool)
-    report = poller.cycle(NOW, urls)
-    outcomes = {f.url: (f.outcome, f.message) for f in report.feeds}
-    odd = outcomes.pop(urls[3])
-    return worker, odd, set(outcomes.values())
+class HangsOnSlow(Matcher):
+    """A matcher that never ends at an entry titled SLOW: a parse stuck on
+    a hostile feed."""
 
+    def __init__(self) -> None:
+        super().__init__(())
 
-def test_a_poll_process_that_dies_fails_the_feed_that_killed_it_and_no_other(
-    workdir: Path, feed_server: FeedServer
-) -> None:
-    worker, deadly, others = _pooled_cycle_with_one_odd_feed(
-        workdir, feed_server, DiesOnDeadly(), "DEADLY"
-    )
-    assert deadly == ("parse_error", "the poll process died on this feed")
-    # The others it had in hand were tried again, one at a time, elsewhere.
-    assert others == {("updated", "")}
-    assert worker.poll_pool is not None and worker.poll_pool.running == 1  # started afresh
-    worker.close()
+    def match(self, title: str, text: str) -> list[Match]:
+        if "SLOW" in title:
+            time.sleep(3600)
+        return super().match(title, text)
 
 
 class UnsendableAtOdd(Matcher):
     """A matcher whose match for an entry titled ODD cannot be pickled (a
-    bug of that kind in a poll process)."""
+    bug of that kind in a parse process)."""
 
     def __init__(self) -> None:
         super().__init__(())
@@ -487,25 +467,67 @@ class UnsendableAtOdd(Matcher):
         return [match]
 
 
-def test_a_result_that_cannot_be_sent_back_fails_its_feed_and_no_other(
-    workdir: Path, feed_server: FeedServer
+def _pooled_cycle_with_one_odd_feed(
+    workdir: Path, feed_server: FeedServer, matcher: Matcher, odd_title: str
+) -> tuple[Worker, ParsePool, tuple[str, str], set[tuple[str, str]]]:
+    """A cycle of FEEDS feeds parsed in one process (1 s allowed each), the
+    fourth with an entry titled ``odd_title``: the worker, the pool, that
+    feed's outcome and message, and those of the others."""
+    urls = []
+    for number in range(FEEDS):
+        title = odd_title if number == 3 else "Kursk"
+        feed_server.routes[f"/d{number}"] = Route(rss((f"{number}", title, "x")))
+        urls.append(feed_server.url(f"/d{number}"))
+    write_watchlist(workdir, urls)
+    worker = make_worker(workdir, Clock(NOW), parse_processes=0)
+    worker.store.feeds.sync([(url, 900) for url in urls], NOW)
+    pool = ParsePool(1, timeout=5.0)
+    poller = Poller(worker.store, worker.fetcher, pool, matcher)
+    report = poller.cycle(NOW, urls)
+    outcomes = {f.url: (f.outcome, f.message) for f in report.feeds}
+    odd = outcomes.pop(urls[3])
+    return worker, pool, odd, set(outcomes.values())
+
+
+@pytest.mark.parametrize(
+    ("matcher", "title", "reason", "message"),
+    [
+        (DiesOnDeadly, "DEADLY", "parse_error", "the parse process died on this feed"),
+        (HangsOnSlow, "SLOW", "parse_timeout", "parsing this feed took too long"),
+        (UnsendableAtOdd, "ODD", "internal_error", ""),
+    ],
+)
+def test_a_parse_that_dies_hangs_or_breaks_fails_its_own_feed_and_no_other(
+    workdir: Path,
+    feed_server: FeedServer,
+    matcher: type[Matcher],
+    title: str,
+    reason: str,
+    message: str,
 ) -> None:
-    worker, odd, others = _pooled_cycle_with_one_odd_feed(
-        workdir, feed_server, UnsendableAtOdd(), "ODD"
+    worker, pool, odd, others = _pooled_cycle_with_one_odd_feed(
+        workdir, feed_server, matcher(), title
     )
-    assert odd[0] == "internal_error" and "could not be sent back" in odd[1], odd
-    assert others == {("updated", "")}
-    assert worker.poll_pool is not None and worker.poll_pool.running == 1  # really pooled
-    worker.close()
+    try:
+        assert odd[0] == reason and odd[1].startswith(message), odd
+        assert others == {("updated", "")}
+        # The pool goes on: the next cycle's changed bodies are parsed in it.
+        urls = [feed_server.url(f"/d{number}") for number in range(FEEDS)]
+        for number in range(FEEDS):
+            feed_server.routes[f"/d{number}"] = Route(rss((f"{number}-new", "Kursk", "x")))
+        again = Poller(worker.store, worker.fetcher, pool, Matcher(()))
+        assert {f.outcome for f in again.cycle(NOW, urls, force=True).feeds} == {"updated"}
+        assert pool.started
+    finally:
+        pool.close()
+        worker.close()
 
 
 @pytest.mark.parametrize("per_host", [1, 2, 3])
-def test_poll_processes_keep_to_a_hosts_limit_between_them(
+def test_a_cycle_keeps_to_a_hosts_limit(
     workdir: Path, feed_server: FeedServer, per_host: int
 ) -> None:
-    """Two poll processes, both running, share a host's requests at once:
-    each sends half (3 allows 1 each), or with only 1 allowed all its feeds
-    go to one of them (sent round the two, it would see 2)."""
+    """However many threads fetch, a host gets at most ``per_host`` requests at once."""
     lock = threading.Lock()
     in_flight, most = 0, 0
 
@@ -529,24 +551,21 @@ def test_poll_processes_keep_to_a_hosts_limit_between_them(
         urls.append(feed_server.url(f"/h{number}"))
     write_watchlist(workdir, urls)
     worker = make_worker(workdir, Clock(NOW), parse_processes=0)
-    worker.store.sync_feeds([(url, 900) for url in urls], NOW)
-    pool = PollPool(2, replace(worker.fetcher.policy, per_host=per_host), 8)
-    poller = Poller(worker.store, worker.fetcher, worker.watchlists.matcher, pool=pool)
-    try:
-        pool.start()  # both up before the first request, so that they overlap
-        report = poller.cycle(NOW, urls)
-        assert [f.outcome for f in report.feeds] == ["updated"] * 12
-        assert most == {1: 1, 2: 2, 3: 2}[per_host]
-    finally:
-        pool.cleanup()
-        worker.close()
+    worker.store.feeds.sync([(url, 900) for url in urls], NOW)
+    fetcher = Fetcher(replace(worker.fetcher.policy, per_host=per_host))
+    poller = replace(worker.poller(), fetcher=fetcher, per_host=per_host, workers=8)
+    report = poller.cycle(NOW, urls)
+    fetcher.close()
+    worker.close()
+    assert [f.outcome for f in report.feeds] == ["updated"] * 12
+    assert most == per_host
 
 
 def test_a_busy_host_does_not_hold_up_the_feeds_of_another(
     workdir: Path, feed_server: FeedServer
 ) -> None:
-    """In a poll process, a feed whose host has all its requests out waits
-    in that host's queue, not on a thread: the other host's feeds go first."""
+    """A feed whose host has all its requests out waits for that host, not
+    on a thread: the other host's feeds go first."""
     lock = threading.Lock()
     arrivals: list[str] = []
 
@@ -567,18 +586,11 @@ def test_a_busy_host_does_not_hold_up_the_feeds_of_another(
     for url in busy + other:
         feed_server.routes[urlsplit(url).path] = Route(custom=answer)
     write_watchlist(workdir, busy + other)
-    worker = make_worker(workdir, Clock(NOW), parse_processes=0)
-    worker.store.sync_feeds([(url, 900) for url in busy + other], NOW)
-    policy = replace(worker.fetcher.policy, allow_hosts=frozenset({"127.0.0.1", "localhost"}))
-    pool = PollPool(2, policy, 8)  # 4 threads each, 1 request at once to a host each
-    poller = Poller(worker.store, worker.fetcher, worker.watchlists.matcher, pool=pool)
-    try:
-        pool.start()
-        report = poller.cycle(NOW, busy + other)  # the busy host's feeds first
-        assert [f.outcome for f in report.feeds] == ["updated"] * 16
-        # Each process had one of the busy host's feeds out; all the other
-        # host's came next, before the busy host's second round.
-        assert {f"/b{number}" for number in range(4)} <= set(arrivals[:6]), arrivals
-    finally:
-        pool.cleanup()
-        worker.close()
+    worker = make_worker(workdir, Clock(NOW), parse_processes=0, allow_hosts="127.0.0.1,localhost")
+    worker.store.feeds.sync([(url, 900) for url in busy + other], NOW)
+    report = worker.poller().cycle(NOW, busy + other)  # the busy host's feeds first
+    worker.close()
+    assert [f.outcome for f in report.feeds] == ["updated"] * 16
+    # Two of the busy host's feeds were out; all the other host's came next,
+    # before the busy host's second round.
+    assert {f"/b{number}" for number in range(4)} <= set(arrivals[:6]), arrivals

@@ -14,20 +14,15 @@ import psycopg
 import pytest
 from sqlmodel import select
 
-from monitor.service import Worker
-from monitor.store import (
-    MAX_KEY_CHARS,
-    DigestRecord,
-    NewMatch,
-    OutboxDraft,
-    OutboxRow,
-    Store,
-    stored_key,
-)
-from monitor.types import Entry, Hit, Match, Snippet
+from monitor.app import Worker
+from monitor.store import Store
+from monitor.store.db import MAX_KEY_CHARS, stored_key
+from monitor.store.tables import OutboxRow
+from monitor.types import DigestRecord, Entry, Hit, Match, NewMatch, OutboxDraft, Snippet
 from tests import test_digest, test_pipeline
 from tests.conftest import FeedServer, Route, all_at_once, make_settings, rss, write_watchlist
 from tests.postgres import PostgresCluster
+from tests.storing import make_digest, save
 
 NOW = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
 
@@ -97,36 +92,36 @@ def _compose(record: DigestRecord, matches: list[Any]) -> list[OutboxDraft]:
 def test_a_digest_is_made_once_per_slot_and_takes_every_match(database_url: str) -> None:
     store = _store(database_url)
     feed = "http://127.0.0.1:9/f"
-    store.sync_feeds([(feed, 900)], NOW)
+    store.feeds.sync([(feed, 900)], NOW)
     entries = [Entry(f"guid:{n}", f"Kursk {n}", "text", None, NOW) for n in range(3)]
     matches = [_match(e.key, "kursk", e.title) for e in entries]
     seen = NOW + timedelta(minutes=1)
-    assert store.save_poll(feed, {}, entries, matches, seen, NOW + timedelta(hours=1)) == (3, 3)
-    [stored, *_] = store.unreported_matches("w")
+    assert save(store, feed, entries, matches, seen, NOW + timedelta(hours=1)) == (3, 3)
+    [stored, *_] = store.matches.unreported("w")
     assert stored.first_seen_at == seen and stored.first_seen_at.tzinfo is not None
     assert stored.published_at == NOW and stored.sources == (feed,)
 
     slot = NOW + timedelta(hours=2)
     record = DigestRecord(0, "w", slot, NOW, slot, "queued", 0)
-    made = store.create_digest(record, _compose, slot)
+    made = make_digest(store, record, _compose, slot)
     assert made is not None and made.match_count == 3 and made.scheduled_for == slot
-    assert store.create_digest(record, _compose, slot) is None  # that slot is taken
-    assert store.unreported_matches("w") == []
+    assert make_digest(store, record, _compose, slot) is None  # that slot is taken
+    assert store.matches.unreported("w") == []
 
     late = [Entry("guid:late", "Kursk late", "text", None, None)]
-    store.save_poll(feed, {}, late, [_match("guid:late", "kursk", "Kursk late")], slot, slot)
+    save(store, feed, late, [_match("guid:late", "kursk", "Kursk late")], slot, slot)
     following = DigestRecord(0, "w", slot + timedelta(days=1), slot, slot + timedelta(days=1),
                              "queued", 0)  # fmt: skip
-    after = store.create_digest(following, _compose, slot + timedelta(days=1))
+    after = make_digest(store, following, _compose, slot + timedelta(days=1))
     assert after is not None and after.match_count == 1
-    assert store.last_digest("w") == after
+    assert store.digests.last("w") == after
 
-    store.queue(_compose(made, []), slot)  # the same key again: still one row
-    assert store.outbox_counts() == {"pending": 2}
-    message = store.claim_message(slot + timedelta(days=1), timedelta(minutes=5))
+    store.outbox.queue(_compose(made, []), slot)  # the same key again: still one row
+    assert store.outbox.counts() == {"pending": 2}
+    message = store.outbox.claim(slot + timedelta(days=1), timedelta(minutes=5))
     assert message is not None and message.body_text == "Kursk 0\nKursk 1\nKursk 2"
-    store.mark_sent(message.id, slot)
-    assert store.outbox_counts() == {"pending": 1, "sent": 1}
+    store.outbox.mark_sent(message.id, slot)
+    assert store.outbox.counts() == {"pending": 1, "sent": 1}
     assert store.counts() == {"feeds": 1, "items": 4, "matches": 4, "digests": 2}
     store.close()
 
@@ -136,14 +131,14 @@ def test_a_huge_guid_is_one_item_on_every_backend(database_url: str) -> None:
     # guid must not make every poll of that feed fail.
     store = _store(database_url)
     feed = "http://127.0.0.1:9/f"
-    store.sync_feeds([(feed, 900)], NOW)
+    store.feeds.sync([(feed, 900)], NOW)
     huge = "guid:" + "".join(chr(0x1000 + n % 3000) for n in range(5000))  # 3 bytes each
     twin = huge[:-1] + "!"  # differs only at the very end
     entries = [Entry(huge, "Kursk", "a", None, None), Entry(twin, "Kursk", "b", None, None)]
     matches = [_match(huge, "kursk", "Kursk"), _match(twin, "kursk", "Kursk")]
-    assert store.save_poll(feed, {}, entries, matches, NOW, NOW) == (2, 2)
-    assert store.known_keys([huge, twin, "guid:other"]) == {huge, twin}
-    assert store.save_poll(feed, {}, entries, matches, NOW, NOW) == (0, 0)
+    assert save(store, feed, entries, matches, NOW, NOW) == (2, 2)
+    assert store.items.known_keys([huge, twin, "guid:other"]) == {huge, twin}
+    assert save(store, feed, entries, matches, NOW, NOW) == (0, 0)
     assert len(stored_key(huge)) == MAX_KEY_CHARS and stored_key(stored_key(huge)) == stored_key(
         huge
     )
@@ -164,7 +159,7 @@ def test_nul_bytes_and_lone_surrogates_from_a_feed_are_stored(
     assert worker.store.url == database_url
     report = worker.poll()
     assert [(f.outcome, f.new_items) for f in report.feeds] == [("updated", 2)]
-    stored = worker.store.unreported_matches("test-watch")
+    stored = worker.store.matches.unreported("test-watch")
     titles = {m.item_title for m in stored}
     assert titles == {"North Korea and Kursk", "Kursk again"}
     for match in stored:
@@ -195,7 +190,7 @@ def test_a_watchlist_title_with_a_nul_still_makes_its_digest(
 
 def test_the_sqlite_file_is_where_make_settings_says(workdir: Path, database_url: str) -> None:
     store = _store(make_settings(workdir).database_url)
-    store.sync_feeds([("http://127.0.0.1:9/f", 900)], NOW)
+    store.feeds.sync([("http://127.0.0.1:9/f", 900)], NOW)
     store.close()
     on_sqlite = (workdir / "monitor.db").exists()
     assert on_sqlite == database_url.startswith("sqlite")

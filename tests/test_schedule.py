@@ -1,4 +1,4 @@
-"""Table tests for the polling policies: given state and outcome -> next check."""
+"""Table tests for time: durations, cron slots across DST, quiet hours, delivery retries."""
 
 from __future__ import annotations
 
@@ -12,14 +12,11 @@ import pytest
 
 from monitor.errors import WatchlistError
 from monitor.schedule import (
-    MAX_BACKOFF,
     Cron,
     QuietHours,
-    after_failure,
     delivery_retry_at,
     due_digest_slot,
     format_duration,
-    next_poll_after_success,
     parse_duration,
     parse_when,
 )
@@ -29,51 +26,6 @@ from tests.test_cli import monitor
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 EVERY = timedelta(minutes=15)
-
-
-@pytest.mark.parametrize(
-    ("errors", "reason", "retry_after", "jitter", "next_in", "status", "newly"),
-    [
-        (1, "timeout", None, 0.0, EVERY, "active", False),
-        (2, "http_500", None, 0.0, 2 * EVERY, "active", False),
-        (3, "http_500", None, 0.5, 4 * EVERY * 1.05, "active", False),
-        (9, "http_500", None, 0.0, MAX_BACKOFF, "active", False),  # capped
-        (1, "http_429", timedelta(hours=2), 0.0, timedelta(hours=2), "active", False),
-        (1, "http_503", timedelta(days=3), 0.0, MAX_BACKOFF, "active", False),  # hint capped
-        (1, "http_410", None, 0.0, None, "gone", True),
-        (10, "http_500", None, 0.0, None, "paused", True),
-        (11, "http_500", None, 0.0, None, "paused", False),  # told once, not every tick
-    ],
-)
-def test_after_failure(
-    errors: int,
-    reason: str,
-    retry_after: timedelta | None,
-    jitter: float,
-    next_in: timedelta | None,
-    status: str,
-    newly: bool,
-) -> None:
-    decision = after_failure(NOW, EVERY, errors, reason, jitter, 10, retry_after)
-    expected = None if next_in is None else NOW + next_in
-    assert (decision.next_poll_at, decision.status, decision.newly_stopped) == (
-        expected,
-        status,
-        newly,
-    )
-
-
-@pytest.mark.parametrize(
-    ("hint", "next_in"),
-    [
-        (None, EVERY),
-        (timedelta(minutes=5), EVERY),  # a server cannot make us poll faster
-        (timedelta(hours=1), timedelta(hours=1)),
-        (timedelta(days=2), MAX_BACKOFF),
-    ],
-)
-def test_next_poll_after_success(hint: timedelta | None, next_in: timedelta) -> None:
-    assert next_poll_after_success(NOW, EVERY, hint) == NOW + next_in
 
 
 @pytest.mark.parametrize(

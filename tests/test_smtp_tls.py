@@ -13,7 +13,7 @@ import pytest
 import trustme
 from aiosmtpd.controller import Controller
 
-from monitor.deliver import SmtpConfig, SmtpSender
+from monitor.channels.smtp import SmtpConfig, SmtpSender
 from monitor.errors import DeliveryError
 from tests.conftest import MailSink, _authenticate, free_port
 

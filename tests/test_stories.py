@@ -110,9 +110,9 @@ def test_sections_order_stories_by_sources_then_recency() -> None:
 
 
 def test_a_story_reads_as_one_entry_with_also_reported_by() -> None:
-    from monitor.deliver import digest_plan
+    from monitor.compose import digest_plan
     from monitor.digest import DigestFigures
-    from monitor.store import DigestRecord
+    from monitor.types import DigestRecord
 
     matches = [stored(c, i) for i, c in enumerate(CASES[:3])]  # a1, a2, a3
     record = DigestRecord(1, "w", T0 + timedelta(hours=2), T0, T0 + timedelta(hours=2), "q", 3)

@@ -18,7 +18,9 @@ from typing import Any
 import psycopg
 from sqlmodel import select
 
-from monitor.store import FeedRow, FeedState, Store, Unchanged
+from monitor.store import Store
+from monitor.store.tables import FeedRow
+from monitor.types import FeedChange, Health
 from tests.conftest import FeedServer, Route, Smtp, all_at_once, rss, write_watchlist
 from tests.test_service import start_service, wait_until
 
@@ -32,10 +34,6 @@ def _store(url: str) -> Store:
     return store
 
 
-def _later(feed: FeedState) -> datetime:
-    return NOW + timedelta(seconds=feed.every_seconds)
-
-
 FEEDS = [f"http://127.0.0.1:9/f{n}" for n in range(5)]
 
 
@@ -47,34 +45,34 @@ def test_a_claimed_feed_is_kept_from_other_workers_until_its_lease_runs_out(
 ) -> None:
     mine, theirs, other = (_store(database_url) for _ in range(3))  # three workers
     assert len({mine.owner, theirs.owner, other.owner}) == 3
-    mine.sync_feeds([(url, 3600) for url in FEEDS], NOW)
+    mine.feeds.sync([(url, 3600) for url in FEEDS], NOW)
     # A claim takes no more than its batch, oldest due first.
-    batch = mine.start_polls(NOW, FEEDS, _later, limit=2, lease=LEASE)
+    batch = mine.feeds.claim(NOW, FEEDS, limit=2, lease=LEASE)
     assert [f.url for f in batch] == FEEDS[:2]
-    rest = theirs.start_polls(NOW, FEEDS, _later, lease=LEASE)
+    rest = theirs.feeds.claim(NOW, FEEDS, lease=LEASE)
     assert [f.url for f in rest] == FEEDS[2:]
     # Everything is leased: neither due polls nor forced ones take a held feed.
-    assert other.start_polls(NOW, FEEDS, _later, force=True, lease=LEASE) == []
+    assert other.feeds.claim(NOW, FEEDS, force=True, lease=LEASE) == []
     assert set(_lease_owners(mine).values()) == {mine.owner, theirs.owner}
 
     # The worker holding f0 finishes it: the lease is cleared, and f0 is not
     # due again before its interval. The one holding f2-f4 is still at work
     # and renews its leases. f1's holder died: once its lease has run out,
     # another worker takes it at once, whatever its interval says.
-    mine.record_not_modified(NOW, [_unchanged(FEEDS[0], NOW + timedelta(hours=1))])
-    assert theirs.renew_leases(NOW + timedelta(minutes=1), LEASE) == 3
+    mine.feeds.record([_unchanged(FEEDS[0], NOW + timedelta(hours=1))])
+    assert theirs.feeds.renew(NOW + timedelta(minutes=1), LEASE) == 3
     expired = NOW + LEASE
-    assert other.start_polls(expired - timedelta(seconds=1), FEEDS, _later, lease=LEASE) == []
-    taken = other.start_polls(expired, FEEDS, _later, lease=LEASE)
+    assert other.feeds.claim(expired - timedelta(seconds=1), FEEDS, lease=LEASE) == []
+    taken = other.feeds.claim(expired, FEEDS, lease=LEASE)
     assert [f.url for f in taken] == [FEEDS[1]]
-    assert mine.renew_leases(expired, LEASE) == 0  # it has none left to renew
+    assert mine.feeds.renew(expired, LEASE) == 0  # it has none left to renew
     # The dead worker's late report does not clear the new holder's lease.
-    mine.record_not_modified(expired, [_unchanged(FEEDS[1], expired + timedelta(hours=1))])
+    mine.feeds.record([_unchanged(FEEDS[1], expired + timedelta(hours=1))])
     owners = _lease_owners(mine)
     assert owners == {FEEDS[0]: None, FEEDS[1]: other.owner} | dict.fromkeys(
         FEEDS[2:], theirs.owner
     )
-    other.record_not_modified(expired, [_unchanged(FEEDS[1], expired + timedelta(hours=1))])
+    other.feeds.record([_unchanged(FEEDS[1], expired + timedelta(hours=1))])
     assert _lease_owners(mine)[FEEDS[1]] is None
     for store in (mine, theirs, other):
         store.close()
@@ -83,11 +81,11 @@ def test_a_claimed_feed_is_kept_from_other_workers_until_its_lease_runs_out(
 def test_workers_claiming_at_once_never_take_the_same_feed(database_url: str) -> None:
     urls = [f"http://127.0.0.1:9/g{n}" for n in range(60)]
     stores = [_store(database_url) for _ in range(3)]
-    stores[0].sync_feeds([(url, 60) for url in urls], NOW)
+    stores[0].feeds.sync([(url, 60) for url in urls], NOW)
     taken: dict[str, list[str]] = defaultdict(list)
 
     def claim(store: Store) -> None:
-        while batch := store.start_polls(NOW, urls, _later, limit=4, lease=LEASE):
+        while batch := store.feeds.claim(NOW, urls, limit=4, lease=LEASE):
             taken[store.owner] += [f.url for f in batch]
 
     assert all_at_once(claim, stores) == []
@@ -103,8 +101,8 @@ def _lease_owners(store: Store) -> dict[str, str | None]:
         return dict(s.exec(select(FeedRow.url, FeedRow.lease_owner)).all())
 
 
-def _unchanged(url: str, next_poll_at: datetime) -> Unchanged:
-    return Unchanged(url, next_poll_at)
+def _unchanged(url: str, next_poll_at: datetime) -> FeedChange:
+    return FeedChange(url, Health("active", next_poll_at))
 
 
 # --- SQLite: one worker ------------------------------------------------------------

@@ -13,7 +13,8 @@ from sqlalchemy import Connection
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
-from monitor.store import UTCDateTime, engine_for
+import monitor.store.tables  # noqa: F401 (the models, in SQLModel.metadata)
+from monitor.store.db import UTCDateTime, engine_for
 
 
 def render_item(kind: str, obj: Any, _context: AutogenContext) -> str | Literal[False]:

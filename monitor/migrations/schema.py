@@ -26,17 +26,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine, inspect, text
 
-from monitor.errors import MonitorError
+from monitor.migrations.revision import VERSION_TABLE, SchemaError
+
+__all__ = ["FIRST", "SchemaError", "current", "head", "new_revision", "upgrade_schema"]
 
 HERE = Path(__file__).resolve().parent
 FIRST = "0001"  # the schema as create_all made it before migrations existed
-VERSION_TABLE = "alembic_version"
-
-
-class SchemaError(MonitorError):
-    """The database's schema is not one this code can bring to its own."""
-
-    default = "the database schema cannot be used by this version of monitor"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -123,7 +118,7 @@ class SchemaState:
 def schema_state(connection: Connection) -> SchemaState:
     from sqlmodel import SQLModel
 
-    import monitor.store  # noqa: F401 (the models, in SQLModel.metadata)
+    import monitor.store.tables  # noqa: F401 (the models, in SQLModel.metadata)
 
     context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
     present = set(inspect(connection).get_table_names())
@@ -234,7 +229,7 @@ def _check_first_schema(connection: Connection) -> None:
 
 def current(url: str) -> SchemaState:
     """Where the database at ``url`` stands (monitor db current)."""
-    from monitor.store import engine_for
+    from monitor.store.db import engine_for
 
     engine = engine_for(url)
     try:
