@@ -39,7 +39,7 @@ import feedparser
 import feedparser.mixin
 from sqlalchemy import text
 
-from benchmarks import matching, render, window
+from benchmarks import clients, cron, matching, render, window
 from benchmarks.corpus import feed
 from benchmarks.harness import (
     SERVERS,
@@ -207,11 +207,24 @@ def print_table(title: str, unit: str, rows: list[tuple[str, float, float]], dig
         print(f"{label:<70}{value:>10.{digits}f}{ratio:>8.3f}")
 
 
+def print_clients(rows: list[tuple[str, float, float]]) -> None:
+    """CPU per request of each HTTP client, as ratios to the standard library's."""
+    base_304, base_200 = rows[0][1], rows[0][2]
+    print(f"\n{'HTTP clients, CPU per request (one kept-alive connection)':<62}"
+          f"{'304 µs':>8}{'ratio':>8}{'200 µs':>9}{'ratio':>8}")  # fmt: skip
+    for label, not_modified, full in rows:
+        print(
+            f"{label:<62}{not_modified:>8.0f}{not_modified / base_304:>8.2f}"
+            f"{full:>9.0f}{full / base_200:>8.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--feeds", type=int, default=500)
     parser.add_argument("--items", type=int, default=50)
     parser.add_argument("--memory-feeds", type=int, default=2000, help="0 to skip")
+    parser.add_argument("--cron-feeds", type=int, default=200)
     parser.add_argument(
         "--server",
         choices=sorted(SERVERS),
@@ -250,6 +263,11 @@ def main() -> None:
         for title, costs in tables:
             print_table(title, "ms", [(n, s * 1000, s / costs[0][1]) for n, s in costs], 0)
         print_table("matching (title + text of 2,000 items)", "MB/s", matching.run(), 2)
+        print_clients(clients.run())
+        ingest, rerun, startup = cron.run(args.cron_feeds)
+        print_table(f"whole process, {args.cron_feeds} feeds: first ingest", "items/s", ingest, 0)
+        print_table("whole process: the same command again", "ms", rerun, 0)
+        print_table("whole process: start-up of a read-only command", "ms", startup, 0)
         print_table("digest window queries (the same rows at each size)", "ms", window.run(), 1)
         digest_matches, digest_seconds = render.run()
         print(f"\nmaking one digest of {digest_matches:,} matches: {digest_seconds:.2f} s")

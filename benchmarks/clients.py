@@ -5,7 +5,7 @@ process (benchmarks/server.py), the same conditional GET each time: a 304,
 then a 200 with a generated 81 KB feed read to its end. Prints CPU
 microseconds per request for the standard library's http.client (the
 floor), urllib3 and httpx (through its Client and straight on httpcore),
-and for monitor's own Fetcher, which is urllib3 with the address guard,
+and for monitor's own Fetcher, which is httpcore with the address guard,
 the deadline and the size cap. The figures decided which client the
 Fetcher is built on (see the module docstring of monitor/fetch).
 """
@@ -77,23 +77,27 @@ def candidates(url: str, etag: str | None) -> dict[str, Callable[[], None]]:
         "urllib3 PoolManager": with_urllib3,
         "httpx Client": with_httpx,
         "httpcore ConnectionPool": with_httpcore,
-        "monitor Fetcher (urllib3 + guard + deadline + cap)": with_fetcher,
+        "monitor Fetcher (httpcore + guard + deadline + cap)": with_fetcher,
     }
 
 
-def main() -> None:
+def run() -> list[tuple[str, float, float]]:
+    """(client, CPU µs per 304, CPU µs per 200 of 81 KB) for each candidate."""
+    rows = []
     with tempfile.TemporaryDirectory(prefix="monitor-clients-") as temporary:
         directory = Path(temporary) / "feeds"
         [name] = write_corpus(directory, 1)
         with serve_in_another_process(directory) as base_url:
             url = f"{base_url}/{name}"
             etag = urllib3.request("GET", url).headers["ETag"]
-            print(f"{'CPU per request, µs':<56}{'304':>8}{'200 81 KB':>12}")
             for label in candidates(url, etag):
                 not_modified = cpu_per_request(candidates(url, etag)[label])
                 full = cpu_per_request(candidates(url, None)[label], REQUESTS // 4)
-                print(f"{label:<56}{not_modified:>8.0f}{full:>12.0f}")
+                rows.append((label, not_modified, full))
+    return rows
 
 
 if __name__ == "__main__":
-    main()
+    print(f"{'CPU per request, µs':<56}{'304':>8}{'200 81 KB':>12}")
+    for label, not_modified, full in run():
+        print(f"{label:<56}{not_modified:>8.0f}{full:>12.0f}")

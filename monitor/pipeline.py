@@ -15,11 +15,12 @@ order and turns every feed's outcome into a ``FeedReport``.
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -164,6 +165,10 @@ class _Cycle:
     order: list[str] = field(default_factory=list)  # claimed, in claim order
     reports: dict[str, FeedReport] = field(default_factory=dict)
     busy: dict[Future[Any], _Fetch | _Parse] = field(default_factory=dict)
+    # Each future puts itself here when done: waiting on all of them at once
+    # (concurrent.futures.wait) would cost each of hundreds of 304s a waiter
+    # on every future still busy.
+    done: queue.SimpleQueue[Future[Any]] = field(default_factory=queue.SimpleQueue)
     finished: list[FeedChange] = field(default_factory=list)  # to record, stored nothing
     # A feed whose host has all its fetches out waits here, not on a thread:
     # threads blocked on a busy host would hold up every other host's feeds.
@@ -186,7 +191,11 @@ class _Cycle:
 
     def _fetch_now(self, feed: FeedState, host: str) -> None:
         self.fetching[host] = self.fetching.get(host, 0) + 1
-        self.busy[self.threads.submit(self._fetch, feed)] = _Fetch(feed)
+        self._watch(self.threads.submit(self._fetch, feed), _Fetch(feed))
+
+    def _watch(self, future: Future[Any], work: _Fetch | _Parse) -> None:
+        self.busy[future] = work
+        future.add_done_callback(self.done.put)
 
     def _fetched(self, feed: FeedState) -> None:
         """A fetch ended: its host's next waiting feed goes out."""
@@ -206,7 +215,12 @@ class _Cycle:
 
     def take(self, timeout: float) -> None:
         """Take in what finished, waiting up to ``timeout`` for the first."""
-        done, _ = wait(self.busy, timeout, return_when=FIRST_COMPLETED)
+        try:
+            done = [self.done.get(timeout=timeout)]
+        except queue.Empty:
+            return
+        while not self.done.empty():
+            done.append(self.done.get_nowait())
         for future in done:
             work = self.busy.pop(future)
             try:
@@ -228,7 +242,7 @@ class _Cycle:
         outcome, seconds = future.result()
         if isinstance(outcome, Fetched):
             parse = self.poller.parser.submit(outcome, self.poller.matcher)
-            self.busy[parse] = _Parse(feed, outcome, seconds)
+            self._watch(parse, _Parse(feed, outcome, seconds))
         elif isinstance(outcome, FeedFailure):
             self._failed(feed, outcome, seconds)
         else:
