@@ -5,11 +5,12 @@ the pipeline or the delivery wiring and returns its report."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 from types import TracebackType
+from typing import Protocol
 
-from monitor import metrics
 from monitor.channels.files import Archive
 from monitor.channels.smtp import SmtpConfig, SmtpSender
 from monitor.clock import Clock, utc_now
@@ -28,6 +29,31 @@ from monitor.store import Store
 from monitor.trends import SpikePolicy
 from monitor.types import CycleReport, DeliveryReport, DigestRecord
 from monitor.watchlist import Watchlist
+
+
+class Observer(Protocol):
+    """What the worker reports as it goes (monitor.metrics counts it for ``monitor run``)."""
+
+    def leases(self, change: int) -> None: ...
+    def polled(self, report: CycleReport) -> None: ...
+    def digests(self, made: Iterable[DigestRecord | None]) -> None: ...
+    def delivered(self, report: DeliveryReport, pending: Callable[[], int]) -> None: ...
+
+
+class Unobserved:
+    """Nobody is counting (the commands)."""
+
+    def leases(self, change: int) -> None:
+        pass
+
+    def polled(self, report: CycleReport) -> None:
+        pass
+
+    def digests(self, made: Iterable[DigestRecord | None]) -> None:
+        pass
+
+    def delivered(self, report: DeliveryReport, pending: Callable[[], int]) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -60,11 +86,16 @@ class Worker:
     Use it as a context manager, or call ``close``."""
 
     def __init__(
-        self, settings: Settings, clock: Clock = utc_now, raise_errors: bool = False
+        self,
+        settings: Settings,
+        clock: Clock = utc_now,
+        raise_errors: bool = False,
+        observer: Observer | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.raise_errors = raise_errors
+        self.observer: Observer = observer or Unobserved()
         self.store = Store(settings.database_url)
         try:
             self.store.create_schema()
@@ -124,7 +155,7 @@ class Worker:
             jitter=random.random,
             lease=self.settings.feed_lease,
             clock=self.clock,
-            on_lease=metrics.lease_change,
+            on_lease=self.observer.leases,
             raise_errors=self.raise_errors,
         )
 
@@ -137,7 +168,7 @@ class Worker:
         for watchlist_id in self.watchlists.by_id:
             self.store.digests.anchor(watchlist_id, now)  # digests count from here
         report = self.poller().cycle(now, urls if urls else list(feeds), force or bool(urls))
-        metrics.record_cycle(report)
+        self.observer.polled(report)
         by_id = self.watchlists.by_id
         queued = self.alerts.queue_alerts(by_id, self.clock())
         queued += self.alerts.queue_spike_alerts(by_id, self.clock())
@@ -157,7 +188,7 @@ class Worker:
             if slot is not None:
                 made = self.digests.make(watchlist, slot.astimezone(UTC), now)
                 results.append(DigestResult(watchlist.id, made))
-        metrics.record_digests(result.record for result in results)
+        self.observer.digests(result.record for result in results)
         if results:
             self.deliver()
         return results
@@ -166,16 +197,13 @@ class Worker:
         """An unscheduled digest, now, of everything not yet reported."""
         now = self.clock()
         record = self.digests.make(watchlist, now, now)
-        metrics.record_digests([record])
+        self.observer.digests([record])
         self.deliver()
         return DigestResult(watchlist.id, record)
 
     def deliver(self) -> DeliveryReport:
         report = self.deliverer.deliver(self.clock, self.watchlists.by_id)
-        # The backlog costs a count of the outbox: only when someone scrapes it.
-        served = self.settings.metrics_port is not None
-        pending = self.store.outbox.counts().get("pending", 0) if served else None
-        metrics.record_delivery(report, pending)
+        self.observer.delivered(report, lambda: self.store.outbox.counts().get("pending", 0))
         return report
 
     def reload(self) -> bool:

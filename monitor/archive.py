@@ -16,8 +16,6 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 from xml.etree import ElementTree as ET
 
-import nh3
-
 ATOM = "http://www.w3.org/2005/Atom"
 FEED_ENTRIES = 20
 FILE_TIME = "%Y%m%dT%H%M%SZ"
@@ -44,6 +42,8 @@ def file_time(file_name: str) -> datetime | None:
 
 def archive_entry(file_name: str, page: str, fallback: datetime) -> ArchiveEntry:
     """An entry for one digest file, from its HTML."""
+    import nh3  # only when an archive is written
+
     title = _TITLE.search(page)
     body = _BODY.search(page)
     return ArchiveEntry(

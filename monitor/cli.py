@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from monitor import __version__
 from monitor.errors import MonitorError, WatchlistError
@@ -33,8 +32,6 @@ app = typer.Typer(
 )
 db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
 app.add_typer(db_app, name="db")
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @dataclass
@@ -87,20 +84,20 @@ def user_errors() -> Iterator[None]:
         yield
     except WatchlistError as e:
         for diagnostic in e.diagnostics:
-            err.print(str(diagnostic), markup=False)
+            typer.echo(str(diagnostic), err=True)
         raise typer.Exit(1) from None
     except MonitorError as e:
-        err.print(f"error: {e.message}", markup=False)
+        typer.echo(f"error: {e.message}", err=True)
         raise typer.Exit(1) from None
 
 
-def say(*lines: str) -> None:
+def say(*lines: str, err: bool = False) -> None:
     for line in lines:
-        out.print(line, markup=False)
+        typer.echo(line, err=err)
 
 
 def as_json(value: Any) -> None:
-    out.print(json.dumps(value, ensure_ascii=False, indent=2, default=str), markup=False)
+    say(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
 
 @app.callback()
@@ -172,18 +169,27 @@ def poll(
 ) -> None:
     """One poll cycle of the due feeds (or all, or the given ones).
 
+    Feeds that changed or failed are listed; the unchanged ones are counted.
+
     Example: monitor poll --feed https://en.yna.co.kr/RSS/northkorea.xml
     """
-    from rich.table import Table
+    from collections import Counter
+
+    from monitor.types import UNCHANGED
 
     with user_errors(), state(ctx).worker() as worker:
         report = worker.poll(force=all_feeds, urls=feed)
-    table = Table("feed", "outcome", "new items", "new matches", "message", box=None)
     for f in report.feeds:
-        table.add_row(f.url, f.outcome, str(f.new_items), str(f.new_matches), f.message)
-    if report.feeds:
-        out.print(table)
-    say(report.summary() if report.feeds else "no feed was due")
+        if f.outcome not in UNCHANGED:
+            news = f"{f.new_items} new items, {f.new_matches} new matches"
+            say(f"{f.outcome:<14} {f.url}  " + (f.message if f.failed else news))
+    if not report.feeds:
+        say("no feed was due")
+        return
+    say(report.summary())
+    unchanged = Counter(f.outcome for f in report.feeds if f.outcome in UNCHANGED)
+    if unchanged:
+        say("unchanged: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(unchanged.items())))
 
 
 @app.command()
@@ -236,8 +242,7 @@ def validate(
     with user_errors():
         config = state(ctx).settings()
         lines, ok = commands.validate(paths or [config.watchlists], config)
-    for line in lines:
-        (out if ok else err).print(line, markup=False)
+    say(*lines, err=not ok)
     raise typer.Exit(0 if ok else 1)
 
 

@@ -12,24 +12,25 @@ never costs a digest.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
-
-import css_inline
-import nh3
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
 from monitor.config import PROJECT_ROOT
 from monitor.stories import DEFAULT_THRESHOLD, Report, group
 from monitor.trends import PeriodCount, Trend, compare_periods, sparkline
 from monitor.types import DigestPlan, FeedReport, FeedStatus, Snippet, StoredMatch
 from monitor.watchlist import Watchlist
+
+if TYPE_CHECKING:
+    import css_inline
+    from jinja2 import Environment
 
 log = logging.getLogger(__name__)
 
@@ -213,24 +214,37 @@ def digest_context(
     }
 
 
-_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+@functools.cache
+def _inliner() -> css_inline.CSSInliner:
+    import css_inline
+
+    return css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
 
 def inline_css(html: str) -> str:
     """<style> rules moved into style attributes (mail clients drop <style>);
     @media rules (dark mode, phones) stay in a <style> for those that read it."""
-    return _INLINER.inline(html)
+    return _inliner().inline(html)
 
 
 class Renderer:
     """Jinja2 templates from the user's templates directory, falling back to
-    the built-in ones when a user's template is missing or fails."""
+    the built-in ones when a user's template is missing or fails. Jinja2 is
+    loaded with the first message: a poll that alerts nobody never loads it."""
 
     def __init__(self, templates_dir: Path, builtin_dir: Path = BUILTIN_TEMPLATES) -> None:
-        self.env = _environment(templates_dir)
-        same = templates_dir.resolve() == builtin_dir.resolve()
-        self.builtin = None if same else _environment(builtin_dir)
+        self.templates_dir = templates_dir
+        self.builtin_dir = builtin_dir
         self._reported: set[str] = set()  # failures logged for the current message
+
+    @functools.cached_property
+    def env(self) -> Environment:
+        return _environment(self.templates_dir)
+
+    @functools.cached_property
+    def builtin(self) -> Environment | None:
+        same = self.templates_dir.resolve() == self.builtin_dir.resolve()
+        return None if same else _environment(self.builtin_dir)
 
     def render(self, name: str, **context: Any) -> str:
         try:
@@ -292,6 +306,8 @@ class Renderer:
 
     def check(self) -> list[str]:
         """Problems loading the templates, for `monitor validate`."""
+        from jinja2 import TemplateError
+
         problems = []
         for name in self.env.list_templates(extensions=["j2"]):
             try:
@@ -302,6 +318,8 @@ class Renderer:
 
 
 def _environment(directory: Path) -> Environment:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
     env = Environment(
         loader=FileSystemLoader(str(directory)),
         autoescape=lambda name: bool(name and name.endswith(".html.j2")),
@@ -332,6 +350,8 @@ def safe_url(url: str | None) -> str:
 def sanitize(markup: str) -> str:
     """Feed HTML made safe to show (nh3): no script, style, event handler or
     javascript: URL survives. Use as ``{{ html | sanitize | safe }}``."""
+    import nh3
+
     return nh3.clean(markup, url_schemes={"http", "https", "mailto"})
 
 

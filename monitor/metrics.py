@@ -1,14 +1,15 @@
 """Prometheus metrics: what each job reported, counted for scraping.
 
 Every figure comes from a report value the pipeline, the digest job and the
-outbox already return (``CycleReport``, ``DigestResult``, ``DeliveryReport``);
-this module only adds them up. ``serve`` starts the endpoint that
+outbox already return (``CycleReport``, ``DigestRecord``, ``DeliveryReport``);
+this module only adds them up. Only ``monitor run`` loads it: the worker it
+builds reports to a ``Metrics``, the commands' workers to nobody. ``serve`` starts the endpoint that
 ``monitor run`` exposes when MONITOR_METRICS_PORT is set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
@@ -38,33 +39,36 @@ FEED_LEASES = Gauge("monitor_feed_leases_held", "Feeds this worker has claimed a
 OUTBOX_PENDING = Gauge("monitor_outbox_pending", "Messages waiting to be delivered (all workers).")
 
 
-def record_cycle(report: CycleReport) -> None:
-    for feed in report.feeds:
-        POLLS.labels(feed.outcome).inc()
-        if feed.fetch_seconds is not None:
-            FETCH_SECONDS.observe(feed.fetch_seconds)
-        if feed.new_items:
-            NEW_ITEMS.inc(feed.new_items)
-        for watchlist, count in feed.matches_by_watchlist:
-            NEW_MATCHES.labels(watchlist).inc(count)
+class Metrics:
+    """What the worker reports, counted (monitor.app.Observer)."""
 
+    def __init__(self, backlog: bool = True) -> None:
+        self.backlog = backlog  # count the outbox's pending messages after each delivery
 
-def record_digests(made: Iterable[DigestRecord | None]) -> None:
-    for record in made:
-        if record is not None:  # None: another worker made that slot's digest
-            DIGESTS.labels(record.watchlist).inc()
+    def leases(self, change: int) -> None:
+        """Feeds claimed (positive) or finished (negative) by this worker."""
+        FEED_LEASES.inc(change)
 
+    def polled(self, report: CycleReport) -> None:
+        for feed in report.feeds:
+            POLLS.labels(feed.outcome).inc()
+            if feed.fetch_seconds is not None:
+                FETCH_SECONDS.observe(feed.fetch_seconds)
+            if feed.new_items:
+                NEW_ITEMS.inc(feed.new_items)
+            for watchlist, count in feed.matches_by_watchlist:
+                NEW_MATCHES.labels(watchlist).inc(count)
 
-def record_delivery(report: DeliveryReport, pending: int | None = None) -> None:
-    for channel, status in report.outcomes:
-        DELIVERIES.labels(channel, status).inc()
-    if pending is not None:
-        OUTBOX_PENDING.set(pending)
+    def digests(self, made: Iterable[DigestRecord | None]) -> None:
+        for record in made:
+            if record is not None:  # None: another worker made that slot's digest
+                DIGESTS.labels(record.watchlist).inc()
 
-
-def lease_change(count: int) -> None:
-    """Feeds claimed (positive) or finished (negative) by this worker."""
-    FEED_LEASES.inc(count)
+    def delivered(self, report: DeliveryReport, pending: Callable[[], int]) -> None:
+        for channel, status in report.outcomes:
+            DELIVERIES.labels(channel, status).inc()
+        if self.backlog:  # a count of the outbox: only when someone scrapes it
+            OUTBOX_PENDING.set(pending())
 
 
 def serve(port: int, address: str = "0.0.0.0") -> Any:

@@ -24,13 +24,14 @@ import shutil
 import tempfile
 import threading
 from concurrent.futures import Future
-
-import pebble
+from typing import TYPE_CHECKING
 
 from monitor.matcher import Matcher
-from monitor.parse import parse_feed
 from monitor.text import make_snippet
 from monitor.types import Entry, FeedFailure, Fetched, Match, NewMatch, Parsed, Snippet
+
+if TYPE_CHECKING:
+    import pebble
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ KEPT_MATCHER_FILES = 2
 def parse_and_match(fetched: Fetched, matcher: Matcher) -> Parsed:
     """A changed body's entries, and the matches of every entry (the store
     keeps those of the items it creates)."""
+    from monitor.parse import parse_feed  # feedparser: loaded where bodies are parsed
+
     parsed = parse_feed(fetched)
     if isinstance(parsed, FeedFailure):
         return Parsed(parsed)
@@ -138,6 +141,8 @@ class ParsePool:
         with self._lock:
             if self._pool is not None or self._inline is not None:
                 return self._pool
+            import pebble
+
             # spawn, not fork: the service has threads, and a forked child
             # can inherit a lock some other thread held.
             pool = pebble.ProcessPool(self.processes, context=multiprocessing.get_context("spawn"))

@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-import pebble
-
 from monitor.decide import RetryPolicy, decide
 from monitor.fetch import host_of
 from monitor.matcher import Matcher
@@ -293,7 +291,11 @@ def _parse_result(future: Future[Any], work: _Parse) -> Parsed | FeedFailure:
         result = future.result()
     except TimeoutError:
         return FeedFailure(url, "parse_timeout", "parsing this feed took too long")
-    except pebble.ProcessExpired as e:
+    except OSError as e:
+        from pebble import ProcessExpired  # loaded only with the parse processes
+
+        if not isinstance(e, ProcessExpired):
+            raise
         return FeedFailure(url, "parse_error", f"the parse process died on this feed ({e})")
     assert isinstance(result, Parsed)
     return result

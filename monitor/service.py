@@ -117,7 +117,8 @@ def _run(settings: Settings, clock: Clock) -> int:
     # First: a port in use is the only thing said, before any other start-up line.
     exporter = None if settings.metrics_port is None else metrics.serve(settings.metrics_port)
     try:
-        worker = Worker(settings, clock)
+        observer = metrics.Metrics(backlog=settings.metrics_port is not None)
+        worker = Worker(settings, clock, observer=observer)
     except BaseException:
         if exporter is not None:
             exporter.shutdown()

@@ -263,6 +263,7 @@ class _Located:
     def __init__(self, source: str) -> None:
         self.source = source
         self.nodes: dict[Path_, yaml.Node] = {}
+        self._scalars = _ScalarLoader("")  # one for the file: making one costs more than a scalar
 
     def build(self, node: yaml.Node, path: Path_ = ()) -> Any:
         self.nodes[path] = node
@@ -275,7 +276,7 @@ class _Located:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
-        return yaml.SafeLoader.construct_object(_ScalarLoader(""), node)
+        return self._scalars.construct_object(node)
 
     def mark(self, path: Path_) -> yaml.Mark | None:
         while path not in self.nodes and path:

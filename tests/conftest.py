@@ -18,6 +18,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from monitor.app import Worker
+from monitor.clock import utc_now
 from monitor.config import Settings
 from tests.postgres import postgres_cluster, postgres_url  # noqa: F401 (fixtures)
 
@@ -290,6 +292,33 @@ def _backend_from_environment(request: pytest.FixtureRequest) -> Iterator[None]:
         DATABASE_URLS[workdir] = request.getfixturevalue("postgres_url")
     yield
     DATABASE_URLS.pop(workdir, None)
+
+
+class Workers:
+    """Makes workers for one test (as ``Worker(settings, clock, raise_errors)``)
+    and closes every one when the test ends, passed or failed: no test leaves
+    threads, processes or connections behind."""
+
+    def __init__(self) -> None:
+        self.made: list[Worker] = []
+
+    def __call__(
+        self, settings: Settings, clock: Callable[[], Any] = utc_now, raise_errors: bool = False
+    ) -> Worker:
+        worker = Worker(settings, clock=clock, raise_errors=raise_errors)
+        self.made.append(worker)
+        return worker
+
+    def close(self) -> None:
+        for worker in self.made:
+            worker.close()
+
+
+@pytest.fixture
+def workers() -> Iterator[Workers]:
+    made = Workers()
+    yield made
+    made.close()
 
 
 def make_settings(workdir: Path, **overrides: Any) -> Settings:

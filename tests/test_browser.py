@@ -12,9 +12,8 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from monitor.app import Worker
 from tests.browser import Chromium, chromium_binary
-from tests.conftest import FeedServer, Route, Smtp, make_settings, write_watchlist
+from tests.conftest import FeedServer, Route, Smtp, Workers, make_settings, write_watchlist
 from tests.test_pipeline import Clock
 from tests.test_stories import CASES
 
@@ -73,10 +72,15 @@ def chromium(tmp_path: Path) -> Chromium:
 
 
 def test_digest_renders_in_chromium_at_phone_and_desktop_widths(
-    workdir: Path, feed_server: FeedServer, smtp_server: Smtp, chromium: Chromium, tmp_path: Path
+    workers: Workers,
+    workdir: Path,
+    feed_server: FeedServer,
+    smtp_server: Smtp,
+    chromium: Chromium,
+    tmp_path: Path,
 ) -> None:
     write_watchlist(workdir, feeds_from_cases(feed_server), digest_email="analyst@example.org")
-    worker = Worker(
+    worker = workers(
         make_settings(workdir, smtp_url=smtp_server.url), clock=Clock(NOW), raise_errors=True
     )
     worker.poll()

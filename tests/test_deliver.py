@@ -24,6 +24,7 @@ from tests.conftest import (
     FeedServer,
     Route,
     Smtp,
+    Workers,
     free_port,
     make_settings,
     rss,
@@ -59,6 +60,7 @@ def email_rows(worker: Worker) -> dict[str, Row]:
 
 
 def digest_worker(
+    workers: Workers,
     workdir: Path,
     feed_server: FeedServer,
     smtp_url: str,
@@ -69,7 +71,7 @@ def digest_worker(
     feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes())
     write_watchlist(workdir, [feed_server.url("/wire.xml")], digest_email=", ".join(recipients))
     clock = Clock(NOW - timedelta(hours=1))
-    worker = Worker(
+    worker = workers(
         make_settings(workdir, smtp_url=smtp_url, **settings), clock=clock, raise_errors=True
     )
     worker.poll()
@@ -96,6 +98,7 @@ def assert_one_line_logs(caplog: pytest.LogCaptureFixture) -> None:
 @pytest.mark.parametrize("stage", ["MAIL", "RCPT", "DATA"])
 @pytest.mark.parametrize("reply", ["421 4.3.2 Service shutting down", "451 4.3.0 Try again later"])
 def test_a_4xx_at_any_stage_is_retried_with_backoff(
+    workers: Workers,
     workdir: Path,
     feed_server: FeedServer,
     smtp_server: Smtp,
@@ -104,7 +107,7 @@ def test_a_4xx_at_any_stage_is_retried_with_backoff(
     reply: str,
 ) -> None:
     sink = smtp_server.sink
-    worker, clock = digest_worker(workdir, feed_server, smtp_server.url, [ANALYST])
+    worker, clock = digest_worker(workers, workdir, feed_server, smtp_server.url, [ANALYST])
     sink.replies[stage] = reply
     digest_now(worker)
     row = email_rows(worker)[ANALYST]
@@ -133,10 +136,14 @@ def test_a_4xx_at_any_stage_is_retried_with_backoff(
 
 
 def test_retries_stop_at_the_limit_and_the_reason_is_kept(
-    workdir: Path, feed_server: FeedServer, smtp_server: Smtp, caplog: pytest.LogCaptureFixture
+    workers: Workers,
+    workdir: Path,
+    feed_server: FeedServer,
+    smtp_server: Smtp,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     worker, clock = digest_worker(
-        workdir, feed_server, smtp_server.url, [ANALYST], delivery_attempts=3
+        workers, workdir, feed_server, smtp_server.url, [ANALYST], delivery_attempts=3
     )
     smtp_server.sink.replies["MAIL"] = "451 4.3.0 Try again later"
     digest_now(worker)  # attempt 1
@@ -164,6 +171,7 @@ def test_retries_stop_at_the_limit_and_the_reason_is_kept(
     ],
 )
 def test_a_5xx_fails_the_row_at_once_with_the_reason(
+    workers: Workers,
     workdir: Path,
     feed_server: FeedServer,
     smtp_server: Smtp,
@@ -171,7 +179,7 @@ def test_a_5xx_fails_the_row_at_once_with_the_reason(
     stage: str,
     reply: str,
 ) -> None:
-    worker, clock = digest_worker(workdir, feed_server, smtp_server.url, [ANALYST])
+    worker, clock = digest_worker(workers, workdir, feed_server, smtp_server.url, [ANALYST])
     smtp_server.sink.replies[stage] = reply
     digest_now(worker)
     row = email_rows(worker)[ANALYST]
@@ -189,10 +197,15 @@ def test_a_5xx_fails_the_row_at_once_with_the_reason(
 
 @pytest.mark.parametrize(("password", "status"), [("wrong", "failed"), ("secret", "sent")])
 def test_smtp_authentication(
-    workdir: Path, feed_server: FeedServer, smtp_server: Smtp, password: str, status: str
+    workers: Workers,
+    workdir: Path,
+    feed_server: FeedServer,
+    smtp_server: Smtp,
+    password: str,
+    status: str,
 ) -> None:
     url = f"smtp://monitor:{password}@127.0.0.1:{smtp_server.port}"
-    worker, _ = digest_worker(workdir, feed_server, url, [ANALYST])
+    worker, _ = digest_worker(workers, workdir, feed_server, url, [ANALYST])
     digest_now(worker)
     row = email_rows(worker)[ANALYST]
     assert row.status == status
@@ -206,11 +219,13 @@ def test_smtp_authentication(
 
 
 def test_each_recipient_has_its_own_result_and_is_never_sent_twice(
-    workdir: Path, feed_server: FeedServer, smtp_server: Smtp
+    workers: Workers, workdir: Path, feed_server: FeedServer, smtp_server: Smtp
 ) -> None:
     sink = smtp_server.sink
     accepts, refuses, defers = ANALYST, "gone@example.org", "busy@example.org"
-    worker, clock = digest_worker(workdir, feed_server, smtp_server.url, [accepts, refuses, defers])
+    worker, clock = digest_worker(
+        workers, workdir, feed_server, smtp_server.url, [accepts, refuses, defers]
+    )
     sink.replies[f"RCPT {refuses}"] = "550 5.1.1 No such user"
     sink.replies[f"RCPT {defers}"] = "450 4.2.1 Mailbox busy"
     digest_now(worker)
@@ -238,10 +253,10 @@ def test_each_recipient_has_its_own_result_and_is_never_sent_twice(
 
 
 def test_a_connection_dropped_before_the_250_is_retried_with_the_same_message_id(
-    workdir: Path, feed_server: FeedServer, smtp_server: Smtp
+    workers: Workers, workdir: Path, feed_server: FeedServer, smtp_server: Smtp
 ) -> None:
     sink = smtp_server.sink
-    worker, clock = digest_worker(workdir, feed_server, smtp_server.url, [ANALYST])
+    worker, clock = digest_worker(workers, workdir, feed_server, smtp_server.url, [ANALYST])
     sink.drop_after_data = True
     digest_now(worker)
     row = email_rows(worker)[ANALYST]
@@ -260,10 +275,12 @@ def test_a_connection_dropped_before_the_250_is_retried_with_the_same_message_id
 
 
 def test_an_unreachable_server_keeps_the_message_until_it_is_back(
-    workdir: Path, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
+    workers: Workers, workdir: Path, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     port = free_port()  # nothing listens here yet
-    worker, clock = digest_worker(workdir, feed_server, f"smtp://127.0.0.1:{port}", [ANALYST])
+    worker, clock = digest_worker(
+        workers, workdir, feed_server, f"smtp://127.0.0.1:{port}", [ANALYST]
+    )
     digest_now(worker)
     row = email_rows(worker)[ANALYST]
     assert (row.status, row.attempts) == ("pending", 1)
@@ -282,15 +299,15 @@ def test_an_unreachable_server_keeps_the_message_until_it_is_back(
 
 
 def test_concurrent_senders_send_each_message_once(
-    workdir: Path, database_url: str, feed_server: FeedServer, smtp_server: Smtp
+    workers: Workers, workdir: Path, database_url: str, feed_server: FeedServer, smtp_server: Smtp
 ) -> None:
     # Four workers (threads here, replicas in production) deliver the same
     # outbox at once, on SQLite and on PostgreSQL: each message goes out once.
     recipients = [f"reader{i}@example.org" for i in range(12)]
-    worker, clock = digest_worker(workdir, feed_server, smtp_server.url, recipients)
+    worker, clock = digest_worker(workers, workdir, feed_server, smtp_server.url, recipients)
     worker.digests.make(worker.watchlists.by_id["test-watch"], NOW, NOW)
     workers = [worker] + [
-        Worker(make_settings(workdir, smtp_url=smtp_server.url), clock=clock) for _ in range(3)
+        workers(make_settings(workdir, smtp_url=smtp_server.url), clock=clock) for _ in range(3)
     ]
     with ThreadPoolExecutor(len(workers)) as pool:
         reports = list(pool.map(lambda w: w.deliver(), workers))
@@ -305,7 +322,11 @@ def test_concurrent_senders_send_each_message_once(
 
 
 def test_a_burst_of_50_matches_is_one_alert_per_recipient(
-    workdir: Path, feed_server: FeedServer, smtp_server: Smtp, monkeypatch: pytest.MonkeyPatch
+    workers: Workers,
+    workdir: Path,
+    feed_server: FeedServer,
+    smtp_server: Smtp,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("TEST_HOOK_URL", f"json://{feed_server.host}/hook")
     items = [(f"b{i}", f"Storm Corps unit {i} seen", "Near the front.") for i in range(50)]
@@ -315,7 +336,7 @@ def test_a_burst_of_50_matches_is_one_alert_per_recipient(
         workdir, [feed_server.url("/burst")], alert=True,
         alert_email=", ".join(recipients), notify="env:TEST_HOOK_URL",
     )  # fmt: skip
-    worker = Worker(
+    worker = workers(
         make_settings(workdir, smtp_url=smtp_server.url), clock=Clock(NOW), raise_errors=True
     )
     report = worker.poll()
@@ -338,7 +359,7 @@ def test_a_burst_of_50_matches_is_one_alert_per_recipient(
 
 
 def test_quiet_hours_hold_alerts_until_the_window_ends(
-    workdir: Path, feed_server: FeedServer, smtp_server: Smtp
+    workers: Workers, workdir: Path, feed_server: FeedServer, smtp_server: Smtp
 ) -> None:
     feed_server.routes["/wire"] = Route(rss(("q1", "Storm Corps moves at night", "x")))
     feed_server.routes["/broken"] = Route(b"oops", status=500)
@@ -347,7 +368,7 @@ def test_quiet_hours_hold_alerts_until_the_window_ends(
         alert_email="duty@example.org", quiet_hours="22:00-07:00",
     )  # fmt: skip
     clock = Clock(datetime(2026, 11, 24, 21, 0, tzinfo=UTC))  # 23:00 in Kyiv
-    worker = Worker(
+    worker = workers(
         make_settings(workdir, smtp_url=smtp_server.url, pause_after=1),
         clock=clock,
         raise_errors=True,
@@ -456,9 +477,9 @@ def test_a_hostile_title_is_one_bounded_subject_line(title: str) -> None:
 
 
 def test_a_hostile_watchlist_title_reaches_the_server_as_one_subject(
-    workdir: Path, feed_server: FeedServer, smtp_server: Smtp
+    workers: Workers, workdir: Path, feed_server: FeedServer, smtp_server: Smtp
 ) -> None:
-    worker, _ = digest_worker(workdir, feed_server, smtp_server.url, [ANALYST])
+    worker, _ = digest_worker(workers, workdir, feed_server, smtp_server.url, [ANALYST])
     path = workdir / "watchlists" / "test-watch.yaml"
     hostile = r"Watch\r\nBcc: evil@example.org =?UTF-8?Q?=0A?=Bcc: evil@example.org\u2028X: y"
     path.write_text(
@@ -488,9 +509,9 @@ def test_the_sender_gives_the_envelope_not_the_headers() -> None:
 
 
 def test_messages_failed_for_good_are_sent_again_once_the_cause_is_fixed(
-    workdir: Path, feed_server: FeedServer, smtp_server: Smtp
+    workers: Workers, workdir: Path, feed_server: FeedServer, smtp_server: Smtp
 ) -> None:
-    worker, _ = digest_worker(workdir, feed_server, smtp_server.url, [ANALYST])
+    worker, _ = digest_worker(workers, workdir, feed_server, smtp_server.url, [ANALYST])
     smtp_server.sink.replies["RCPT"] = "550 5.1.1 No such user"
     digest_now(worker)
     assert email_rows(worker)[ANALYST].status == "failed"

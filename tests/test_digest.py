@@ -16,6 +16,7 @@ from tests.conftest import (
     FeedServer,
     Route,
     Smtp,
+    Workers,
     make_settings,
     needs_corpus,
     rss,
@@ -27,17 +28,21 @@ from tests.test_pipeline import DATA, Clock
 NOW = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)  # 07:00 in Kyiv
 
 
-def poll_wire(workdir: Path, feed_server: FeedServer, clock: Clock, **settings: object) -> Worker:
+def poll_wire(
+    workers: Workers, workdir: Path, feed_server: FeedServer, clock: Clock, **settings: object
+) -> Worker:
     feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes())
     write_watchlist(workdir, [feed_server.url("/wire.xml")], **settings)  # type: ignore[arg-type]
-    worker = Worker(make_settings(workdir), clock=clock, raise_errors=True)
+    worker = workers(make_settings(workdir), clock=clock, raise_errors=True)
     worker.poll()
     return worker
 
 
-def test_digest_text_is_golden_and_html_is_written(workdir: Path, feed_server: FeedServer) -> None:
+def test_digest_text_is_golden_and_html_is_written(
+    workers: Workers, workdir: Path, feed_server: FeedServer
+) -> None:
     clock = Clock(NOW - timedelta(hours=1))
-    worker = poll_wire(workdir, feed_server, clock)
+    worker = poll_wire(workers, workdir, feed_server, clock)
     clock.now = NOW
     watchlist = worker.watchlists.by_id["test-watch"]
     result = worker.digest_now(watchlist)
@@ -62,10 +67,10 @@ def _sent(worker: Worker) -> list:  # type: ignore[type-arg]
         return list(s.exec(select(OutboxRow)))
 
 
-def test_an_empty_period_says_so(workdir: Path, feed_server: FeedServer) -> None:
+def test_an_empty_period_says_so(workers: Workers, workdir: Path, feed_server: FeedServer) -> None:
     feed_server.routes["/quiet"] = Route(rss(("w", "Weather in Seoul", "Snow")))
     write_watchlist(workdir, [feed_server.url("/quiet")])
-    worker = Worker(make_settings(workdir), clock=Clock(NOW), raise_errors=True)
+    worker = workers(make_settings(workdir), clock=Clock(NOW), raise_errors=True)
     worker.poll()
     result = worker.digest_now(worker.watchlists.by_id["test-watch"])
     assert result.record is not None and result.record.match_count == 0
@@ -85,12 +90,14 @@ class _Texts(HTMLParser):
         self.attributes += [name for name, _ in attrs]
 
 
-def test_feed_text_is_escaped_in_html(workdir: Path, feed_server: FeedServer) -> None:
+def test_feed_text_is_escaped_in_html(
+    workers: Workers, workdir: Path, feed_server: FeedServer
+) -> None:
     # Escaped twice: after HTML-to-text it is literal markup in the item's text.
     hostile = "North Korea &amp;lt;img src=x onerror=alert(1)&amp;gt;&amp;lt;script&amp;gt;"
     feed_server.routes["/x"] = Route(rss(("x", hostile, hostile)))
     write_watchlist(workdir, [feed_server.url("/x")])
-    worker = Worker(make_settings(workdir), clock=Clock(NOW), raise_errors=True)
+    worker = workers(make_settings(workdir), clock=Clock(NOW), raise_errors=True)
     worker.poll()
     worker.digest_now(worker.watchlists.by_id["test-watch"])
     html = (workdir / "digests" / "test-watch" / "20261125T050000Z.html").read_text()
@@ -102,14 +109,16 @@ def test_feed_text_is_escaped_in_html(workdir: Path, feed_server: FeedServer) ->
     worker.close()
 
 
-def test_digest_and_alert_emails(workdir: Path, feed_server: FeedServer, smtp_server: Smtp) -> None:
+def test_digest_and_alert_emails(
+    workers: Workers, workdir: Path, feed_server: FeedServer, smtp_server: Smtp
+) -> None:
     feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes())
     write_watchlist(
         workdir, [feed_server.url("/wire.xml")], alert=True,
         digest_email="analyst@example.org", alert_email="duty@example.org",
     )  # fmt: skip
     clock = Clock(NOW - timedelta(hours=1))
-    worker = Worker(
+    worker = workers(
         make_settings(workdir, smtp_url=smtp_server.url), clock=clock, raise_errors=True
     )
     worker.poll()
@@ -134,10 +143,10 @@ def test_digest_and_alert_emails(workdir: Path, feed_server: FeedServer, smtp_se
 
 
 def test_a_missed_schedule_makes_one_catch_up_digest(
-    workdir: Path, feed_server: FeedServer
+    workers: Workers, workdir: Path, feed_server: FeedServer
 ) -> None:
     clock = Clock(datetime(2026, 11, 20, 3, 0, tzinfo=UTC))
-    worker = poll_wire(workdir, feed_server, clock)
+    worker = poll_wire(workers, workdir, feed_server, clock)
     clock.now = datetime(2026, 11, 20, 5, 0, tzinfo=UTC)  # 07:00 in Kyiv: on time
     [first] = [r.record for r in worker.due_digests()]
     assert first is not None and first.match_count == 5
@@ -152,7 +161,7 @@ def test_a_missed_schedule_makes_one_catch_up_digest(
     feed_server.routes["/wire.xml"] = Route(
         rss(("late-1", "Storm Corps at dusk", "x"), ("late-2", "Kursk at dawn", "y"))
     )
-    worker = Worker(make_settings(workdir), clock=clock, raise_errors=True)  # the restart
+    worker = workers(make_settings(workdir), clock=clock, raise_errors=True)  # the restart
     worker.poll()
     results = worker.due_digests()
     [catch_up] = [r.record for r in results]  # one, not one per missed slot
@@ -188,13 +197,13 @@ def test_due_digest_slot_in_the_watchlists_zone() -> None:
 
 
 def test_alerts_and_digests_reach_notification_urls(
-    workdir: Path, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+    workers: Workers, workdir: Path, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The token-bearing URL lives in the environment; the watchlist names the variable.
     monkeypatch.setenv("TEST_HOOK_URL", f"json://{feed_server.host}/hook")
     feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes())
     write_watchlist(workdir, [feed_server.url("/wire.xml")], alert=True, notify="env:TEST_HOOK_URL")
-    worker = Worker(make_settings(workdir), clock=Clock(NOW), raise_errors=True)
+    worker = workers(make_settings(workdir), clock=Clock(NOW), raise_errors=True)
     worker.poll()
     worker.poll(force=True)
     worker.digest_now(worker.watchlists.by_id["test-watch"])
@@ -208,13 +217,13 @@ def test_alerts_and_digests_reach_notification_urls(
 
 
 def test_a_missing_notification_variable_fails_that_message_only(
-    workdir: Path, feed_server: FeedServer
+    workers: Workers, workdir: Path, feed_server: FeedServer
 ) -> None:
     feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes())
     write_watchlist(
         workdir, [feed_server.url("/wire.xml")], alert=True, notify="env:NOT_SET_ANYWHERE"
     )
-    worker = Worker(make_settings(workdir), clock=Clock(NOW), raise_errors=True)
+    worker = workers(make_settings(workdir), clock=Clock(NOW), raise_errors=True)
     worker.poll()
     assert worker.store.outbox.counts() == {"failed": 1}
     result = worker.digest_now(worker.watchlists.by_id["test-watch"])
@@ -226,7 +235,7 @@ def test_a_missing_notification_variable_fails_that_message_only(
 
 
 def test_digest_files_carry_the_chart_health_and_an_atom_feed(
-    workdir: Path, feed_server: FeedServer
+    workers: Workers, workdir: Path, feed_server: FeedServer
 ) -> None:
     import feedparser
 
@@ -234,7 +243,7 @@ def test_digest_files_carry_the_chart_health_and_an_atom_feed(
     feed_server.routes["/down.xml"] = Route(b"broken", status=500)
     write_watchlist(workdir, [feed_server.url("/wire.xml"), feed_server.url("/down.xml")])
     clock = Clock(NOW - timedelta(days=2))
-    worker = Worker(make_settings(workdir), clock=clock, raise_errors=True)
+    worker = workers(make_settings(workdir), clock=clock, raise_errors=True)
     worker.poll()
     worker.digest_now(worker.watchlists.by_id["test-watch"])  # two days ago
     clock.now = NOW
@@ -259,7 +268,7 @@ def test_digest_files_carry_the_chart_health_and_an_atom_feed(
 
 
 def test_a_broken_user_template_falls_back_to_the_built_in_one(
-    workdir: Path, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
+    workers: Workers, workdir: Path, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     import shutil
 
@@ -273,7 +282,7 @@ def test_a_broken_user_template_falls_back_to_the_built_in_one(
     feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes())
     write_watchlist(workdir, [feed_server.url("/wire.xml")])
     settings = make_settings(workdir, templates=user)
-    worker = Worker(settings, clock=Clock(NOW), raise_errors=True)
+    worker = workers(settings, clock=Clock(NOW), raise_errors=True)
     worker.poll()
     with caplog.at_level("ERROR", logger="monitor.digest"):
         result = worker.digest_now(worker.watchlists.by_id["test-watch"])
@@ -356,7 +365,7 @@ def test_no_feed_in_the_sanitize_corpus_gets_markup_into_a_digest() -> None:
 
 
 def test_a_spike_raises_one_alert_per_spike(
-    workdir: Path, feed_server: FeedServer, smtp_server: Smtp
+    workers: Workers, workdir: Path, feed_server: FeedServer, smtp_server: Smtp
 ) -> None:
     def burst(tag: str, count: int) -> Route:
         return Route(rss(*((f"{tag}-{i}", f"Storm Corps report {tag} {i}", "x")
@@ -365,7 +374,7 @@ def test_a_spike_raises_one_alert_per_spike(
     write_watchlist(workdir, [feed_server.url("/f")], alert_email="duty@example.org")
     clock = Clock(NOW - timedelta(days=3))
     settings = make_settings(workdir, smtp_url=smtp_server.url)
-    worker = Worker(settings, clock=clock, raise_errors=True)
+    worker = workers(settings, clock=clock, raise_errors=True)
     watchlists = worker.watchlists.by_id
     feed_server.routes["/f"] = burst("old", 1)  # the usual: one in three days
     worker.poll()

@@ -23,7 +23,7 @@ from monitor.parse import parse_feed
 from monitor.parsepool import ParsePool
 from monitor.pipeline import Poller
 from monitor.types import Entry, FeedFailure, Fetched, Match
-from tests.conftest import FeedServer, Route, Smtp, make_settings, rss, write_watchlist
+from tests.conftest import FeedServer, Route, Smtp, Workers, make_settings, rss, write_watchlist
 from tests.golden import assert_golden
 
 DATA = Path(__file__).resolve().parent / "data" / "feeds"
@@ -38,8 +38,8 @@ class Clock:
         return self.now
 
 
-def make_worker(workdir: Path, clock: Clock, **overrides: object) -> Worker:
-    return Worker(make_settings(workdir, **overrides), clock=clock, raise_errors=True)
+def make_worker(workers: Workers, workdir: Path, clock: Clock, **overrides: object) -> Worker:
+    return workers(make_settings(workdir, **overrides), clock=clock, raise_errors=True)
 
 
 def test_golden_feed_to_entries() -> None:
@@ -55,11 +55,13 @@ def test_golden_feed_to_entries() -> None:
     assert_golden("wire.entries.json", json.dumps(document, ensure_ascii=False, indent=2) + "\n")
 
 
-def test_poll_matches_and_stores_once(workdir: Path, feed_server: FeedServer) -> None:
+def test_poll_matches_and_stores_once(
+    workers: Workers, workdir: Path, feed_server: FeedServer
+) -> None:
     feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes(), etag='"w1"')
     write_watchlist(workdir, [feed_server.url("/wire.xml")])
     clock = Clock(NOW)
-    worker = make_worker(workdir, clock)
+    worker = make_worker(workers, workdir, clock)
     first = worker.poll()
     assert [(f.outcome, f.new_items) for f in first.feeds] == [("updated", 4)]
     stored = {(m.rule, m.item_title) for m in worker.store.matches.unreported("test-watch")}
@@ -80,10 +82,12 @@ def test_poll_matches_and_stores_once(workdir: Path, feed_server: FeedServer) ->
     worker.close()
 
 
-def test_a_changed_feed_adds_only_new_items(workdir: Path, feed_server: FeedServer) -> None:
+def test_a_changed_feed_adds_only_new_items(
+    workers: Workers, workdir: Path, feed_server: FeedServer
+) -> None:
     feed_server.routes["/f"] = Route(rss(("a", "North Korea one", "x")))
     write_watchlist(workdir, [feed_server.url("/f")])
-    worker = make_worker(workdir, Clock(NOW))
+    worker = make_worker(workers, workdir, Clock(NOW))
     worker.poll()
     feed_server.routes["/f"] = Route(rss(("a", "North Korea one", "x"), ("b", "DPRK two", "y")))
     report = worker.poll(force=True)
@@ -92,12 +96,14 @@ def test_a_changed_feed_adds_only_new_items(workdir: Path, feed_server: FeedServ
     worker.close()
 
 
-def test_an_item_carried_by_two_feeds_is_one_item(workdir: Path, feed_server: FeedServer) -> None:
+def test_an_item_carried_by_two_feeds_is_one_item(
+    workers: Workers, workdir: Path, feed_server: FeedServer
+) -> None:
     item = ("shared-guid", "North Korea and Russia sign a treaty in Moscow", "pact")
     feed_server.routes["/a"] = Route(rss(item, title="Feed A"))
     feed_server.routes["/b"] = Route(rss(item, ("only-b", "Kursk", "x"), title="Feed B"))
     write_watchlist(workdir, [feed_server.url("/a"), feed_server.url("/b")])
-    worker = make_worker(workdir, Clock(NOW))
+    worker = make_worker(workers, workdir, Clock(NOW))
     report = worker.poll()
     assert report.new_items == 2
     matches = worker.store.matches.unreported("test-watch")
@@ -108,12 +114,12 @@ def test_an_item_carried_by_two_feeds_is_one_item(workdir: Path, feed_server: Fe
 
 
 def test_a_failing_feed_is_recorded_and_loses_nothing(
-    workdir: Path, feed_server: FeedServer
+    workers: Workers, workdir: Path, feed_server: FeedServer
 ) -> None:
     feed_server.routes["/f"] = Route(rss(("a", "North Korea one", "x")))
     write_watchlist(workdir, [feed_server.url("/f")])
     clock = Clock(NOW)
-    worker = make_worker(workdir, clock)
+    worker = make_worker(workers, workdir, clock)
     worker.poll()
     feed_server.routes["/f"] = Route(
         b"<html><body>Please log in</body></html>", headers={"Content-Type": "text/html"}
@@ -157,7 +163,7 @@ FEEDS = 8
 
 
 def test_changed_bodies_are_parsed_in_other_processes_and_unchanged_ones_start_none(
-    workdir: Path, feed_server: FeedServer
+    workers: Workers, workdir: Path, feed_server: FeedServer
 ) -> None:
     urls = []
     for number in range(FEEDS):
@@ -167,7 +173,7 @@ def test_changed_bodies_are_parsed_in_other_processes_and_unchanged_ones_start_n
         )
         urls.append(feed_server.url(f"/f{number}"))
     write_watchlist(workdir, urls)
-    worker = make_worker(workdir, Clock(NOW), parse_processes=2)
+    worker = make_worker(workers, workdir, Clock(NOW), parse_processes=2)
     assert isinstance(worker.parser, ParsePool) and not worker.parser.started
     report = worker.poll()
     assert [f.outcome for f in report.feeds] == ["updated"] * FEEDS
@@ -175,20 +181,20 @@ def test_changed_bodies_are_parsed_in_other_processes_and_unchanged_ones_start_n
     assert worker.parser.started  # the processes really parsed them
     worker.close()
     # Unchanged now: a new worker's cycle of 304s never starts its processes.
-    again = make_worker(workdir, Clock(NOW), parse_processes=2)
+    again = make_worker(workers, workdir, Clock(NOW), parse_processes=2)
     assert [f.outcome for f in again.poll(force=True).feeds] == ["http_304"] * FEEDS
     assert isinstance(again.parser, ParsePool) and not again.parser.started
     again.close()
 
 
 def test_parse_processes_match_with_the_rules_in_force(
-    workdir: Path, feed_server: FeedServer
+    workers: Workers, workdir: Path, feed_server: FeedServer
 ) -> None:
     urls = [feed_server.url(f"/p{number}") for number in range(FEEDS)]
     for number in range(FEEDS):
         feed_server.routes[f"/p{number}"] = Route(rss((f"{number}-a", "Kursk news", "x")))
     path = write_watchlist(workdir, urls)
-    worker = make_worker(workdir, Clock(NOW), parse_processes=2)
+    worker = make_worker(workers, workdir, Clock(NOW), parse_processes=2)
     first = worker.poll()
     assert (first.new_items, first.new_matches) == (FEEDS, FEEDS)
     # A rule added while the service runs reaches the processes: the old
@@ -208,12 +214,12 @@ def test_parse_processes_match_with_the_rules_in_force(
 
 
 def test_410_retires_a_feed_and_tells_the_operator_once(
-    workdir: Path, feed_server: FeedServer, smtp_server: Smtp
+    workers: Workers, workdir: Path, feed_server: FeedServer, smtp_server: Smtp
 ) -> None:
     feed_server.routes["/gone"] = Route(b"gone", 410)
     write_watchlist(workdir, [feed_server.url("/gone")], alert_email="duty@example.org")
     clock = Clock(NOW)
-    worker = make_worker(workdir, clock, smtp_url=smtp_server.url)
+    worker = make_worker(workers, workdir, clock, smtp_url=smtp_server.url)
     report = worker.poll()
     assert [(f.outcome, f.stopped) for f in report.feeds] == [("http_410", "gone")]
     for hours in range(1, 4):
@@ -228,12 +234,12 @@ def test_410_retires_a_feed_and_tells_the_operator_once(
 
 
 def test_repeated_failures_pause_a_feed_until_it_works_again(
-    workdir: Path, feed_server: FeedServer, smtp_server: Smtp
+    workers: Workers, workdir: Path, feed_server: FeedServer, smtp_server: Smtp
 ) -> None:
     feed_server.routes["/flaky"] = Route(b"oops", 500)
     write_watchlist(workdir, [feed_server.url("/flaky")], alert_email="duty@example.org")
     clock = Clock(NOW)
-    worker = make_worker(workdir, clock, smtp_url=smtp_server.url, pause_after=3)
+    worker = make_worker(workers, workdir, clock, smtp_url=smtp_server.url, pause_after=3)
     stopped = []
     for day in range(6):
         clock.now = NOW + timedelta(days=day)
@@ -249,12 +255,12 @@ def test_repeated_failures_pause_a_feed_until_it_works_again(
 
 
 def test_a_permanent_redirect_moves_the_feed_once_it_repeats(
-    workdir: Path, feed_server: FeedServer
+    workers: Workers, workdir: Path, feed_server: FeedServer
 ) -> None:
     feed_server.routes["/old"] = Route(b"", 301, {"Location": "/new"})
     feed_server.routes["/new"] = Route(rss(("a", "North Korea", "x")))
     write_watchlist(workdir, [feed_server.url("/old")])
-    worker = make_worker(workdir, Clock(NOW))
+    worker = make_worker(workers, workdir, Clock(NOW))
     worker.poll()
     assert worker.store.feeds.fetch_urls() == {feed_server.url("/old"): feed_server.url("/old")}
     worker.poll(force=True)  # the same move again: adopted
@@ -267,12 +273,12 @@ def test_a_permanent_redirect_moves_the_feed_once_it_repeats(
 
 
 def test_a_redirect_that_does_not_repeat_moves_nothing(
-    workdir: Path, feed_server: FeedServer
+    workers: Workers, workdir: Path, feed_server: FeedServer
 ) -> None:
     feed_server.routes["/f"] = Route(b"", 301, {"Location": "/elsewhere"})
     feed_server.routes["/elsewhere"] = Route(rss(("a", "North Korea", "x")))
     write_watchlist(workdir, [feed_server.url("/f")])
-    worker = make_worker(workdir, Clock(NOW))
+    worker = make_worker(workers, workdir, Clock(NOW))
     worker.poll()
     feed_server.routes["/f"] = Route(rss(("a", "North Korea", "x")))  # a one-off
     worker.poll(force=True)
@@ -345,12 +351,12 @@ def test_a_reference_to_no_character_costs_that_reference_not_the_feed(reference
 
 
 def test_an_item_back_after_retention_removed_it_is_old_news(
-    workdir: Path, feed_server: FeedServer
+    workers: Workers, workdir: Path, feed_server: FeedServer
 ) -> None:
     feed_server.routes["/f"] = Route(rss(("a", "Storm Corps in Kursk", "x")))
     write_watchlist(workdir, [feed_server.url("/f")], alert=True)
     clock = Clock(NOW)
-    worker = make_worker(workdir, clock, retention_days=90)
+    worker = make_worker(workers, workdir, clock, retention_days=90)
     worker.poll()
     clock.now = NOW + timedelta(days=100)
     # Matches no digest has reported yet are never removed.
@@ -468,7 +474,7 @@ class UnsendableAtOdd(Matcher):
 
 
 def _pooled_cycle_with_one_odd_feed(
-    workdir: Path, feed_server: FeedServer, matcher: Matcher, odd_title: str
+    workers: Workers, workdir: Path, feed_server: FeedServer, matcher: Matcher, odd_title: str
 ) -> tuple[Worker, ParsePool, tuple[str, str], set[tuple[str, str]]]:
     """A cycle of FEEDS feeds parsed in one process (1 s allowed each), the
     fourth with an entry titled ``odd_title``: the worker, the pool, that
@@ -479,7 +485,7 @@ def _pooled_cycle_with_one_odd_feed(
         feed_server.routes[f"/d{number}"] = Route(rss((f"{number}", title, "x")))
         urls.append(feed_server.url(f"/d{number}"))
     write_watchlist(workdir, urls)
-    worker = make_worker(workdir, Clock(NOW), parse_processes=0)
+    worker = make_worker(workers, workdir, Clock(NOW), parse_processes=0)
     worker.store.feeds.sync([(url, 900) for url in urls], NOW)
     pool = ParsePool(1, timeout=5.0)
     poller = Poller(worker.store, worker.fetcher, pool, matcher)
@@ -498,6 +504,7 @@ def _pooled_cycle_with_one_odd_feed(
     ],
 )
 def test_a_parse_that_dies_hangs_or_breaks_fails_its_own_feed_and_no_other(
+    workers: Workers,
     workdir: Path,
     feed_server: FeedServer,
     matcher: type[Matcher],
@@ -506,7 +513,7 @@ def test_a_parse_that_dies_hangs_or_breaks_fails_its_own_feed_and_no_other(
     message: str,
 ) -> None:
     worker, pool, odd, others = _pooled_cycle_with_one_odd_feed(
-        workdir, feed_server, matcher(), title
+        workers, workdir, feed_server, matcher(), title
     )
     try:
         assert odd[0] == reason and odd[1].startswith(message), odd
@@ -525,7 +532,7 @@ def test_a_parse_that_dies_hangs_or_breaks_fails_its_own_feed_and_no_other(
 
 @pytest.mark.parametrize("per_host", [1, 2, 3])
 def test_a_cycle_keeps_to_a_hosts_limit(
-    workdir: Path, feed_server: FeedServer, per_host: int
+    workers: Workers, workdir: Path, feed_server: FeedServer, per_host: int
 ) -> None:
     """However many threads fetch, a host gets at most ``per_host`` requests at once."""
     lock = threading.Lock()
@@ -550,7 +557,7 @@ def test_a_cycle_keeps_to_a_hosts_limit(
         feed_server.routes[f"/h{number}"] = Route(custom=slow)
         urls.append(feed_server.url(f"/h{number}"))
     write_watchlist(workdir, urls)
-    worker = make_worker(workdir, Clock(NOW), parse_processes=0)
+    worker = make_worker(workers, workdir, Clock(NOW), parse_processes=0)
     worker.store.feeds.sync([(url, 900) for url in urls], NOW)
     fetcher = Fetcher(replace(worker.fetcher.policy, per_host=per_host))
     poller = replace(worker.poller(), fetcher=fetcher, per_host=per_host, workers=8)
@@ -562,7 +569,7 @@ def test_a_cycle_keeps_to_a_hosts_limit(
 
 
 def test_a_busy_host_does_not_hold_up_the_feeds_of_another(
-    workdir: Path, feed_server: FeedServer
+    workers: Workers, workdir: Path, feed_server: FeedServer
 ) -> None:
     """A feed whose host has all its requests out waits for that host, not
     on a thread: the other host's feeds go first."""
@@ -586,7 +593,9 @@ def test_a_busy_host_does_not_hold_up_the_feeds_of_another(
     for url in busy + other:
         feed_server.routes[urlsplit(url).path] = Route(custom=answer)
     write_watchlist(workdir, busy + other)
-    worker = make_worker(workdir, Clock(NOW), parse_processes=0, allow_hosts="127.0.0.1,localhost")
+    worker = make_worker(
+        workers, workdir, Clock(NOW), parse_processes=0, allow_hosts="127.0.0.1,localhost"
+    )
     worker.store.feeds.sync([(url, 900) for url in busy + other], NOW)
     report = worker.poller().cycle(NOW, busy + other)  # the busy host's feeds first
     worker.close()

@@ -14,13 +14,20 @@ import psycopg
 import pytest
 from sqlmodel import select
 
-from monitor.app import Worker
 from monitor.store import Store
 from monitor.store.db import MAX_KEY_CHARS, stored_key
 from monitor.store.tables import OutboxRow
 from monitor.types import DigestRecord, Entry, Hit, Match, NewMatch, OutboxDraft, Snippet
 from tests import test_digest, test_pipeline
-from tests.conftest import FeedServer, Route, all_at_once, make_settings, rss, write_watchlist
+from tests.conftest import (
+    FeedServer,
+    Route,
+    Workers,
+    all_at_once,
+    make_settings,
+    rss,
+    write_watchlist,
+)
 from tests.postgres import PostgresCluster
 from tests.storing import make_digest, save
 
@@ -147,7 +154,7 @@ def test_a_huge_guid_is_one_item_on_every_backend(database_url: str) -> None:
 
 
 def test_nul_bytes_and_lone_surrogates_from_a_feed_are_stored(
-    workdir: Path, database_url: str, feed_server: FeedServer
+    workers: Workers, workdir: Path, database_url: str, feed_server: FeedServer
 ) -> None:
     body = rss(
         ("g&#0;1", "North&#0; Korea\x01 and Kursk", "text &#xD800; here &#0;"),
@@ -155,7 +162,7 @@ def test_nul_bytes_and_lone_surrogates_from_a_feed_are_stored(
     )
     feed_server.routes["/f"] = Route(body.replace(b"Kursk again", b"Kursk\x00 again"))
     write_watchlist(workdir, [feed_server.url("/f")])
-    worker = Worker(make_settings(workdir), clock=lambda: NOW, raise_errors=True)
+    worker = workers(make_settings(workdir), clock=lambda: NOW, raise_errors=True)
     assert worker.store.url == database_url
     report = worker.poll()
     assert [(f.outcome, f.new_items) for f in report.feeds] == [("updated", 2)]
@@ -170,14 +177,14 @@ def test_nul_bytes_and_lone_surrogates_from_a_feed_are_stored(
 
 
 def test_a_watchlist_title_with_a_nul_still_makes_its_digest(
-    workdir: Path, database_url: str, feed_server: FeedServer
+    workers: Workers, workdir: Path, database_url: str, feed_server: FeedServer
 ) -> None:
     # YAML can spell a NUL ("\0"); PostgreSQL refuses it in text, SQLite does not.
     feed_server.routes["/f"] = Route(rss(("a", "Kursk", "x")))
     path = write_watchlist(workdir, [feed_server.url("/f")])
     text = path.read_text(encoding="utf-8").replace("title: Test watch", 'title: "Test\\0 watch"')
     path.write_text(text, encoding="utf-8")
-    worker = Worker(make_settings(workdir), clock=lambda: NOW, raise_errors=True)
+    worker = workers(make_settings(workdir), clock=lambda: NOW, raise_errors=True)
     assert worker.watchlists.by_id["test-watch"].title == "Test\x00 watch"
     worker.poll()
     result = worker.digest_now(worker.watchlists.by_id["test-watch"])

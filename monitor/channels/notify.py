@@ -7,8 +7,6 @@ import os
 from collections.abc import Mapping
 from urllib.parse import urlencode, urlsplit
 
-import apprise
-
 from monitor.errors import DeliveryError
 
 
@@ -38,6 +36,8 @@ class NotifySender:
             # Apprise sends a query parameter written "+Name=value" as a header.
             separator = "&" if "?" in url else "?"
             url += f"{separator}{urlencode({'+Idempotency-Key': idempotency_key})}"
+        import apprise  # loaded with the first notification, not with every command
+
         notifier = apprise.Apprise()
         if not notifier.add(url):
             raise DeliveryError(
