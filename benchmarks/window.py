@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
+from monitor.migrations import upgrade
 from monitor.store import Store
 from monitor.store.tables import DigestRow, ItemRow, MatchRow
 
@@ -91,7 +92,7 @@ def run(sizes: tuple[int, ...] = (10_000, 1_000_000)) -> list[tuple[str, float, 
     with tempfile.TemporaryDirectory(prefix="monitor-window-") as directory:
         for size in sizes:
             store = Store(f"sqlite:///{Path(directory) / f'w{size}.db'}")
-            store.create_schema()
+            upgrade(store.engine)
             build(store, size)
             timings[size] = {name: best_of(5, query, store) for name, query in QUERIES.items()}
             store.close()

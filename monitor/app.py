@@ -22,6 +22,7 @@ from monitor.delivery.outbox import Deliverer
 from monitor.digest import Renderer
 from monitor.fetch import Fetcher, FetchPolicy
 from monitor.live import LiveWatchlists
+from monitor.migrations import upgrade
 from monitor.parsepool import InlineParser, ParsePool
 from monitor.pipeline import Poller
 from monitor.schedule import due_digest_slot
@@ -98,7 +99,7 @@ class Worker:
         self.observer: Observer = observer or Unobserved()
         self.store = Store(settings.database_url)
         try:
-            self.store.create_schema()
+            upgrade(self.store.engine)
         except BaseException:
             self.store.close()
             raise

@@ -398,13 +398,14 @@ def db_upgrade(ctx: typer.Context) -> None:
 
     Example: MONITOR_DATABASE_URL=sqlite:///data/monitor.db monitor db upgrade
     """
+    from monitor.migrations import upgrade
     from monitor.migrations.schema import FIRST
     from monitor.store import Store
 
     with user_errors():
         store = Store(state(ctx).settings().database_url)
         try:
-            found, now = store.create_schema()
+            found, now = upgrade(store.engine)
         finally:
             store.close()
     if found == now:

@@ -33,6 +33,7 @@ class NoDatabase(MonitorError):
 def reading(settings: Settings) -> Iterator[Store]:
     """The database as it is, for commands that only read: NoDatabase when
     there is none yet, SchemaError when its schema is not this version's."""
+    from monitor.migrations import require_head
     from monitor.migrations.revision import EmptySchema
 
     path = sqlite_path(settings.database_url)
@@ -41,7 +42,7 @@ def reading(settings: Settings) -> Iterator[Store]:
     store = Store(settings.database_url, create_directory=False)
     try:
         try:
-            store.check_schema()
+            require_head(store.engine)
         except EmptySchema as e:
             raise NoDatabase(e.message) from None
         yield store

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from monitor.matcher import Matcher
+from monitor.migrations import upgrade
 from monitor.parsepool import InlineParser
 from monitor.pipeline import Poller
 from monitor.store import Store
@@ -63,7 +64,7 @@ def broken(url: str) -> FetchOutcome:
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     store = Store(f"sqlite:///{tmp_path / 'cycle.db'}")
-    store.create_schema()
+    upgrade(store.engine)
     return store
 
 

@@ -399,12 +399,13 @@ def test_a_spike_raises_one_alert_per_spike(
 
 
 def test_daily_counts_come_from_the_store_in_utc_buckets(workdir: Path) -> None:
+    from monitor.migrations import upgrade
     from monitor.store import Store
     from monitor.types import Entry, Hit, Match, NewMatch, Snippet
     from tests.storing import save
 
     store = Store(f"sqlite:///{workdir / 'b.db'}")
-    store.create_schema()
+    upgrade(store.engine)
     match = Match("w", "s", "entity", (Hit("S", "title", 0, 1),), False)
     for minute, key in ((7, "a"), (14, "b"), (16, "c")):
         at = NOW + timedelta(minutes=minute)

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from sqlmodel import select
 
+from monitor.migrations import upgrade
 from monitor.store import Store
 from monitor.store.db import MAX_KEY_CHARS, stored_key
 from monitor.store.tables import OutboxRow
@@ -81,7 +82,7 @@ def test_each_test_gets_an_empty_utf8_database(
 
 def _store(database_url: str) -> Store:
     store = Store(database_url)
-    store.create_schema()
+    upgrade(store.engine)
     return store
 
 
@@ -209,7 +210,7 @@ def test_the_sqlite_file_is_where_make_settings_says(workdir: Path, database_url
 def test_workers_starting_together_all_find_the_schema(postgres_url: str) -> None:
     # Three replicas of `monitor run` start at once on an empty database.
     stores = [Store(postgres_url) for _ in range(4)]
-    assert all_at_once(lambda store: store.create_schema(), stores, timeout=30) == []
+    assert all_at_once(lambda store: upgrade(store.engine), stores, timeout=30) == []
     assert all(store.counts()["feeds"] == 0 for store in stores)
     for store in stores:
         store.close()

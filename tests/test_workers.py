@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 from sqlmodel import select
 
+from monitor.migrations import upgrade
 from monitor.store import Store
 from monitor.store.tables import FeedRow
 from monitor.types import FeedChange, Health
@@ -30,7 +31,7 @@ LEASE = timedelta(minutes=2)
 
 def _store(url: str) -> Store:
     store = Store(url)
-    store.create_schema()
+    upgrade(store.engine)
     return store
 
 

@@ -7,12 +7,11 @@ alerts and listings), ``digests`` (and spikes) and ``outbox``. Each method
 is one short transaction; none is held open across network I/O or
 rendering. The store records the values it is given and never calls back
 up: what a poll does to a feed is decided in monitor.decide, what a digest
-says in monitor.digest.
+says in monitor.digest. Its schema is made and checked by monitor.migrations.
 """
 
 from __future__ import annotations
 
-import logging
 from contextlib import AbstractContextManager
 
 from sqlalchemy import func, text
@@ -34,11 +33,6 @@ __all__ = [
     "sqlite_path",
 ]
 
-log = logging.getLogger(__name__)
-
-# The advisory lock that serialises schema creation on PostgreSQL ("monitor").
-SCHEMA_LOCK = 0x6D6F6E69746F72
-
 
 class Store:
     """The database, by domain: ``feeds``, ``items``, ``matches``, ``digests``,
@@ -55,33 +49,6 @@ class Store:
         self.matches = Matches(self.db)
         self.digests = Digests(self.db)
         self.outbox = Outbox(self.db)
-
-    def create_schema(self) -> tuple[str | None, str]:
-        """Create or upgrade the schema to the code's (alembic migrations, see
-        monitor.migrations); the revisions before and after. Workers starting
-        together would race to migrate: on PostgreSQL they take the advisory
-        lock SCHEMA_LOCK one at a time, and the later ones find it done.
-        A database at head is found so without loading alembic."""
-        from monitor.migrations.revision import at_head, newest
-
-        with self.engine.connect() as connection:
-            if at_head(connection):
-                return newest(), newest()
-        from monitor.migrations.schema import upgrade_schema
-
-        with self.engine.connect() as connection:
-            found, now = upgrade_schema(connection, lock=SCHEMA_LOCK)
-        if found != now:
-            log.info("database schema upgraded from %s to %s", found or "nothing", now)
-        return found, now
-
-    def check_schema(self) -> None:
-        """For commands that only read: SchemaError unless the database is at
-        the code's revision. Nothing is created or migrated."""
-        from monitor.migrations.revision import require_head
-
-        with self.engine.connect() as connection:
-            require_head(connection)
 
     def session(self) -> AbstractContextManager[Session]:
         """An ORM session in one transaction (tests and benchmarks)."""
