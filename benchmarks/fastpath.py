@@ -28,6 +28,7 @@ import feedparser_rs
 
 from benchmarks.corpus import feed
 from monitor import parse as mp
+from monitor.identity import unique_keys
 from monitor.text import clean_text
 from monitor.types import FeedFailure, Fetched, ParsedFeed
 from tests.conftest import CORPUS
@@ -91,7 +92,7 @@ def stored(parser: Callable[[bytes], Raw], fetched: Fetched) -> Result:
         version, feed_info, raws = _raw(parser, fetched.body)
         if not version and not raws:
             return FeedFailure(fetched.url, "not_a_feed", "")
-        entries = tuple(mp.unique_keys(mp._entry(raw, fetched.final_url) for raw in raws))
+        entries = tuple(unique_keys(mp._entry(raw, fetched.final_url) for raw in raws))
         title = clean_text(mp._plain(feed_info.get("title") or ""))
         return ParsedFeed(title=title, entries=entries, ttl=mp._ttl(feed_info.get("ttl")))
     except Exception as error:

@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import calendar
 import functools
-import hashlib
 import io
 import re
 import time
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import feedparser.mixin
 
+from monitor.identity import identity_key, legacy_key, unique_keys
 from monitor.text import clean_text, html_to_text, strip_unsafe
 from monitor.types import Entry, FeedFailure, Fetched, ParsedFeed
 
@@ -42,10 +41,9 @@ for _name, _function in UNCACHED_FEEDPARSER_FUNCTIONS.items():
     setattr(feedparser.mixin, _name, functools.lru_cache(maxsize=4096)(_function))
 
 
-_TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|ocid|cmpid|at_\w+)$", re.I)
-
-
-def parse_feed(fetched: Fetched) -> ParsedFeed | FeedFailure:
+def parse_feed(fetched: Fetched, scope: str = "") -> ParsedFeed | FeedFailure:
+    """The feed's entries; ``scope`` (the feed's name) qualifies guids that
+    mean something only in this feed (monitor.identity)."""
     try:
         parsed = _feedparser(fetched, fetched.body)
     except Exception as error:  # feedparser raises anything on hostile input
@@ -62,7 +60,9 @@ def parse_feed(fetched: Fetched) -> ParsedFeed | FeedFailure:
     try:
         if not parsed.get("version") and not parsed.entries:
             return FeedFailure(fetched.url, "not_a_feed", _not_a_feed_message(parsed, fetched))
-        entries = tuple(unique_keys(_entry(raw, fetched.final_url) for raw in parsed.entries))
+        entries = tuple(
+            unique_keys(_entry(raw, fetched.final_url, scope) for raw in parsed.entries)
+        )
     except Exception as error:  # the parsed structure can hold anything
         return _parse_error(fetched, error)
     feed = parsed.get("feed", {})
@@ -71,7 +71,10 @@ def parse_feed(fetched: Fetched) -> ParsedFeed | FeedFailure:
 
 
 def _feedparser(fetched: Fetched, body: bytes) -> Any:
-    headers = {"content-type": fetched.content_type, "content-location": fetched.final_url}
+    # No content-location: feedparser would resolve a guid such as "1"
+    # against it, and a guid means something only in its feed (links are
+    # resolved in _entry).
+    headers = {"content-type": fetched.content_type}
     # A stream, never bytes: given bytes that happen to name a file,
     # feedparser opens and reads that file.
     # Feed HTML is only ever turned into plain text here and escaped when
@@ -114,13 +117,14 @@ def _plain(value: str) -> str:
     return html_to_text(value) if ("<" in value or "&" in value) else value
 
 
-def _entry(raw: Any, base_url: str) -> Entry:
+def _entry(raw: Any, base_url: str, scope: str = "") -> Entry:
     title = clean_text(_plain(raw.get("title", "")))
     text = html_to_text(_body(raw))
     link = _absolute(strip_unsafe(raw.get("link") or ""), base_url)
     guid = strip_unsafe(raw.get("id") or "") or None
     return Entry(
-        key=identity_key(guid, link, title, text),
+        key=identity_key(guid, link, title, text, scope),
+        legacy_key=legacy_key(guid, base_url) if scope else None,
         title=title,
         text=text,
         url=link,
@@ -166,46 +170,3 @@ def _ttl(value: Any) -> timedelta | None:
     except ValueError:
         return None
     return timedelta(minutes=minutes) if minutes > 0 else None
-
-
-def identity_key(guid: str | None, link: str | None, title: str, text: str) -> str:
-    """guid, else canonical link, else a hash of title and text."""
-    if guid and guid.strip():
-        guid = guid.strip()
-        # A guid that changes only from http to https is the same item.
-        return "guid:" + (canonical_url(guid) if guid.startswith(("http:", "https:")) else guid)
-    if link and link.strip():
-        return "link:" + canonical_url(link.strip())
-    return "hash:" + content_hash(title, text)
-
-
-def content_hash(title: str, text: str) -> str:
-    return hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()[:32]
-
-
-def canonical_url(url: str) -> str:
-    """Scheme dropped, host lower-cased, fragment and tracking parameters removed."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:  # a malformed URL (bad port, broken IPv6) is still an identity
-        return url
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    kept = urlencode([(k, v) for k, v in query if not _TRACKING_PARAMS.match(k)])
-    host = (parts.hostname or "") + (f":{port}" if port else "")
-    return urlunsplit(("", host.lower(), parts.path or "/", kept, "")).removeprefix("//")
-
-
-def unique_keys(entries: Iterable[Entry]) -> Iterable[Entry]:
-    """Keep two different entries that share a key (a broken guid) as two items."""
-    seen: dict[str, Entry] = {}
-    for entry in entries:
-        previous = seen.get(entry.key)
-        if previous is None:
-            seen[entry.key] = entry
-            yield entry
-        elif (previous.title, previous.url) != (entry.title, entry.url):
-            key = f"{entry.key}#{content_hash(entry.title, entry.text)}"
-            if key not in seen:
-                seen[key] = entry
-                yield Entry(key, entry.title, entry.text, entry.url, entry.published_at)

@@ -41,12 +41,13 @@ START_SECONDS = 60.0
 KEPT_MATCHER_FILES = 2
 
 
-def parse_and_match(fetched: Fetched, matcher: Matcher) -> Parsed:
-    """A changed body's entries, and the matches of every entry (the store
-    keeps those of the items it creates)."""
+def parse_and_match(fetched: Fetched, matcher: Matcher, scope: str = "") -> Parsed:
+    """A changed body's entries (``scope``: the feed's name, see
+    monitor.identity), and the matches of every entry (the store keeps those
+    of the items it creates)."""
     from monitor.parse import parse_feed  # feedparser: loaded where bodies are parsed
 
-    parsed = parse_feed(fetched)
+    parsed = parse_feed(fetched, scope)
     if isinstance(parsed, FeedFailure):
         return Parsed(parsed)
     return Parsed(parsed, tuple(m for e in parsed.entries for m in matches_of(matcher, e)))
@@ -72,12 +73,12 @@ def snippet_of(entry: Entry, match: Match) -> Snippet:
 _loaded: tuple[str, Matcher] | None = None  # the matcher last loaded, and its file
 
 
-def _parse_there(fetched: Fetched, matcher_file: str) -> Parsed:
+def _parse_there(fetched: Fetched, matcher_file: str, scope: str) -> Parsed:
     global _loaded
     if _loaded is None or _loaded[0] != matcher_file:
         with open(matcher_file, "rb") as file:  # written by this worker, in its own directory
             _loaded = (matcher_file, pickle.load(file))
-    return parse_and_match(fetched, _loaded[1])
+    return parse_and_match(fetched, _loaded[1], scope)
 
 
 def _ready() -> int:
@@ -91,10 +92,10 @@ class InlineParser:
     """Parses in the calling thread: where processes cannot start, or none
     are wanted (MONITOR_PARSE_PROCESSES=0). No time limit holds here."""
 
-    def submit(self, fetched: Fetched, matcher: Matcher) -> Future[Parsed]:
+    def submit(self, fetched: Fetched, matcher: Matcher, scope: str = "") -> Future[Parsed]:
         done: Future[Parsed] = Future()
         try:
-            done.set_result(parse_and_match(fetched, matcher))
+            done.set_result(parse_and_match(fetched, matcher, scope))
         except Exception as e:  # a bug: the cycle reports it on this feed
             done.set_exception(e)
         return done
@@ -125,15 +126,15 @@ class ParsePool:
         False when they cannot start here."""
         return self._started() is not None
 
-    def submit(self, fetched: Fetched, matcher: Matcher) -> Future[Parsed]:
+    def submit(self, fetched: Fetched, matcher: Matcher, scope: str = "") -> Future[Parsed]:
         """The body's parse, in a process; TimeoutError from the future past
         the time limit, pebble.ProcessExpired when its process died."""
         pool = self._started()
         if pool is None:
             assert self._inline is not None
-            return self._inline.submit(fetched, matcher)
+            return self._inline.submit(fetched, matcher, scope)
         future: Future[Parsed] = pool.schedule(
-            _parse_there, args=(fetched, self._file_of(matcher)), timeout=self.timeout
+            _parse_there, args=(fetched, self._file_of(matcher), scope), timeout=self.timeout
         )
         return future
 

@@ -61,9 +61,10 @@ class FeedFetcher(Protocol):
 
 
 class Parser(Protocol):
-    """What the cycle needs of monitor.parsepool: a changed body's parse."""
+    """What the cycle needs of monitor.parsepool: a changed body's parse
+    (``scope``: the feed's name, which qualifies its guids)."""
 
-    def submit(self, fetched: Fetched, matcher: Matcher) -> Future[Parsed]: ...
+    def submit(self, fetched: Fetched, matcher: Matcher, scope: str = "") -> Future[Parsed]: ...
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ class _Cycle:
         self._fetched(feed)
         outcome, seconds = future.result()
         if isinstance(outcome, Fetched):
-            parse = self.poller.parser.submit(outcome, self.poller.matcher)
+            parse = self.poller.parser.submit(outcome, self.poller.matcher, feed.url)
             self._watch(parse, _Parse(feed, outcome, seconds))
         elif isinstance(outcome, FeedFailure):
             self._failed(feed, outcome, seconds)

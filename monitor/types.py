@@ -79,6 +79,7 @@ class Entry:
     text: str  # plain text of the summary or content
     url: str | None
     published_at: datetime | None  # UTC; None when missing or unparseable
+    legacy_key: str | None = None  # its key before guids were scoped to their feed
 
 
 @dataclass(frozen=True)

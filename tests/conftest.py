@@ -335,10 +335,13 @@ def make_settings(workdir: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-def rss(*items: tuple[str, str, str], title: str = "Test wire") -> bytes:
-    """A small RSS 2.0 feed of (guid, title, description) items."""
+def rss(
+    *items: tuple[str, str, str], title: str = "Test wire", site: str = "news.example"
+) -> bytes:
+    """A small RSS 2.0 feed of (guid, title, description) items, each linked
+    to https://<site>/<guid>."""
     body = "".join(
-        f"<item><guid>{guid}</guid><title>{t}</title><link>https://news.example/{guid}</link>"
+        f"<item><guid>{guid}</guid><title>{t}</title><link>https://{site}/{guid}</link>"
         f"<description>{d}</description><pubDate>Tue, 24 Nov 2026 08:00:00 GMT</pubDate></item>"
         for guid, t, d in items
     )

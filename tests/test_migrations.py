@@ -23,6 +23,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
+from monitor.identity import identity_key, legacy_key
 from monitor.migrations import revision, schema, upgrade
 from monitor.migrations.schema import FIRST, SchemaError, head
 from monitor.store import Store
@@ -55,6 +56,54 @@ def store_some_rows(store: Store) -> None:
     match = Match("w", "kursk", "entity", (Hit("Kursk", "title", 0, 5),), False)
     new = NewMatch("guid-1", match, Snippet("Kursk", ((0, 5),)))
     save(store, "http://127.0.0.1:9/feed", [entry], [new], NOW, NOW)
+
+
+WHEN = sa.DateTime(timezone=True)
+FEED = sa.table("feed", *(sa.column(c) for c in ("id", "url", "moved_count", "every_seconds",
+                "consecutive_errors", "status")))  # fmt: skip
+ITEM = sa.table("item", sa.column("id"), sa.column("key"), sa.column("title"),
+                sa.column("text"), sa.column("url"), sa.column("first_seen_at", WHEN))  # fmt: skip
+SOURCE = sa.table("item_source", sa.column("item_id"), sa.column("feed_id"),
+                  sa.column("first_seen_at", WHEN))  # fmt: skip
+MATCH = sa.table("match", *(sa.column(c) for c in ("id", "item_id", "watchlist", "rule", "kind",
+                 "terms", "fields", "snippet", "spans", "alert")),
+                 sa.column("first_seen_at", WHEN))  # fmt: skip
+FEED_URL = "http://127.0.0.1:9/feed"
+
+
+def at_first_revision(store: Store, stamped: bool = True) -> None:
+    """The schema of the first revision, as create_all made it before
+    migrations existed (``stamped`` False: no alembic_version), with a feed,
+    two items it carried (one by a guid that means something only in that
+    feed) and a match of the first, written as that version wrote them."""
+    with store.engine.begin() as connection:
+        schema.command.upgrade(schema.alembic_config(connection), FIRST)
+        if not stamped:
+            connection.execute(sa.text("DROP TABLE alembic_version"))
+        feed = {"id": 1, "url": FEED_URL, "moved_count": 0, "every_seconds": 900,
+                "consecutive_errors": 0, "status": "active"}  # fmt: skip
+        connection.execute(sa.insert(FEED), [feed])
+        connection.execute(
+            sa.insert(ITEM),
+            [
+                {"id": 1, "key": "guid-1", "title": "Kursk", "text": "Kursk today",
+                 "url": None, "first_seen_at": NOW},
+                {"id": 2, "key": "guid:7", "title": "Other", "text": "news",
+                 "url": "https://News.example/a?utm_source=x", "first_seen_at": NOW},
+            ],
+        )  # fmt: skip
+        connection.execute(sa.insert(SOURCE), [{"item_id": i, "feed_id": 1, "first_seen_at": NOW}
+                                               for i in (1, 2)])  # fmt: skip
+        connection.execute(sa.insert(MATCH), [{"id": 1, "item_id": 1, "watchlist": "w",
+                           "rule": "kursk", "kind": "entity", "terms": '["Kursk"]',
+                           "fields": "title", "snippet": "Kursk", "spans": "[[0, 5]]",
+                           "alert": False, "first_seen_at": NOW}])  # fmt: skip
+        if connection.dialect.name == "postgresql":  # ids given by hand: sequences follow
+            for table in ("feed", "item", "match"):
+                connection.execute(sa.text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"
+                ))  # fmt: skip
 
 
 @pytest.fixture
@@ -107,11 +156,10 @@ def test_upgrade_is_idempotent(store: Store) -> None:
 
 
 def test_a_create_all_database_is_stamped_and_keeps_its_rows(store: Store) -> None:
-    SQLModel.metadata.create_all(store.engine)  # how the store made its schema before
-    store_some_rows(store)
+    at_first_revision(store, stamped=False)
     assert upgrade(store.engine) == ("legacy", head())
     assert version(store) == [head()]
-    assert store.counts()["items"] == 1
+    assert store.counts()["items"] == 2
     assert [m.rule for m in store.matches.unreported("w")] == ["kursk"]
     assert differences(store) == []
 
@@ -177,13 +225,17 @@ def test_db_commands_and_a_refused_start(workdir: Path) -> None:
 
 # --- a database behind head ----------------------------------------------------
 
+# The revision after the shipped ones, and the one it revises.
+SHIPPED = revision.newest()
+NEXT = f"{int(SHIPPED) + 1:04d}"
+
 SECOND = '''"""Adds item.language, rebuilding the table (batch mode) as SQLite must."""
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "{NEXT}"
+down_revision = "{SHIPPED}"
 branch_labels = None
 depends_on = None
 
@@ -202,10 +254,11 @@ def downgrade() -> None:
 
 @pytest.fixture
 def with_second_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The migrations as shipped, plus a revision 0002 (in a copy of the directory)."""
+    """The migrations as shipped, plus a revision after them (in a copy of the directory)."""
     copy = tmp_path / "migrations"
     shutil.copytree(MIGRATIONS, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    (copy / "versions" / "0002_item_language.py").write_text(SECOND, encoding="utf-8")
+    text = SECOND.replace("{NEXT}", NEXT).replace("{SHIPPED}", SHIPPED)
+    (copy / "versions" / f"{NEXT}_item_language.py").write_text(text, encoding="utf-8")
     monkeypatch.setattr(schema, "HERE", copy)
     monkeypatch.setattr(revision, "VERSIONS", copy / "versions")
     schema.scripts.cache_clear()
@@ -217,15 +270,13 @@ def with_second_revision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
 
 @pytest.mark.usefixtures("with_second_revision")
 def test_an_older_revision_is_upgraded_keeping_rows_and_references(store: Store) -> None:
-    with store.engine.begin() as connection:
-        schema.command.upgrade(schema.alembic_config(connection), FIRST)
-    store_some_rows(store)  # an item that match and item_source rows point at
-    assert upgrade(store.engine) == (FIRST, "0002")
-    assert version(store) == ["0002"]
+    at_first_revision(store)  # items that match and item_source rows point at
+    assert upgrade(store.engine) == (FIRST, NEXT)
+    assert version(store) == [NEXT]
     with store.engine.connect() as connection:
         columns = {c["name"] for c in sa.inspect(connection).get_columns("item")}
         sources = connection.execute(sa.text("SELECT count(*) FROM item_source")).scalar()
-    assert "language" in columns and sources == 1
+    assert "language" in columns and sources == 2
     assert [m.rule for m in store.matches.unreported("w")] == ["kursk"]
     if store.engine.dialect.name == "sqlite":  # enforced again after the copy
         with store.engine.connect() as connection:
@@ -276,4 +327,30 @@ def test_the_quick_reading_of_head_is_alembics() -> None:
 
 @pytest.mark.usefixtures("with_second_revision")
 def test_the_quick_reading_of_head_sees_a_new_revision() -> None:
-    assert revision.newest() == head() == "0002"
+    assert revision.newest() == head() == NEXT
+
+
+def test_an_item_stored_under_its_old_guid_key_is_found_and_rekeyed(store: Store) -> None:
+    """0002 fills every item's canonical link. An item whose guid ("7") was
+    stored resolved against its feed's address is found by that old key the
+    next time its feed is polled, and given the key scoped to the feed."""
+    at_first_revision(store)
+    with store.engine.begin() as connection:
+        connection.execute(sa.text("UPDATE item SET key = 'guid:127.0.0.1:9/7' WHERE id = 2"))
+    upgrade(store.engine)
+    with store.engine.connect() as connection:
+        links = dict(connection.execute(sa.text("SELECT id, link_key FROM item")).all())
+    assert links == {1: None, 2: "news.example/a"}
+    scoped = identity_key("7", None, "Other", "news", FEED_URL)
+    entry = Entry(scoped, "Other", "news", None, None, legacy_key=legacy_key("7", FEED_URL))
+    assert entry.legacy_key == "guid:127.0.0.1:9/7"
+    assert save(store, FEED_URL, [entry], [], NOW, NOW) == (0, 0)  # not news again
+    with store.engine.connect() as connection:
+        keys = dict(connection.execute(sa.text("SELECT id, key FROM item")).all())
+    assert keys == {1: "guid-1", 2: "guid:127.0.0.1:9/feed|7"}
+    # Another feed's item under the same old key is not this feed's: a new item.
+    other = "http://127.0.0.1:9/other"
+    store.feeds.sync([(other, 900)], NOW)
+    theirs = Entry(identity_key("7", None, "Theirs", "x", other), "Theirs", "x", None, None,
+                   legacy_key="guid:127.0.0.1:9/7")  # fmt: skip
+    assert save(store, other, [theirs], [], NOW, NOW) == (1, 0)

@@ -113,6 +113,57 @@ def test_an_item_carried_by_two_feeds_is_one_item(
     worker.close()
 
 
+def test_feeds_that_number_their_guids_alike_keep_their_own_items(
+    workers: Workers, workdir: Path, feed_server: FeedServer
+) -> None:
+    """A guid such as 1 or 2 identifies an item within its feed only: two
+    outlets numbering theirs alike are four items, all matched."""
+    one = ("1", "Kursk: the first outlet's report", "x")
+    two = ("2", "North Korea: the first outlet's second", "y")
+    feed_server.routes["/a"] = Route(rss(one, two, title="A", site="a.example"))
+    other = (("1", "Kursk: another outlet's own report", "x"), ("2", "DPRK elsewhere", "y"))
+    feed_server.routes["/b"] = Route(rss(*other, title="B", site="b.example"))
+    write_watchlist(workdir, [feed_server.url("/a"), feed_server.url("/b")])
+    worker = make_worker(workers, workdir, Clock(NOW))
+    report = worker.poll()
+    assert [(f.new_items, f.new_matches) for f in report.feeds] == [(2, 2), (2, 2)]
+    titles = {m.item_title for m in worker.store.matches.unreported("test-watch")}
+    assert titles == {one[1], two[1], *(item[1] for item in other)}
+    assert worker.poll(force=True).new_items == 0  # and each is known at the next poll
+
+
+def test_one_story_under_each_outlets_own_guid_is_one_item_by_its_link(
+    workers: Workers, workdir: Path, feed_server: FeedServer
+) -> None:
+    story = "https://wire.example/storm-corps-kursk?utm_source=rss"
+    for path, guid in (("/a", "a-991"), ("/b", "B7")):
+        body = (
+            f'<rss version="2.0"><channel><title>{path}</title><item><guid>{guid}</guid>'
+            f"<title>Storm Corps in Kursk</title><link>{story}</link></item></channel></rss>"
+        )
+        feed_server.routes[path] = Route(body.encode())
+    write_watchlist(workdir, [feed_server.url("/a"), feed_server.url("/b")])
+    worker = make_worker(workers, workdir, Clock(NOW))
+    assert worker.poll().new_items == 1
+    [match, *_] = worker.store.matches.unreported("test-watch")
+    assert sorted(match.sources) == ["/a", "/b"]
+
+
+def test_a_live_blogs_updates_sharing_its_address_are_items_of_their_own(
+    workers: Workers, workdir: Path, feed_server: FeedServer
+) -> None:
+    updates = "".join(
+        f"<item><guid>update-{n}</guid><title>Kursk live: update {n}</title>"
+        "<link>https://news.example/live/kursk</link></item>"
+        for n in (1, 2)
+    )
+    body = f'<rss version="2.0"><channel><title>Live</title>{updates}</channel></rss>'
+    feed_server.routes["/live"] = Route(body.encode())
+    write_watchlist(workdir, [feed_server.url("/live")])
+    worker = make_worker(workers, workdir, Clock(NOW))
+    assert worker.poll().new_items == 2
+
+
 def test_a_failing_feed_is_recorded_and_loses_nothing(
     workers: Workers, workdir: Path, feed_server: FeedServer
 ) -> None:

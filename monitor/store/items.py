@@ -9,10 +9,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection, delete, func, update
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
+from monitor.identity import link_key
 from monitor.store.db import MAX_KEY_CHARS, Database, chunks, core, stored_key
 from monitor.store.feeds import Feeds
 from monitor.store.tables import FeedRow, ItemRow, ItemSourceRow, MatchRow, PrunedKeyRow
@@ -50,7 +51,11 @@ class Items:
             feed_id = self._feed_id(c, change.url)
             keys = [e.key for e in entries]
             known, old_news = _item_ids(c, keys), _pruned(c, keys)
+            known |= _rekeyed(c, [e for e in entries if e.key not in known], feed_id)
+            old_news |= _old_news_by_legacy_key(c, entries)
             entries = [e for e in entries if e.key not in old_news]
+            # Another feed's item with the same canonical link is this item too.
+            known |= _carried_elsewhere(c, [e for e in entries if e.key not in known], feed_id)
             created: dict[str, int] = {}
             if fresh := [e for e in entries if e.key not in known]:
                 # RETURNING yields only the rows this statement inserted: an
@@ -167,6 +172,51 @@ def _item_ids(c: Connection, keys: Sequence[str]) -> dict[str, int]:
     return found
 
 
+def _rekeyed(c: Connection, entries: Sequence[Entry], feed_id: int) -> dict[str, int]:
+    """Entry key -> the item this feed carries under the entry's old key
+    (before guids were scoped to their feed), now given the new one."""
+    legacy = {stored_key(e.legacy_key): e.key for e in entries if e.legacy_key}
+    if not legacy:
+        return {}
+    item, source = core(ItemRow).c, core(ItemSourceRow).c
+    ours = select(source.item_id).where(source.feed_id == feed_id)
+    found: dict[str, int] = {}
+    for chunk in chunks(sorted(legacy)):
+        rows = c.execute(
+            core_select(item.key, item.id).where(item.key.in_(chunk), item.id.in_(ours))
+        )
+        for old_key, item_id in rows:
+            c.execute(update(core(ItemRow)).where(item.id == item_id).values(key=legacy[old_key]))
+            found[legacy[old_key]] = item_id
+    return found
+
+
+def _old_news_by_legacy_key(c: Connection, entries: Sequence[Entry]) -> set[str]:
+    """Entry keys whose old key retention removed: old news, as under the new key."""
+    legacy = {stored_key(e.legacy_key): e.key for e in entries if e.legacy_key}
+    return {legacy[k] for k in _pruned(c, list(legacy))}
+
+
+def _carried_elsewhere(c: Connection, entries: Sequence[Entry], feed_id: int) -> dict[str, int]:
+    """Entry key -> the item another feed carries under the same canonical
+    link. Within one feed, two guids with one link stay two items (a live
+    blog's updates share its address)."""
+    links = {e.key: stored_key(k) for e in entries if (k := link_key(e.url))}
+    if not links:
+        return {}
+    item, source = core(ItemRow).c, core(ItemSourceRow).c
+    ours = select(source.item_id).where(source.feed_id == feed_id)
+    found: dict[str, int] = {}
+    for chunk in chunks(sorted(set(links.values()))):
+        rows = c.execute(
+            core_select(item.link_key, func.min(item.id))
+            .where(item.link_key.in_(chunk), item.id.not_in(ours))
+            .group_by(item.link_key)
+        )
+        found.update((key, item_id) for key, item_id in rows)
+    return {entry_key: found[link] for entry_key, link in links.items() if link in found}
+
+
 def _pruned(c: Connection, keys: Sequence[str]) -> set[str]:
     pruned = core(PrunedKeyRow).c
     found: set[str] = set()
@@ -181,6 +231,7 @@ def _item_values(entry: Entry, now: datetime) -> dict[str, Any]:
         "title": entry.title,
         "text": entry.text,
         "url": entry.url,
+        "link_key": stored_key(k) if (k := link_key(entry.url)) else None,
         "published_at": entry.published_at,
         "first_seen_at": now,
     }

@@ -44,6 +44,9 @@ class ItemRow(SQLModel, table=True):
     title: str = Field(sa_type=Text)
     text: str = Field(sa_type=Text)
     url: str | None = None
+    # The canonical form of url (monitor.identity.link_key, bounded as keys
+    # are): how the entries of two feeds are found to be one item.
+    link_key: str | None = Field(default=None, index=True)
     published_at: datetime | None = _when()
     first_seen_at: datetime = _when(index=True, nullable=False)
 
