@@ -9,7 +9,7 @@ from pathlib import Path
 
 from monitor.errors import Diagnostic, WatchlistError
 from monitor.matcher import Matcher
-from monitor.watchlist import Watchlist, load_file, watchlist_files
+from monitor.watchlist import Watchlist, load_file, unreadable, watchlist_files
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +45,22 @@ class LiveWatchlists:
             path = Path(path_text)
             try:
                 loaded[path.stem] = load_file(path, self.default_timezone)
-            except WatchlistError as e:
-                problems.extend(e.diagnostics)
+            except Exception as e:  # a broken file costs itself, never the others
+                diagnostics = (
+                    e.diagnostics if isinstance(e, WatchlistError) else [unreadable(path, e)]
+                )
+                if not isinstance(e, WatchlistError):
+                    log.exception("%s could not be loaded", path)
+                problems.extend(diagnostics)
                 if path.stem in self.by_id:
                     loaded[path.stem] = self.by_id[path.stem]
                     log.error("%s is broken; the last good version stays in force", path)
-                for diagnostic in e.diagnostics:
+                for diagnostic in diagnostics:
                     log.error("%s", diagnostic)
+        before = self.by_id
         self.by_id, self.problems = loaded, tuple(problems)
         self.matcher = Matcher(loaded.values())
-        log.info("watchlists in force: %s", ", ".join(sorted(loaded)) or "none")
+        log.info("watchlists %s", changes(before, loaded))
         return True
 
     @property
@@ -66,3 +72,22 @@ class LiveWatchlists:
                 seconds = int(feed.every.total_seconds())
                 out[feed.url] = min(out.get(feed.url, seconds), seconds)
         return out
+
+
+def changes(before: dict[str, Watchlist], after: dict[str, Watchlist]) -> str:
+    """What a reload changed, for the log: "added a; changed b (3 rules, 6
+    feeds); removed c; in force: a, b"."""
+    parts = []
+    if added := sorted(set(after) - set(before)):
+        parts.append("added " + ", ".join(_sized(after[w]) for w in added))
+    if changed := sorted(w for w in set(after) & set(before) if after[w] != before[w]):
+        parts.append("changed " + ", ".join(_sized(after[w]) for w in changed))
+    if removed := sorted(set(before) - set(after)):
+        parts.append("removed " + ", ".join(removed))
+    parts.append("in force: " + (", ".join(sorted(after)) or "none"))
+    return "; ".join(parts)
+
+
+def _sized(watchlist: Watchlist) -> str:
+    rules = len(watchlist.entities) + len(watchlist.topics)
+    return f"{watchlist.id} ({rules} rules, {len(watchlist.feeds)} feeds)"

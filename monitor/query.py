@@ -126,10 +126,24 @@ def tokenize(query: str) -> list[Token]:
 _STARTS_OPERAND = {"TERM", "PHRASE", "ENTITY", "LPAREN", "NOT", "MINUS"}
 
 
+# Parentheses and NOTs nest at most this deep: deeper is no one's query, and
+# the parser (and every walk of the tree) recurses once a level.
+MAX_DEPTH = 32
+
+
 class _Parser:
     def __init__(self, query: str) -> None:
         self.tokens = tokenize(query)
         self.index = 0
+        self.depth = 0
+
+    def deeper(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QuerySyntaxError(
+                f"nested deeper than {MAX_DEPTH} levels (parentheses and NOTs)",
+                self.current.position,
+            )
 
     @property
     def current(self) -> Token:
@@ -185,17 +199,22 @@ class _Parser:
     def parse_unary(self) -> Node:
         if self.current.kind in ("NOT", "MINUS"):
             self.advance()
-            return Not(self.parse_unary())
+            self.deeper()
+            node = Not(self.parse_unary())
+            self.depth -= 1
+            return node
         return self.parse_primary()
 
     def parse_primary(self) -> Node:
         token = self.current
         if token.kind == "LPAREN":
             self.advance()
+            self.deeper()
             node = self.parse_or()
             if self.current.kind != "RPAREN":
                 raise self.expected("')'")
             self.advance()
+            self.depth -= 1
             return node
         if token.kind in ("TERM", "PHRASE", "ENTITY"):
             self.advance()
@@ -206,12 +225,22 @@ class _Parser:
 def _leaf(token: Token) -> Leaf:
     if token.kind == "ENTITY":
         return EntityRef(token.text[1:], token.position)
+    if token.kind == "TERM" and token.text.upper().startswith("NEAR/"):
+        raise QuerySyntaxError("NEAR needs a distance in words, as in NEAR/5", token.position)
+    if token.kind == "TERM" and token.text == "@":
+        raise QuerySyntaxError("@ needs an entity id, as in @dprk", token.position)
     prefix = token.text.endswith("*")
     text = token.text.rstrip("*")
     if token.kind == "PHRASE":
         text = text[1:-1].strip()
     if not text.strip("*"):
         raise QuerySyntaxError("a wildcard needs letters before the *", token.position)
+    if not any(char.isalnum() for char in text):
+        what = "phrase" if token.kind == "PHRASE" else "term"
+        raise QuerySyntaxError(
+            f"the {what} {token.text!r} has no letter or digit: it can never match",
+            token.position,
+        )
     return Term(text, prefix, token.kind == "PHRASE", token.position)
 
 

@@ -17,6 +17,8 @@ from apscheduler.triggers.cron import CronTrigger
 
 _DURATION_PART = re.compile(r"(\d+)\s*([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# No interval a watchlist names is longer: beyond it a number is a typo.
+LONGEST_DURATION = timedelta(days=366)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -26,8 +28,13 @@ def parse_duration(text: str) -> timedelta:
     if not parts or "".join(n + u for n, u in parts) != compact:
         raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 15m, 1h30m, 2d)")
     total = timedelta()
-    for number, unit in parts:
-        total += timedelta(**{_UNITS[unit]: int(number)})
+    try:
+        for number, unit in parts:
+            total += timedelta(**{_UNITS[unit]: int(number)})
+    except (OverflowError, ValueError):
+        total = timedelta.max
+    if total > LONGEST_DURATION:
+        raise ValueError(f"{text!r} is longer than {LONGEST_DURATION.days} days")
     return total
 
 

@@ -8,6 +8,7 @@ file is loaded whole or not at all, so a broken edit never half-applies.
 from __future__ import annotations
 
 import re
+import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,7 @@ from pydantic import (
 from monitor import query as q
 from monitor.errors import Diagnostic, QuerySyntaxError, WatchlistError
 from monitor.schedule import Cron, QuietHours, parse_duration
+from monitor.yamlsource import MAX_BYTES, Located, Path_, YamlRefused, compose
 
 DEFAULT_POLL_EVERY = timedelta(minutes=15)
 DEFAULT_SCHEDULE = "0 7 * * *"
@@ -252,103 +254,60 @@ def _require_zone(zone: str) -> None:
         raise ValueError(f"unknown time zone {zone!r} (use an IANA name like Europe/Kyiv)") from e
 
 
-# --- YAML with positions ------------------------------------------------------
-
-Path_ = tuple[str | int, ...]
-
-
-class _Located:
-    """YAML data plus the node at every path, to turn a path into file:line:col."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.nodes: dict[Path_, yaml.Node] = {}
-        self._scalars = _ScalarLoader("")  # one for the file: making one costs more than a scalar
-
-    def build(self, node: yaml.Node, path: Path_ = ()) -> Any:
-        self.nodes[path] = node
-        if isinstance(node, yaml.MappingNode):
-            out: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = self.build(key_node, (*path, "<key>"))
-                self.nodes[(*path, str(key))] = value_node
-                out[key] = self.build(value_node, (*path, str(key)))
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
-        return self._scalars.construct_object(node)
-
-    def mark(self, path: Path_) -> yaml.Mark | None:
-        while path not in self.nodes and path:
-            path = path[:-1]
-        node = self.nodes.get(path)
-        return node.start_mark if node is not None else None
-
-    def offset_in_scalar(self, path: Path_, offset: int) -> tuple[int, int]:
-        """The line and column (1-based) of character ``offset`` of a scalar's value."""
-        node = self.nodes[path]
-        value = str(node.value)
-        i, j = 0, node.start_mark.index
-        if getattr(node, "style", None) in (">", "|"):
-            j = self.source.index("\n", j) + 1  # skip the header line
-        while i < offset and i < len(value) and j < len(self.source):
-            if value[i].isspace():
-                i = _skip_spaces(value, i)
-                j = _skip_spaces(self.source, j)
-            elif value[i] == self.source[j]:
-                i, j = i + 1, j + 1
-            else:
-                j += 1  # quotes and indicators in the source
-        line = self.source.count("\n", 0, j)
-        column = j - (self.source.rfind("\n", 0, j) + 1)
-        return line + 1, column + 1
-
-
-class _ScalarLoader(yaml.SafeLoader):
-    pass
-
-
-# libyaml's parser where PyYAML was built with it (its wheels are): the same
-# nodes and marks, read several times faster.
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _skip_spaces(text: str, index: int) -> int:
-    while index < len(text) and text[index].isspace():
-        index += 1
-    return index
-
-
 # --- loading -------------------------------------------------------------------
 
 
 def load_file(path: Path, default_timezone: str = "UTC") -> Watchlist:
     """Load and validate one watchlist file; raises WatchlistError with every problem."""
     name = str(path)
-    try:
-        source = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise WatchlistError([Diagnostic(name, 1, 1, f"cannot read file: {e}")]) from e
+    source = read_source(path)
     return parse_watchlist(source, name, path.stem, default_timezone)
 
 
-def parse_watchlist(source: str, name: str, watchlist_id: str, default_timezone: str) -> Watchlist:
-    located = _Located(source)
+def read_source(path: Path) -> str:
+    """A watchlist file's text. Only a regular file is read (a FIFO named
+    *.yaml would block for ever), and a link only to a file in the same
+    folder; no error repeats the file's content."""
+    name = str(path)
     try:
-        root = yaml.compose(source, Loader=_LOADER)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = f"invalid YAML: {e.problem or e.context}"
-        raise WatchlistError([Diagnostic(name, line, col, message)]) from e
-    if root is None or not isinstance(root, yaml.MappingNode):
-        raise WatchlistError([Diagnostic(name, 1, 1, "a watchlist is a YAML mapping (key: value)")])
-    data = located.build(root)
-    problems: list[Diagnostic] = []
+        target = path.resolve(strict=True)
+        status = target.stat()
+        if not stat.S_ISREG(status.st_mode):
+            raise WatchlistError([Diagnostic(name, 1, 1, "not a regular file: not read")])
+        if path.is_symlink() and target.parent != path.parent.resolve():
+            message = "a link to a file outside its folder: not read"
+            raise WatchlistError([Diagnostic(name, 1, 1, message)])
+        if status.st_size > MAX_BYTES:
+            message = f"larger than {MAX_BYTES // 1024} KB: not read"
+            raise WatchlistError([Diagnostic(name, 1, 1, message)])
+        return target.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise WatchlistError([Diagnostic(name, 1, 1, "not UTF-8 text")]) from e
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise WatchlistError([Diagnostic(name, 1, 1, f"cannot read file: {reason}")]) from e
+
+
+def parse_watchlist(source: str, name: str, watchlist_id: str, default_timezone: str) -> Watchlist:
+    located = Located(source)
+    try:
+        root = compose(source)
+        if root is None or not isinstance(root, yaml.MappingNode):
+            not_a_mapping = "a watchlist is a YAML mapping (key: value)"
+            raise WatchlistError([Diagnostic(name, 1, 1, not_a_mapping)])
+        data = located.build(root)
+    except YamlRefused as e:
+        problem = e.problem
+        raise WatchlistError(
+            [Diagnostic(name, problem.line, problem.column, problem.message)]
+        ) from e
+    problems = [Diagnostic(name, p.line, p.column, p.message) for p in located.problems]
     if not _RULE_ID.match(watchlist_id):
         problems.append(
             Diagnostic(name, 1, 1, f"file name {watchlist_id!r}: use lower-case letters, digits, -")
         )
+    # Top-level keys starting with "x-" are the file's own (notes, anchors).
+    data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
     trees = _parse_queries(data, name, located, problems)
     try:
         spec = _WatchlistSpec.model_validate(data)
@@ -365,20 +324,28 @@ def _position(diagnostic: Diagnostic) -> tuple[int, int]:
     return diagnostic.line, diagnostic.column
 
 
-def _diagnostic(located: _Located, name: str, error: Any) -> Diagnostic:
+def _diagnostic(located: Located, name: str, error: Any) -> Diagnostic:
     path: Path_ = tuple(p for p in error["loc"] if not _is_union_branch(p))
     mark = located.mark(path)
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     where = ".".join(str(p) for p in path)
-    message = str(error["msg"]).removeprefix("Value error, ")
+    message = _MODEL_NAMES.sub("", str(error["msg"]).removeprefix("Value error, "))
     if error["type"] == "extra_forbidden":
         message = f"unknown key {path[-1]!r}"
+        if len(path) == 1:
+            message += " (keys starting with x- are left alone, for notes and anchors)"
     return Diagnostic(name, line, col, f"{where}: {message}" if where else message)
 
 
 def _is_union_branch(part: Any) -> bool:
     # pydantic names the branch of a union it tried ("str", "_AliasSpec")
-    return isinstance(part, str) and (part in ("str", "int") or part.startswith("_"))
+    return isinstance(part, str) and part in _BRANCHES
+
+
+# The names pydantic gives the branches of a union in an error's location.
+_BRANCHES = frozenset({"str", "int", "_AliasSpec", "_FeedSpec"})
+# The models' own names, in pydantic's messages, said as a person would.
+_MODEL_NAMES = re.compile(r" or instance of _\w+Spec")
 
 
 def _build(
@@ -387,7 +354,7 @@ def _build(
     name: str,
     watchlist_id: str,
     default_timezone: str,
-    located: _Located,
+    located: Located,
     problems: list[Diagnostic],
 ) -> Watchlist:
     def problem(path: Path_, message: str) -> None:
@@ -435,7 +402,7 @@ def _feed(spec: _FeedSpec) -> FeedRef:
 
 
 def _parse_queries(
-    data: dict[str, Any], name: str, located: _Located, problems: list[Diagnostic]
+    data: dict[str, Any], name: str, located: Located, problems: list[Diagnostic]
 ) -> dict[str, q.Node]:
     """Parse every topic query of the raw data, so that query errors are
     reported together with the schema's."""
@@ -494,4 +461,11 @@ def load_all(paths: list[Path], default_timezone: str = "UTC") -> LoadResult:
                 loaded.append(load_file(file, default_timezone))
             except WatchlistError as e:
                 problems.extend(e.diagnostics)
+            except Exception as e:  # a bug: the file costs itself, never the others
+                problems.append(unreadable(file, e))
     return LoadResult(tuple(loaded), tuple(problems))
+
+
+def unreadable(path: Path, error: Exception) -> Diagnostic:
+    """A file that failed to load for a reason that is a bug of ours."""
+    return Diagnostic(str(path), 1, 1, f"could not be loaded ({type(error).__name__}): a bug")

@@ -142,3 +142,27 @@ def test_demo_runs_offline_and_writes_a_digest(tmp_path: Path) -> None:
     html = path.read_text(encoding="utf-8")
     assert path.is_file() and "<mark" in html
     assert (path.parent / "index.html").is_file()
+
+
+def test_a_broken_file_costs_only_itself(workdir: Path, feed_server: FeedServer) -> None:
+    """An alias bomb beside a good watchlist: every command goes on with the
+    good one and names the broken file in one line, at once."""
+    feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes())
+    write_watchlist(workdir, [feed_server.url("/wire.xml")])
+    bomb = "x-a: &a [k, k, k, k, k, k, k, k, k]\n" + "".join(
+        f"x-{b}: &{b} [*{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}]\n"
+        for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    (workdir / "watchlists" / "bomb.yaml").write_text(bomb, encoding="utf-8")
+    polled = monitor(workdir, "poll")
+    assert polled.returncode == 0 and "4 new items" in polled.stdout, polled.stderr
+    check = monitor(workdir, "run", "--check")
+    assert check.returncode == 0 and "(1 broken, see `monitor validate`)" in check.stdout
+    status = monitor(workdir, "status")
+    assert status.returncode == 0, status.stderr
+    assert "Watchlist problem: " in status.stdout and "bomb.yaml:1:" in status.stdout
+    validated = monitor(workdir, "validate")
+    assert validated.returncode == 1
+    assert validated.stderr.strip().startswith(str(workdir / "watchlists" / "bomb.yaml") + ":")
+    for result in (polled, check, status, validated):
+        assert "Traceback" not in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import ssl
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +16,7 @@ from typing import ClassVar
 import pytest
 import trustme
 
+from monitor.decode import BodyDecoder
 from monitor.errors import FeedError
 from monitor.fetch import (
     LONGEST_WAIT,
@@ -489,3 +491,42 @@ def test_a_kept_alive_connection_closed_under_a_request_is_not_a_failure() -> No
     assert isinstance(first, Fetched) and isinstance(second, Fetched), second
     ports = _ForgetfulHandler.ports
     assert len(ports) == 3 and ports[0] == ports[1] != ports[2]  # sent again, on a new one
+
+
+def test_stacked_encodings_are_bounded_layer_by_layer(feed_server: FeedServer) -> None:
+    """``gzip, gzip``: a body of a few hundred bytes that inflates to 64 MB in
+    its inner layer is cut off at the limit, with no layer's output held
+    whole (tracemalloc sees the fetch's own allocations)."""
+    inner = gzip.compress(b"\0" * (64 * 1024 * 1024))
+    bomb = gzip.compress(inner)
+    assert len(bomb) < 1024
+    feed_server.routes["/stacked"] = Route(bomb, headers={"Content-Encoding": "gzip, gzip"})
+    fetcher = Fetcher(FetchPolicy(5.0, 1024 * 1024, "t", frozenset({"127.0.0.1"})))
+    tracemalloc.start()
+    try:
+        outcome = fetcher.fetch(feed_server.url("/stacked"), NOW)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        fetcher.close()
+    assert isinstance(outcome, FeedFailure) and outcome.reason == "too_large", outcome
+    assert peak < 8 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "reason"),
+    [("gzip, gzip, gzip, gzip, gzip, gzip", "bad_encoding"), ("br", "bad_encoding")],
+)
+def test_encodings_that_cannot_be_undone_are_bad_encoding(
+    feed_server: FeedServer, fetcher: Fetcher, encoding: str, reason: str
+) -> None:
+    feed_server.routes["/enc"] = Route(b"whatever", headers={"Content-Encoding": encoding})
+    outcome = fetcher.fetch(feed_server.url("/enc"), NOW)
+    assert isinstance(outcome, FeedFailure) and outcome.reason == reason, outcome
+
+
+def test_a_decoder_never_gives_more_than_a_step_at_a_time() -> None:
+    body = gzip.compress(gzip.compress(b"x" * 10_000_000))
+    decoder = BodyDecoder("gzip, gzip")
+    pieces = [len(p) for p in decoder.decode(body, 65536)]
+    assert sum(pieces) == 10_000_000 and max(pieces) <= 65536

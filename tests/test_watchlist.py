@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -123,3 +124,100 @@ entities:
     assert problems(source) == [
         "w.yaml:5:18: entities.nis.aliases.0.context: a context word needs at least one letter",
     ]
+
+
+GOOD = "entities:\n  kursk:\n    aliases: [Kursk]\n"
+BOMB = "x-a: &a [k, k, k, k, k, k, k, k, k]\n" + "".join(
+    f"x-{b}: &{b} [*{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}]\n"
+    for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (BOMB + GOOD, "w.yaml:1:"),  # 478-odd bytes that stand for 9**9 values
+        ("x-a: &a [*a]\n" + GOOD, "w.yaml:1:6: an alias that contains itself"),
+        ("? [a, b]\n: 1\n" + GOOD, "w.yaml:1:3: a key must be a plain value"),
+        (GOOD + "title: a\x00b\n", "w.yaml:4:9: character U+0000 is not allowed"),
+        (GOOD + "title: a\x07b\n", "w.yaml:4:9: character U+0007 is not allowed"),
+        ("title: !!python/name:os.system\n" + GOOD, "w.yaml:1:8: YAML tag"),
+        ("_notes: hi\n" + GOOD, "w.yaml:1:9: _notes: unknown key '_notes' (keys starting with x-"),
+        (
+            GOOD + "  kursk:\n    aliases: [Moscow]\n",
+            "w.yaml:4:3: 'kursk' is given twice (first at line 2)",
+        ),
+        (
+            "entities:\n  kursk:\n    aliases: [Kursk]\n    _todo: later\n",
+            "w.yaml:4:12: entities.kursk._todo: unknown key '_todo'",
+        ),
+        (
+            "feeds:\n  - url: https://a.example/f\n    every: 99999999999999d\n" + GOOD,
+            "w.yaml:3:12: feeds.0.every: '99999999999999d' is longer than 366 days",
+        ),
+        ("a: " + "[" * 2000 + "]" * 2000 + "\n" + GOOD, "invalid YAML: exceeded maximum nesting"),
+        ("x" * (1024 * 1024 + 1), "w.yaml:1:1: larger than 1024 KB"),
+        (
+            GOOD + "topics:\n  t:\n    query: '" + "(" * 200 + "Kursk" + ")" * 200 + "'\n",
+            "nested deeper than 32 levels",
+        ),
+        (
+            GOOD + "topics:\n  t:\n    query: 'Kursk AND " + "NOT " * 1000 + "x'\n",
+            "nested deeper than 32 levels",
+        ),
+        (
+            GOOD + "topics:\n  t:\n    query: 'merger NEAR/ acquisition'\n",
+            "w.yaml:6:20: topics.t.query: NEAR needs a distance in words",
+        ),
+        (GOOD + "topics:\n  t:\n    query: 'a NEAR/x b'\n", "NEAR needs a distance in words"),
+        (GOOD + "topics:\n  t:\n    query: 'x AND @'\n", "w.yaml:6:19: topics.t.query: @ needs"),
+        (GOOD + "topics:\n  t:\n    query: '-'\n", "the term '-' has no letter or digit"),
+        ("entities:\n  k:\n    aliases: [12345]\n", "Input should be a valid dictionary"),
+    ],
+    ids=lambda value: value[:24] if isinstance(value, str) else value,
+)
+def test_hostile_and_mistaken_files_are_one_located_line_each(source: str, expected: str) -> None:
+    found = problems(source)
+    assert any(line.startswith(expected) or expected in line for line in found), found
+    assert not any("_Spec" in line or "instance of" in line for line in found), found
+
+
+def test_a_merge_key_shares_settings_and_x_keys_hold_the_anchors() -> None:
+    watchlist = parse_watchlist(
+        "x-common: &common\n  alert: true\n  aliases: [Kursk]\n"
+        "entities:\n  kursk:\n    <<: *common\n    name: Kursk region\n",
+        "w.yaml", "w", "UTC",
+    )  # fmt: skip
+    [kursk] = watchlist.entities
+    assert (kursk.name, kursk.alert, [a.text for a in kursk.aliases]) == (
+        "Kursk region", True, ["Kursk"],
+    )  # fmt: skip
+
+
+def test_only_regular_files_of_the_folder_are_read(tmp_path: Path) -> None:
+    folder = tmp_path / "watchlists"
+    folder.mkdir()
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("title: hunter2-do-not-print\n" + GOOD, encoding="utf-8")
+    (folder / "outside.yaml").symlink_to(secret)
+    fifo = folder / "pipe.yaml"
+    os.mkfifo(fifo)
+    (folder / "inside.yaml").symlink_to(folder / "real.yml")
+    (folder / "real.yml").write_text(GOOD, encoding="utf-8")
+    messages = {}
+    for name in ("outside.yaml", "pipe.yaml"):
+        with pytest.raises(WatchlistError) as caught:
+            load_file(folder / name)  # returns at once: a FIFO is never opened
+        messages[name] = str(caught.value)
+    assert messages == {
+        "outside.yaml": f"{folder / 'outside.yaml'}:1:1: a link to a file outside its folder: "
+        "not read",
+        "pipe.yaml": f"{folder / 'pipe.yaml'}:1:1: not a regular file: not read",
+    }
+    assert load_file(folder / "inside.yaml").entities[0].id == "kursk"
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "validate", str(folder)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1 and "hunter2" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
