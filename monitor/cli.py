@@ -18,6 +18,7 @@ import typer
 
 from monitor import __version__
 from monitor.errors import MonitorError, WatchlistError
+from monitor.redact import redact_text, redact_url
 
 if TYPE_CHECKING:
     from monitor.app import Worker
@@ -87,7 +88,7 @@ def user_errors() -> Iterator[None]:
             typer.echo(str(diagnostic), err=True)
         raise typer.Exit(1) from None
     except MonitorError as e:
-        typer.echo(f"error: {e.message}", err=True)
+        typer.echo(f"error: {redact_text(e.message)}", err=True)
         raise typer.Exit(1) from None
 
 
@@ -182,7 +183,7 @@ def poll(
     for f in report.feeds:
         if f.outcome not in UNCHANGED:
             news = f"{f.new_items} new items, {f.new_matches} new matches"
-            say(f"{f.outcome:<14} {f.url}  " + (f.message if f.failed else news))
+            say(f"{f.outcome:<14} {redact_url(f.url)}  " + (f.message if f.failed else news))
     if not report.feeds:
         say("no feed was due")
         return

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.config import Settings
 from monitor.errors import MonitorError
+from monitor.redact import redact_url
 from monitor.schedule import parse_when
 from monitor.store import Store, sqlite_path
 from monitor.watchlist import LoadResult, Watchlist, load_all, load_file
@@ -343,7 +344,7 @@ def status_lines(report: dict[str, Any]) -> Iterator[str]:
             if not f["consecutive_errors"]
             else f"FAILING x{f['consecutive_errors']} ({f['last_error_reason']})"
         )
-        yield f"  {f['url']}"
+        yield f"  {redact_url(f['url'])}"
         polls = f"last poll {_when(f['last_polled_at'])}; next {_when(f['next_poll_at'])}"
         yield f"      {health}; {f['items']} items; {polls}"
         if f["last_error"]:

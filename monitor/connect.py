@@ -137,13 +137,32 @@ def vetted_address(host: str, port: int, allow_hosts: frozenset[str]) -> str:
         return host
     addresses = resolve(host, port)
     for ip in addresses:
-        if not ip.is_global or ip.is_multicast:
-            raise FeedError(
-                "blocked_address",
-                f"{host} resolves to internal address {ip} (MONITOR_ALLOW_HOSTS lets a "
-                "host through)",
-            )
+        for address in (ip, *embedded_ipv4(ip)):
+            if not address.is_global or address.is_multicast:
+                inside = "" if address == ip else f" (which carries {address})"
+                raise FeedError(
+                    "blocked_address",
+                    f"{host} resolves to internal address {ip}{inside}; MONITOR_ALLOW_HOSTS "
+                    "lets a host through",
+                )
     return str(addresses[0])
+
+
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries and routes to: mapped
+    (::ffff:a.b.c.d), 6to4 (2002::/16), Teredo and NAT64 (64:ff9b::/96). Each
+    is checked like the address itself: 2002:7f00:1:: is 127.0.0.1."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return []
+    found = [a for a in (ip.ipv4_mapped, ip.sixtofour) if a is not None]
+    if ip.teredo is not None:
+        found += list(ip.teredo)
+    if any(ip in network for network in NAT64):
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
 
 
 def vetted_through_proxy(host: str, port: int, allow_hosts: frozenset[str]) -> None:

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from monitor.redact import redact_url
 from monitor.types import (
     FeedChange,
     FeedFailure,
@@ -129,6 +130,9 @@ def track_move(feed: FeedState, observed: str | None) -> Move:
         return Move(current)
     count = feed.moved_count + 1 if observed == feed.moved_to else 1
     if count >= MOVE_CONFIRMATIONS:
-        log.info("feed %s moved permanently to %s; now polling the new address", feed.url, observed)
+        log.info(
+            "feed %s moved permanently to %s; now polling the new address",
+            *(redact_url(feed.url), redact_url(observed)),
+        )
         return Move(observed)
     return Move(current, observed, count)

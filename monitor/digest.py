@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from monitor.config import PROJECT_ROOT
+from monitor.redact import redact_url
 from monitor.stories import DEFAULT_THRESHOLD, Report, group
 from monitor.trends import PeriodCount, Trend, compare_periods, sparkline
 from monitor.types import DigestPlan, FeedReport, FeedStatus, Snippet, StoredMatch
@@ -333,6 +334,7 @@ def _environment(directory: Path) -> Environment:
     env.filters["safe_url"] = safe_url
     env.filters["sanitize"] = sanitize
     env.filters["spark"] = sparkline
+    env.filters["redact"] = redact_url
     return env
 
 

@@ -21,6 +21,7 @@ from monitor.app import Worker
 from monitor.clock import Clock, utc_now
 from monitor.config import Settings
 from monitor.errors import MonitorError
+from monitor.redact import redact_url
 from monitor.store import sqlite_path
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ def _run(settings: Settings, clock: Clock) -> int:
         )
     scheduler.start()
     watchlists = worker.watchlists
-    database = _safe_url(settings.database_url)
+    database = redact_url(settings.database_url)
     log.info(
         "monitor running: %d watchlists, %d feeds, database %s%s",
         *(len(watchlists.by_id), len(watchlists.feeds), database),
@@ -162,12 +163,3 @@ def _run(settings: Settings, clock: Clock) -> int:
         exporter.shutdown()
     log.info("stopped")
     return 0
-
-
-def _safe_url(url: str) -> str:
-    """A database URL without its password, for logs."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
-    return url

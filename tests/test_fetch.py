@@ -16,6 +16,7 @@ from typing import ClassVar
 import pytest
 import trustme
 
+from monitor.connect import vetted_address
 from monitor.decode import BodyDecoder
 from monitor.errors import FeedError
 from monitor.fetch import (
@@ -105,6 +106,12 @@ def test_redirects_are_followed_and_loops_cut(feed_server: FeedServer, fetcher: 
         ("http://10.1.2.3/feed", "blocked_address"),
         ("http://[::1]:9/feed", "blocked_address"),
         ("http://0.0.0.0:9/feed", "blocked_address"),
+        ("http://[2002:7f00:1::]:9/feed", "blocked_address"),  # 6to4 of 127.0.0.1
+        ("http://[2002:a9fe:a9fe::]/latest", "blocked_address"),  # 6to4 of 169.254.169.254
+        ("http://[64:ff9b::7f00:1]:9/feed", "blocked_address"),  # NAT64 of 127.0.0.1
+        ("http://[64:ff9b::a01:203]/feed", "blocked_address"),  # NAT64 of 10.1.2.3
+        ("http://[::ffff:127.0.0.1]:9/feed", "blocked_address"),  # IPv4-mapped
+        ("http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/feed", "blocked_address"),  # Teredo
         ("http://[::1/feed", "bad_url"),
     ],
 )
@@ -530,3 +537,8 @@ def test_a_decoder_never_gives_more_than_a_step_at_a_time() -> None:
     decoder = BodyDecoder("gzip, gzip")
     pieces = [len(p) for p in decoder.decode(body, 65536)]
     assert sum(pieces) == 10_000_000 and max(pieces) <= 65536
+
+
+def test_an_address_that_carries_a_public_ipv4_passes_the_guard() -> None:
+    """NAT64 of 8.8.8.8 is how an IPv6-only network reaches it: not internal."""
+    assert vetted_address("64:ff9b::808:808", 80, frozenset()) == "64:ff9b::808:808"

@@ -15,6 +15,7 @@ from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from monitor.errors import ConfigError, DeliveryError
+from monitor.redact import redact_url
 from monitor.types import OutboxMessage
 
 
@@ -32,7 +33,9 @@ class SmtpConfig:
         """smtp://user:pass@host:port, smtps://..., ?starttls=true"""
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-            raise ConfigError(f"MONITOR_SMTP_URL must look like smtp://user:pass@host:port: {url}")
+            raise ConfigError(
+                f"MONITOR_SMTP_URL must look like smtp://user:pass@host:port, not {redact_url(url)}"
+            )
         options = {k: v[-1].lower() for k, v in parse_qs(parts.query).items()}
         tls = parts.scheme == "smtps"
         return cls(
