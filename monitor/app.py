@@ -115,9 +115,8 @@ class Worker:
         sender = None
         if settings.smtp_url:
             sender = SmtpSender(SmtpConfig.from_url(settings.smtp_url), settings.smtp_timeout)
-        mail = sender is not None
-        self.digests = DigestMaker(self.store, renderer, mail, settings.story_threshold, faults)
-        self.alerts = Alerter(self.store, renderer, mail, spike_policy(settings), faults)
+        self.digests = DigestMaker(self.store, renderer, settings.story_threshold, faults)
+        self.alerts = Alerter(self.store, renderer, spike_policy(settings), faults)
         self.deliverer = Deliverer(
             self.store,
             Archive(settings.output_dir, renderer),

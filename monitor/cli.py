@@ -309,9 +309,10 @@ def status(
     with user_errors():
         config = cli.settings()
         loaded = load_all([config.watchlists], config.timezone)
+        mail = bool(config.smtp_url)
         try:
             with cli.reading() as (_, store):
-                report = commands.status(store, loaded, utc_now())
+                report = commands.status(store, loaded, utc_now(), mail)
         except commands.NoDatabase:
             report = commands.status(None, loaded, utc_now())
     if json_output:

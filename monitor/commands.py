@@ -7,6 +7,7 @@ built. The others work through a ``Worker`` (monitor.app).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from monitor.errors import MonitorError
 from monitor.redact import redact_url
 from monitor.schedule import parse_when
 from monitor.store import Store, sqlite_path
-from monitor.watchlist import LoadResult, Watchlist, load_all, load_file
+from monitor.watchlist import LoadResult, Watchlist, load_all, load_file, unset_notes
 
 if TYPE_CHECKING:  # imported where used: `monitor status` loads neither
     from monitor.app import Worker
@@ -75,7 +76,8 @@ def validate(paths: Sequence[Path], config: Settings) -> tuple[list[str], bool]:
     if not result.watchlists:
         return [f"no watchlist files (*.yaml) in {', '.join(map(str, paths))}"], False
     rules = sum(len(w.entities) + len(w.topics) for w in result.watchlists)
-    return [f"ok: {len(result.watchlists)} watchlists, {rules} rules"], True
+    notes = [f"warning: {n}" for n in unset_notes(result.watchlists, os.environ)]
+    return [*notes, f"ok: {len(result.watchlists)} watchlists, {rules} rules"], True
 
 
 def find_watchlist(config: Settings, name: str) -> Watchlist:
@@ -289,7 +291,9 @@ def stored_dry_run(store: Store, watchlist: Watchlist, start: datetime) -> Itera
 # --- status and matches -----------------------------------------------------
 
 
-def status(store: Store | None, loaded: LoadResult, now: datetime) -> dict[str, Any]:
+def status(
+    store: Store | None, loaded: LoadResult, now: datetime, mail: bool = True
+) -> dict[str, Any]:
     """Feeds, digests and counts; with no database yet (``store`` None), what
     the watchlists set up, none of it polled."""
     followed = dict.fromkeys(feed.url for w in loaded.watchlists for feed in w.feeds)
@@ -322,11 +326,16 @@ def status(store: Store | None, loaded: LoadResult, now: datetime) -> dict[str, 
         "digests": digests,
         "counts": store.counts() if store is not None else {},
         "outbox": store.outbox.counts() if store is not None else {},
+        # Without MONITOR_SMTP_URL, mail waits in the outbox for it.
+        "mail_waiting_for_smtp": (
+            store.outbox.pending_on("email") if store is not None and not mail else 0
+        ),
         "failed_messages": [
             {"kind": m.kind, "channel": m.channel, "recipient": m.recipient, "error": error}
             for m, error in (store.outbox.failed() if store is not None else [])
         ],
         "watchlist_problems": [str(p) for p in loaded.problems],
+        "watchlist_notes": unset_notes(loaded.watchlists, os.environ),
     }
 
 
@@ -339,16 +348,7 @@ def _never_polled(url: str) -> dict[str, Any]:
 def status_lines(report: dict[str, Any]) -> Iterator[str]:
     yield "Feeds:"
     for f in report["feeds"]:
-        health = (
-            "ok"
-            if not f["consecutive_errors"]
-            else f"FAILING x{f['consecutive_errors']} ({f['last_error_reason']})"
-        )
-        yield f"  {redact_url(f['url'])}"
-        polls = f"last poll {_when(f['last_polled_at'])}; next {_when(f['next_poll_at'])}"
-        yield f"      {health}; {f['items']} items; {polls}"
-        if f["last_error"]:
-            yield f"      last error: {f['last_error']}"
+        yield from _feed_lines(f)
     if not report["feeds"]:
         yield "  (none)"
     yield "Digests:"
@@ -358,17 +358,38 @@ def status_lines(report: dict[str, Any]) -> Iterator[str]:
             f"next {d['next_digest']:%Y-%m-%d %H:%M %Z} ({d['timezone']}); "
             f"{d['unreported_matches']} matches waiting"
         )
-    counts = report["counts"]
+    yield from _store_lines(report)
+    yield from (f"Watchlist problem: {p}" for p in report["watchlist_problems"])
+    yield from (f"Watchlist note: {n}" for n in report["watchlist_notes"])
+
+
+def _feed_lines(f: dict[str, Any]) -> Iterator[str]:
+    health = (
+        "ok"
+        if not f["consecutive_errors"]
+        else f"FAILING x{f['consecutive_errors']} ({f['last_error_reason']})"
+    )
+    yield f"  {redact_url(f['url'])}"
+    polls = f"last poll {_when(f['last_polled_at'])}; next {_when(f['next_poll_at'])}"
+    yield f"      {health}; {f['items']} items; {polls}"
+    if f["last_error"]:
+        yield f"      last error: {f['last_error']}"
+
+
+def _store_lines(report: dict[str, Any]) -> Iterator[str]:
     if report["database"] != "ok":
         yield "Counts: nothing stored yet (no database: `monitor run` or `monitor poll` makes it)"
     else:
-        yield "Counts: " + ", ".join(f"{v} {k}" for k, v in counts.items())
+        yield "Counts: " + ", ".join(f"{v} {k}" for k, v in report["counts"].items())
     if report["outbox"]:
         yield "Outbox: " + ", ".join(f"{v} {k}" for k, v in sorted(report["outbox"].items()))
+    if waiting := report["mail_waiting_for_smtp"]:
+        yield (
+            f"Mail: {waiting} messages wait for MONITOR_SMTP_URL; they go out once it is set "
+            "(`monitor retry` or the running service sends them)"
+        )
     for m in report["failed_messages"]:
         yield f"  failed: {m['kind']} {m['channel']} to {m['recipient']}: {m['error']}"
-    for problem in report["watchlist_problems"]:
-        yield f"Watchlist problem: {problem}"
 
 
 def _when(moment: Any) -> str:

@@ -41,49 +41,58 @@ def digest_plan(
 
 
 def digest_drafts(
-    watchlist: Watchlist, scheduled_for: datetime, rendered: Rendered, mail: bool
+    watchlist: Watchlist, scheduled_for: datetime, rendered: Rendered, notify: Sequence[str] = ()
 ) -> list[OutboxDraft]:
     """The digest's page in the archive, its email to each digest recipient
-    (when mail can be sent) and its notifications."""
+    (queued whether or not mail can be sent yet: it waits in the outbox until
+    MONITOR_SMTP_URL is set) and its notifications."""
     base = f"digest:{watchlist.id}:{scheduled_for.isoformat()}"
     page = OutboxDraft(
         f"{base}:file", "digest", watchlist.id, "file",
         f"{watchlist.id}/{digest_file_name(scheduled_for)}",
         rendered.subject, rendered.text, rendered.page or rendered.html,
     )  # fmt: skip
-    emails = email_drafts(base, "digest", watchlist, watchlist.digest_email, rendered, mail)
-    return [page, *emails, *notify_drafts(base, "digest", watchlist, rendered)]
+    emails = email_drafts(base, "digest", watchlist, watchlist.digest_email, rendered)
+    return [page, *emails, *notify_drafts(base, "digest", watchlist, rendered, notify)]
 
 
 def alert_drafts(
-    watchlist: Watchlist, match_ids: Sequence[int], rendered: Rendered, mail: bool
+    watchlist: Watchlist, match_ids: Sequence[int], rendered: Rendered, notify: Sequence[str] = ()
 ) -> list[OutboxDraft]:
     """One alert for a batch of matches, to the alert recipients."""
     base = f"alert:{watchlist.id}:{min(match_ids)}-{max(match_ids)}:{len(match_ids)}"
-    return _to_alert_recipients(base, "alert", watchlist, rendered, mail)
+    return _to_alert_recipients(base, "alert", watchlist, rendered, notify)
 
 
 def spike_drafts(
-    watchlist: Watchlist, rules: Sequence[str], now: datetime, rendered: Rendered, mail: bool
+    watchlist: Watchlist,
+    rules: Sequence[str],
+    now: datetime,
+    rendered: Rendered,
+    notify: Sequence[str] = (),
 ) -> list[OutboxDraft]:
     """One alert for the rules that spiked now (once per rule and hour)."""
     base = f"spike:{watchlist.id}:{','.join(rules)}:{now:%Y%m%dT%H}"
-    return _to_alert_recipients(base, "alert", watchlist, rendered, mail)
+    return _to_alert_recipients(base, "alert", watchlist, rendered, notify)
 
 
 def feed_notice_drafts(
-    watchlist: Watchlist, report: FeedReport, now: datetime, rendered: Rendered, mail: bool
+    watchlist: Watchlist,
+    report: FeedReport,
+    now: datetime,
+    rendered: Rendered,
+    notify: Sequence[str] = (),
 ) -> list[OutboxDraft]:
     """A notice that a feed was paused or is gone."""
     base = f"feed:{report.url}:{report.stopped}:{now.isoformat()}"
-    return _to_alert_recipients(base, "feed", watchlist, rendered, mail)
+    return _to_alert_recipients(base, "feed", watchlist, rendered, notify)
 
 
 def _to_alert_recipients(
-    base: str, kind: str, watchlist: Watchlist, rendered: Rendered, mail: bool
+    base: str, kind: str, watchlist: Watchlist, rendered: Rendered, notify: Sequence[str]
 ) -> list[OutboxDraft]:
-    emails = email_drafts(base, kind, watchlist, watchlist.alert_email, rendered, mail)
-    return emails + notify_drafts(base, kind, watchlist, rendered)
+    emails = email_drafts(base, kind, watchlist, watchlist.alert_email, rendered)
+    return emails + notify_drafts(base, kind, watchlist, rendered, notify)
 
 
 def email_drafts(
@@ -92,10 +101,7 @@ def email_drafts(
     watchlist: Watchlist,
     recipients: Sequence[str],
     rendered: Rendered,
-    mail: bool,
 ) -> list[OutboxDraft]:
-    if not mail:
-        return []
     subject, text, html = rendered.subject, rendered.text, rendered.html
     return [
         OutboxDraft(f"{base}:email:{to}", kind, watchlist.id, "email", to, subject, text, html)
@@ -104,14 +110,14 @@ def email_drafts(
 
 
 def notify_drafts(
-    base: str, kind: str, watchlist: Watchlist, rendered: Rendered
+    base: str, kind: str, watchlist: Watchlist, rendered: Rendered, targets: Sequence[str]
 ) -> list[OutboxDraft]:
     return [
         OutboxDraft(
             f"{base}:notify:{target}", kind, watchlist.id, "notify", target,
             rendered.subject, rendered.text, "",
         )
-        for target in watchlist.alert_notify
+        for target in targets
     ]  # fmt: skip
 
 
@@ -119,10 +125,3 @@ def quiet_until(watchlist: Watchlist, now: datetime) -> datetime:
     """When alerts of a watchlist may go out: ``now``, or the end of its quiet hours."""
     window = watchlist.alert_quiet_hours
     return window.ends_after(now, watchlist.schedule.timezone) if window else now
-
-
-def mail_skipped(watchlist: Watchlist, kind: str, mail: bool) -> bool:
-    """True when the watchlist names recipients for ``kind`` mail that cannot
-    be sent (MONITOR_SMTP_URL unset): the caller says so in the log."""
-    recipients = watchlist.digest_email if kind == "digest" else watchlist.alert_email
-    return bool(recipients) and not mail

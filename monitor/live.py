@@ -5,11 +5,12 @@ file is dropped, and the matcher is compiled again only when the set changed."""
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from monitor.errors import Diagnostic, WatchlistError
 from monitor.matcher import Matcher
-from monitor.watchlist import Watchlist, load_file, unreadable, watchlist_files
+from monitor.watchlist import Watchlist, load_file, unreadable, unset_notes, watchlist_files
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,7 @@ class LiveWatchlists:
         self.default_timezone = default_timezone
         self.by_id: dict[str, Watchlist] = {}
         self.problems: tuple[Diagnostic, ...] = ()
+        self.notes: tuple[str, ...] = ()  # what works, but not wholly (an unset variable)
         self.matcher = Matcher(())
         self._fingerprint: tuple[tuple[str, int, int], ...] | None = None
 
@@ -61,6 +63,9 @@ class LiveWatchlists:
         self.by_id, self.problems = loaded, tuple(problems)
         self.matcher = Matcher(loaded.values())
         log.info("watchlists %s", changes(before, loaded))
+        self.notes = tuple(unset_notes(loaded.values(), os.environ))
+        for note in self.notes:
+            log.warning("%s", note)
         return True
 
     @property

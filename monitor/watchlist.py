@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import stat
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -469,3 +470,31 @@ def load_all(paths: list[Path], default_timezone: str = "UTC") -> LoadResult:
 def unreadable(path: Path, error: Exception) -> Diagnostic:
     """A file that failed to load for a reason that is a bug of ours."""
     return Diagnostic(str(path), 1, 1, f"could not be loaded ({type(error).__name__}): a bug")
+
+
+# --- notification targets named by a variable ------------------------------------
+
+
+def notify_targets(watchlist: Watchlist, environ: Mapping[str, str]) -> list[str]:
+    """The watchlist's notification targets that can be sent to: an
+    ``env:NAME`` whose variable is unset is left out (reported when the
+    watchlist loads), so that it fails nothing and the mail goes on."""
+    return [t for t in watchlist.alert_notify if t not in unset_references(watchlist, environ)]
+
+
+def unset_references(watchlist: Watchlist, environ: Mapping[str, str]) -> list[str]:
+    """The ``env:NAME`` targets of the watchlist whose variable is unset or empty."""
+    return [
+        t for t in watchlist.alert_notify
+        if t.startswith("env:") and not environ.get(t.removeprefix("env:"))
+    ]  # fmt: skip
+
+
+def unset_notes(watchlists: Iterable[Watchlist], environ: Mapping[str, str]) -> list[str]:
+    """One line for each notification target whose variable is unset."""
+    return [
+        f"{w.path}: alerts.notify {target}: the variable is not set; those notifications "
+        "are left out, the mail goes on"
+        for w in watchlists
+        for target in unset_references(w, environ)
+    ]

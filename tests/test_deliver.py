@@ -527,3 +527,30 @@ def test_messages_failed_for_good_are_sent_again_once_the_cause_is_fixed(
     assert mail["Message-ID"] == message_id(key, worker.settings.mail_from)  # as first built
     assert worker.store.outbox.requeue_failed(worker.clock()) == 0  # nothing failed any more
     worker.close()
+
+
+def test_mail_without_smtp_waits_in_the_outbox_and_goes_out_once_it_is_set(
+    workers: Workers, workdir: Path, feed_server: FeedServer, smtp_server: Smtp
+) -> None:
+    feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes())
+    write_watchlist(
+        workdir, [feed_server.url("/wire.xml")], alert=True,
+        digest_email=ANALYST, alert_email="duty@example.org",
+    )  # fmt: skip
+    clock = Clock(NOW)
+    without = workers(make_settings(workdir), clock=clock, raise_errors=True)
+    without.poll()  # an alert for the Storm Corps
+    without.digest_now(without.watchlists.by_id["test-watch"])
+    rows = email_rows(without)
+    assert {to: row.status for to, row in rows.items()} == {
+        ANALYST: "pending", "duty@example.org": "pending"
+    }
+    assert all(row.attempts == 0 for row in rows.values())  # never tried, never failed
+    report = commands.status(without.store, _loaded(without), clock(), mail=False)
+    assert report["mail_waiting_for_smtp"] == 2
+    lines = list(commands.status_lines(report))
+    assert any(line.startswith("Mail: 2 messages wait for MONITOR_SMTP_URL") for line in lines)
+    assert report["digests"][0]["last_status"] == "queued"  # not "delivered"
+    with_smtp = workers(make_settings(workdir, smtp_url=smtp_server.url), clock=clock)
+    assert with_smtp.deliver().sent == 2
+    assert [len(smtp_server.sink.to(a)) for a in (ANALYST, "duty@example.org")] == [1, 1]

@@ -216,19 +216,32 @@ def test_alerts_and_digests_reach_notification_urls(
     worker.close()
 
 
-def test_a_missing_notification_variable_fails_that_message_only(
-    workers: Workers, workdir: Path, feed_server: FeedServer
+def test_an_unset_notification_variable_is_reported_at_load_and_fails_nothing(
+    workers: Workers,
+    workdir: Path,
+    feed_server: FeedServer,
+    smtp_server: Smtp,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """The seed names env:MONITOR_NOTIFY_DUTY: unset, it is said once when
+    the watchlist loads, and the alert and digest mail go out as ever."""
     feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes())
     write_watchlist(
-        workdir, [feed_server.url("/wire.xml")], alert=True, notify="env:NOT_SET_ANYWHERE"
-    )
-    worker = workers(make_settings(workdir), clock=Clock(NOW), raise_errors=True)
+        workdir, [feed_server.url("/wire.xml")], alert=True, notify="env:NOT_SET_ANYWHERE",
+        alert_email="duty@example.org", digest_email="analyst@example.org",
+    )  # fmt: skip
+    settings = make_settings(workdir, smtp_url=smtp_server.url)
+    worker = workers(settings, clock=Clock(NOW), raise_errors=True)
+    notes = [r.getMessage() for r in caplog.records if "NOT_SET_ANYWHERE" in r.getMessage()]
+    assert notes == [
+        f"{workdir / 'watchlists' / 'test-watch.yaml'}: alerts.notify env:NOT_SET_ANYWHERE: "
+        "the variable is not set; those notifications are left out, the mail goes on"
+    ]
     worker.poll()
-    assert worker.store.outbox.counts() == {"failed": 1}
     result = worker.digest_now(worker.watchlists.by_id["test-watch"])
     assert result.record is not None and result.record.match_count == 5
-    worker.close()
+    assert worker.store.outbox.counts() == {"sent": 3}  # the alert, the digest, its page
+    assert len(smtp_server.sink.wait_for(2)) == 2
 
 
 # --- issue 7: stories, trends, health, archive, templates, spikes, XSS ----------

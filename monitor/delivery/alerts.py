@@ -5,6 +5,7 @@ rendered, then queued in a short transaction."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +16,7 @@ from monitor.digest import Renderer
 from monitor.store import Store
 from monitor.trends import Spike, SpikePolicy, find_spikes
 from monitor.types import FeedReport, OutboxDraft, StoredMatch
-from monitor.watchlist import Watchlist
+from monitor.watchlist import Watchlist, notify_targets
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +25,9 @@ log = logging.getLogger(__name__)
 class Alerter:
     store: Store
     renderer: Renderer
-    mail: bool  # MONITOR_SMTP_URL is set: email drafts are queued
     spikes: SpikePolicy = field(default_factory=SpikePolicy)  # MONITOR_SPIKE_*
     faults: Faults = field(default_factory=Faults)
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)  # env:NAME targets
 
     def queue_alerts(self, watchlists: Mapping[str, Watchlist], now: datetime) -> int:
         """Batch every not-yet-alerted alert match into one alert per watchlist
@@ -44,9 +45,8 @@ class Alerter:
             ids = [m.id for m in matches]
             drafts: list[OutboxDraft] = []
             if watchlist is not None:  # a deleted watchlist: marked, nothing to send
-                self._warn_without_mail(watchlist)
                 rendered = self.renderer.alert(watchlist, matches, now)
-                drafts = compose.alert_drafts(watchlist, ids, rendered, self.mail)
+                drafts = compose.alert_drafts(watchlist, ids, rendered, self._notify(watchlist))
             before_commit = lambda: self.faults.at("before-outbox-commit")  # noqa: E731
             if self.store.outbox.queue_alerts(ids, drafts, now, before_commit=before_commit):
                 queued += len(drafts)
@@ -70,7 +70,9 @@ class Alerter:
             if new:
                 rendered = self.renderer.spike(watchlist, new, now)
                 rules = [s.rule for s in new]
-                drafts = compose.spike_drafts(watchlist, rules, now, rendered, self.mail)
+                drafts = compose.spike_drafts(
+                    watchlist, rules, now, rendered, self._notify(watchlist)
+                )
             self.store.digests.record_spikes(
                 watchlist.id,
                 [(s.rule, s.mentions, s.usual) for s in new],
@@ -100,11 +102,11 @@ class Alerter:
         queued = 0
         for watchlist in (w for w in watchlists if any(f.url == report.url for f in w.feeds)):
             rendered = self.renderer.feed_problem(watchlist, report, now)
-            drafts = compose.feed_notice_drafts(watchlist, report, now, rendered, self.mail)
+            notify = self._notify(watchlist)
+            drafts = compose.feed_notice_drafts(watchlist, report, now, rendered, notify)
             self.store.outbox.queue(drafts, now, not_before=compose.quiet_until(watchlist, now))
             queued += len(drafts)
         return queued
 
-    def _warn_without_mail(self, watchlist: Watchlist) -> None:
-        if compose.mail_skipped(watchlist, "alert", self.mail):
-            log.warning("%s: alert email not sent: MONITOR_SMTP_URL is not set", watchlist.id)
+    def _notify(self, watchlist: Watchlist) -> list[str]:
+        return notify_targets(watchlist, self.environ)

@@ -6,6 +6,8 @@ are made)."""
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -17,7 +19,7 @@ from monitor.store import MatchesTaken, Store
 from monitor.stories import DEFAULT_THRESHOLD
 from monitor.trends import daily_trend, trend_start
 from monitor.types import DigestRecord, StoredMatch
-from monitor.watchlist import Watchlist
+from monitor.watchlist import Watchlist, notify_targets
 
 log = logging.getLogger(__name__)
 
@@ -31,23 +33,22 @@ ATTEMPTS = 5
 class DigestMaker:
     store: Store
     renderer: Renderer
-    mail: bool  # MONITOR_SMTP_URL is set: email drafts are queued
     story_threshold: float = DEFAULT_THRESHOLD  # MONITOR_STORY_THRESHOLD
     faults: Faults = field(default_factory=Faults)
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)  # env:NAME targets
 
     def make(
         self, watchlist: Watchlist, scheduled_for: datetime, now: datetime
     ) -> DigestRecord | None:
         """The digest of one slot, of every match no digest has reported yet;
         None when this slot already has a digest."""
-        if compose.mail_skipped(watchlist, "digest", self.mail):
-            log.warning("%s: digest email not sent: MONITOR_SMTP_URL is not set", watchlist.id)
         for _ in range(ATTEMPTS):
             start = self.window_start(watchlist, now)
             matches = self.store.matches.unreported(watchlist.id, until=now)
             record = DigestRecord(0, watchlist.id, scheduled_for, start, now, "queued", 0)
             rendered = self.render(watchlist, record, matches, now)
-            drafts = compose.digest_drafts(watchlist, scheduled_for, rendered, self.mail)
+            notify = notify_targets(watchlist, self.environ)
+            drafts = compose.digest_drafts(watchlist, scheduled_for, rendered, notify)
             try:
                 made = self.store.digests.record(
                     record, [m.id for m in matches], drafts, now,

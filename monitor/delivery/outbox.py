@@ -35,6 +35,7 @@ class Deliverer:
     # process that dies while sending leaves it to be retried after this.
     lease: timedelta = timedelta(minutes=5)
     faults: Faults = field(default_factory=Faults)
+    _told_mail_waits: bool = False
 
     def deliver(
         self, clock: Callable[[], datetime], watchlists: Mapping[str, Watchlist]
@@ -42,7 +43,10 @@ class Deliverer:
         """Send every due message, one at a time."""
         sent = retrying = failed = 0
         outcomes: list[tuple[str, str]] = []
-        while (message := self.store.outbox.claim(clock(), self.lease)) is not None:
+        # Without SMTP, mail waits in the outbox (monitor status says so) and
+        # goes out once MONITOR_SMTP_URL is set: it is never tried, nor dropped.
+        channels = ("file", "notify", "email") if self.sender else ("file", "notify")
+        while (message := self.store.outbox.claim(clock(), self.lease, channels)) is not None:
             now = clock()
             try:
                 self._send(message, now, watchlists)
@@ -59,7 +63,18 @@ class Deliverer:
             self.store.outbox.mark_sent(message.id, now)
             sent += 1
             outcomes.append((message.channel, "sent"))
+        self._say_if_mail_waits()
         return DeliveryReport(sent, retrying, failed, tuple(outcomes))
+
+    def _say_if_mail_waits(self) -> None:
+        """Once per process: mail is waiting for SMTP to be configured."""
+        if self.sender is not None or self._told_mail_waits:
+            return
+        if waiting := self.store.outbox.pending_on("email"):
+            log.warning(
+                "%d email messages wait in the outbox: MONITOR_SMTP_URL is not set", waiting
+            )
+            self._told_mail_waits = True
 
     def _send(
         self, message: OutboxMessage, now: datetime, watchlists: Mapping[str, Watchlist]
@@ -69,8 +84,7 @@ class Deliverer:
                 message.recipient, message.body_html, watchlists.get(message.watchlist)
             )
         elif message.channel == "email":
-            if self.sender is None:
-                raise DeliveryError("MONITOR_SMTP_URL is not set")
+            assert self.sender is not None  # email is claimed only with SMTP set
             try:
                 email = build_email(message, self.mail_from, now)
             except (ValueError, TypeError, UnicodeError) as e:

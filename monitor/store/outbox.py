@@ -3,7 +3,7 @@ taken one at a time for sending and settled (sent, retried, failed)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -14,6 +14,8 @@ from sqlmodel import Session, col, func, select
 from monitor.store.db import Database, core, storable
 from monitor.store.tables import DigestRow, MatchRow, OutboxRow
 from monitor.types import OutboxDraft, OutboxMessage
+
+CHANNELS = ("file", "email", "notify")
 
 
 class TakenMeanwhile(Exception):
@@ -78,14 +80,18 @@ class Outbox:
             return False
         return True
 
-    def claim(self, now: datetime, lease: timedelta) -> OutboxMessage | None:
-        """Take the oldest due message for ``lease``: its next attempt moves past
-        the lease in this short transaction, so no other thread or worker sends
-        it meanwhile, and if this process dies it is due again once the lease ends."""
+    def claim(
+        self, now: datetime, lease: timedelta, channels: Iterable[str] = CHANNELS
+    ) -> OutboxMessage | None:
+        """Take the oldest due message of ``channels`` for ``lease``: its next
+        attempt moves past the lease in this short transaction, so no other
+        thread or worker sends it meanwhile, and if this process dies it is
+        due again once the lease ends."""
         with self.db.session() as s:
             row = s.exec(
                 select(OutboxRow)
                 .where(OutboxRow.status == "pending")
+                .where(col(OutboxRow.channel).in_(list(channels)))
                 .where(col(OutboxRow.next_attempt_at) <= now)
                 .order_by(col(OutboxRow.next_attempt_at), col(OutboxRow.id))
                 .limit(1)
@@ -148,6 +154,13 @@ class Outbox:
                 .limit(limit)
             ).all()
             return [(_message(r), r.last_error or "") for r in rows]
+
+    def pending_on(self, channel: str) -> int:
+        """Messages of ``channel`` waiting to be sent (mail waiting for SMTP)."""
+        outbox = core(OutboxRow).c
+        query = select(func.count()).where(outbox.status == "pending", outbox.channel == channel)
+        with self.db.connection() as c:
+            return int(c.execute(query).scalar_one())
 
     def counts(self) -> dict[str, int]:
         """Messages by status (pending, sent, failed)."""
