@@ -117,9 +117,19 @@ def _plain(value: str) -> str:
     return html_to_text(value) if ("<" in value or "&" in value) else value
 
 
+# A title or text past these is no report a person wrote: cut, it still
+# matches and shows, and a 1 MB title can no longer make a 12 MB alert.
+MAX_TITLE = 1000
+MAX_TEXT = 100_000
+
+
+def _capped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def _entry(raw: Any, base_url: str, scope: str = "") -> Entry:
-    title = clean_text(_plain(raw.get("title", "")))
-    text = html_to_text(_body(raw))
+    title = _capped(clean_text(_plain(raw.get("title", ""))), MAX_TITLE)
+    text = _capped(html_to_text(_body(raw)[: 4 * MAX_TEXT]), MAX_TEXT)
     link = _absolute(strip_unsafe(raw.get("link") or ""), base_url)
     guid = strip_unsafe(raw.get("id") or "") or None
     return Entry(

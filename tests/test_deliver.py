@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlmodel import select
 
 from monitor import commands
@@ -22,6 +23,7 @@ from monitor.types import OutboxMessage
 from monitor.watchlist import LoadResult, load_file
 from tests.conftest import (
     FeedServer,
+    MailSink,
     Route,
     Smtp,
     Workers,
@@ -543,7 +545,8 @@ def test_mail_without_smtp_waits_in_the_outbox_and_goes_out_once_it_is_set(
     without.digest_now(without.watchlists.by_id["test-watch"])
     rows = email_rows(without)
     assert {to: row.status for to, row in rows.items()} == {
-        ANALYST: "pending", "duty@example.org": "pending"
+        ANALYST: "pending",
+        "duty@example.org": "pending",
     }
     assert all(row.attempts == 0 for row in rows.values())  # never tried, never failed
     report = commands.status(without.store, _loaded(without), clock(), mail=False)
@@ -554,3 +557,28 @@ def test_mail_without_smtp_waits_in_the_outbox_and_goes_out_once_it_is_set(
     with_smtp = workers(make_settings(workdir, smtp_url=smtp_server.url), clock=clock)
     assert with_smtp.deliver().sent == 2
     assert [len(smtp_server.sink.to(a)) for a in (ANALYST, "duty@example.org")] == [1, 1]
+
+
+def test_a_message_over_the_servers_size_limit_goes_cut_to_fit_not_lost(
+    workers: Workers, workdir: Path, feed_server: FeedServer
+) -> None:
+    """A server announcing SIZE 20000 (Postfix announces its 10 MB the same
+    way): the digest goes as its text, cut to fit and saying so, with its
+    Message-ID; the alert beside it goes whole."""
+    sink = MailSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port(), data_size_limit=20_000)
+    controller.start()
+    try:
+        worker, _ = digest_worker(
+            workers, workdir, feed_server, f"smtp://127.0.0.1:{controller.port}", [ANALYST]
+        )
+        digest_now(worker)
+        [message] = sink.wait_for(1)
+    finally:
+        controller.stop()
+    body = message.get_body(("plain",))
+    assert body is not None and "to fit the mail server's limit of 20,000 bytes" in (
+        body.get_content()
+    )
+    assert len(message.as_bytes()) < 20_000 and message.get_body(("html",)) is None
+    assert email_rows(worker)[ANALYST].status == "sent"

@@ -654,3 +654,14 @@ def test_a_busy_host_does_not_hold_up_the_feeds_of_another(
     # Two of the busy host's feeds were out; all the other host's came next,
     # before the busy host's second round.
     assert {f"/b{number}" for number in range(4)} <= set(arrivals[:6]), arrivals
+
+
+def test_titles_and_texts_are_capped_when_stored() -> None:
+    """A 1 MB title made a 12 MB alert: it is cut at 1,000 characters (and a
+    text at 100,000), and still matches."""
+    body = rss(("g", "Kursk " + "x" * 1_000_000, "y" * 300_000))
+    parsed = parse_feed(Fetched("u", "https://news.example/f", body, "", None, None, "h"))
+    assert not isinstance(parsed, FeedFailure)
+    [entry] = parsed.entries
+    assert len(entry.title) == 1000 and entry.title.endswith("…")
+    assert len(entry.text) == 100_000 and entry.title.startswith("Kursk ")

@@ -78,9 +78,7 @@ class SmtpSender:
             with self._connect() as smtp:
                 if self.config.username:
                     smtp.login(self.config.username, self.config.password or "")
-                # The envelope is given, not read from the headers: a header
-                # can never add a recipient.
-                smtp.send_message(message, to_addrs=[recipient])
+                self._deliver(smtp, message, recipient)
         except smtplib.SMTPRecipientsRefused as e:
             code, text = next(iter(e.recipients.values()), (0, b""))
             raise DeliveryError(_reply("RCPT TO", code, text), permanent=_permanent(code)) from e
@@ -98,6 +96,26 @@ class SmtpSender:
             where = f"{self.config.host}:{self.config.port}"
             raise DeliveryError(f"SMTP server {where}: {type(e).__name__}: {e}") from e
 
+    def _deliver(self, smtp: smtplib.SMTP, message: EmailMessage, recipient: str) -> None:
+        """Send, within the server's size limit: a message larger than the
+        SIZE it announces, or refused as too large (552), goes as its text
+        alone, cut to fit, rather than failing with everything in it."""
+        smtp.ehlo_or_helo_if_needed()
+        limit = _announced_size(smtp)
+        if limit is not None and _size(message) > limit:
+            message = fitted(message, limit)
+        try:
+            # The envelope is given, not read from the headers: a header
+            # can never add a recipient.
+            smtp.send_message(message, to_addrs=[recipient])
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as e:
+            if e.smtp_code != TOO_LARGE:
+                raise
+            smtp.rset()
+            smtp.send_message(
+                fitted(message, min(_size(message) // 2, 1024 * 1024)), to_addrs=[recipient]
+            )
+
     def _connect(self) -> smtplib.SMTP:
         c = self.config
         if c.tls:
@@ -108,6 +126,41 @@ class SmtpSender:
         if c.starttls:
             smtp.starttls(context=ssl.create_default_context())
         return smtp
+
+
+# RFC 5321: "552 Requested mail action aborted: exceeded storage allocation",
+# what Postfix and others answer to a message over their size limit.
+TOO_LARGE = 552
+
+
+def _announced_size(smtp: smtplib.SMTP) -> int | None:
+    value = smtp.esmtp_features.get("size", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def _size(message: EmailMessage) -> int:
+    return len(message.as_bytes())
+
+
+def fitted(message: EmailMessage, limit: int) -> EmailMessage:
+    """The message as its plain text alone, cut so that the whole stays
+    under ``limit`` bytes, saying so at the end; the same headers (the same
+    Message-ID: a copy that got through before is recognised)."""
+    text_part = message.get_body(("plain",))
+    text = text_part.get_content() if text_part is not None else ""
+    fitting = EmailMessage()
+    for name, value in message.items():
+        if not name.lower().startswith(("content-", "mime-")):
+            fitting[name] = value
+    budget = max(limit - len(fitting.as_bytes()) - 2048, 0)
+    # quoted-printable or base64 may grow text by a third: keep a margin.
+    cut = text.encode("utf-8")[: budget * 2 // 3].decode("utf-8", errors="ignore")
+    how = "as plain text, cut," if len(cut) < len(text) else "as plain text"
+    fitting.set_content(
+        f"{cut}\n\n[Sent {how} to fit the mail server's limit of {limit:,} bytes; "
+        "the whole message is in the digest archive.]\n"
+    )
+    return fitting
 
 
 def _reply(stage: str, code: int, text: bytes | str) -> str:
