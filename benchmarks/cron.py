@@ -21,6 +21,7 @@ from statistics import median
 
 from benchmarks.harness import serve_in_another_process, write_corpus
 from monitor.config import PROJECT_ROOT
+from monitor.resources import SEED, seed_watchlists
 
 Row = tuple[str, float, float]  # label, value, ratio to the row's baseline
 
@@ -63,7 +64,7 @@ def _monitor(workdir: Path, base_url: str, *args: str) -> float:
 
 
 def _watchlist(workdir: Path, urls: list[str]) -> None:
-    seed = (PROJECT_ROOT / "watchlists" / "dprk-russia.yaml").read_text(encoding="utf-8")
+    seed = (seed_watchlists() / SEED).read_text(encoding="utf-8")
     head, _, rest = seed.partition("\nfeeds:\n")
     _, _, tail = rest.partition("\nentities:\n")
     feeds = "\n".join(f"  - {url}" for url in urls)

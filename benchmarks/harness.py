@@ -14,6 +14,7 @@ from pathlib import Path
 from benchmarks.corpus import feed
 from monitor.app import Worker
 from monitor.config import PROJECT_ROOT, Settings
+from monitor.resources import SEED, seed_watchlists
 from monitor.types import CycleReport
 
 
@@ -28,7 +29,7 @@ def bench_worker(
     seed's rules (or the ``entities:`` section given as YAML)."""
     watchlists = workdir / "watchlists"
     watchlists.mkdir()
-    seed = (PROJECT_ROOT / "watchlists" / "dprk-russia.yaml").read_text(encoding="utf-8")
+    seed = (seed_watchlists() / SEED).read_text(encoding="utf-8")
     head, _, rest = seed.partition("\nfeeds:\n")
     _, _, tail = rest.partition("\nentities:\n")
     tail = entities or tail

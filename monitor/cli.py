@@ -40,19 +40,26 @@ class State:
     """What the root options set, for the command that runs (typer's context)."""
 
     overrides: dict[str, Any] = field(default_factory=dict)
+    _settings: Settings | None = None
 
     def settings(self) -> Settings:
+        """The settings, read once; what looks wrong in them said once, on stderr."""
         from pydantic import ValidationError
 
         from monitor.config import Settings
 
-        try:
-            return Settings(**self.overrides)
-        except ValidationError as e:
-            problems = "; ".join(
-                f"MONITOR_{'_'.join(map(str, x['loc'])).upper()}: {x['msg']}" for x in e.errors()
-            )
-            raise MonitorError(f"invalid settings: {problems}") from e
+        if self._settings is None:
+            try:
+                self._settings = Settings(**self.overrides)
+            except ValidationError as e:
+                problems = "; ".join(
+                    f"MONITOR_{'_'.join(map(str, x['loc'])).upper()}: {x['msg']}"
+                    for x in e.errors()
+                )
+                raise MonitorError(f"invalid settings: {problems}") from e
+            for warning in self._settings.warnings():
+                say(f"warning: {warning}", err=True)
+        return self._settings
 
     @contextmanager
     def worker(self) -> Iterator[Worker]:
@@ -101,6 +108,12 @@ def as_json(value: Any) -> None:
     say(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
 
+def _version(value: bool) -> None:
+    if value:
+        say(f"monitor {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -110,11 +123,13 @@ def root(
     watchlists: Annotated[Path | None, typer.Option(help="Overrides MONITOR_WATCHLISTS.")] = None,
     output_dir: Annotated[Path | None, typer.Option(help="Overrides MONITOR_OUTPUT_DIR.")] = None,
     templates: Annotated[Path | None, typer.Option(help="Overrides MONITOR_TEMPLATES.")] = None,
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_version
+        ),
+    ] = False,
 ) -> None:
-    if version:
-        say(f"monitor {__version__}")
-        raise typer.Exit()
     given = {
         "database_url": database_url,
         "watchlists": watchlists,
@@ -222,6 +237,7 @@ def digest(
     cli = state(ctx)
     if out_dir is not None:
         cli.overrides["output_dir"] = out_dir
+        cli._settings = None
     with user_errors(), cli.worker() as worker:
         say(*commands.digest(worker, watchlist, since, dry_run))
 
@@ -372,6 +388,22 @@ def matches(
         rule = f"{row['watchlist']}/{row['rule']}"
         say(f"{row['first_seen_at']:%Y-%m-%d %H:%M}  {rule}  {row['title']}")
     say(f"{len(rows)} matches")
+
+
+@app.command()
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="Where to write watchlists/ (the current folder if omitted).")
+    ] = Path("."),
+) -> None:
+    """Write a starter watchlists/ folder: the seed watchlist, to edit.
+
+    Example: monitor init ~/monitoring && cd ~/monitoring && monitor validate
+    """
+    from monitor.commands import init_folder
+
+    with user_errors():
+        say(*init_folder(directory))
 
 
 @app.command()

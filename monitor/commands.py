@@ -59,6 +59,29 @@ def since_time(text: str, now: datetime) -> datetime:
         raise MonitorError(str(e)) from e
 
 
+# --- init ------------------------------------------------------------------------
+
+
+def init_folder(directory: Path) -> Iterator[str]:
+    """watchlists/ with the seed watchlist in ``directory``; nothing is overwritten."""
+    import shutil
+
+    from monitor.resources import SEED, seed_watchlists
+
+    folder = directory / "watchlists"
+    target = folder / SEED
+    if target.exists():
+        raise MonitorError(f"{target} exists already: nothing written")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(seed_watchlists() / SEED, target)
+    except OSError as e:
+        raise MonitorError(f"cannot write {target}: {e.strerror}") from e
+    yield f"wrote {target}: a worked example (North Korean forces in Russia's war)"
+    yield f"next: edit it, check it with `monitor validate {folder}`, then run `monitor run`"
+    yield "(from another folder, set MONITOR_WATCHLISTS to this one)"
+
+
 # --- validate and health --------------------------------------------------------
 
 

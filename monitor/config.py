@@ -11,9 +11,9 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from monitor import __version__
+from monitor.resources import builtin_templates
 
-# Where the package's own copies live when the working directory has none
-# (the templates shipped next to the package in a source checkout or image).
+# The repository (benchmarks and tests read its files).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -90,6 +90,22 @@ class Settings(BaseSettings):
 
     @property
     def templates_dir(self) -> Path:
+        """MONITOR_TEMPLATES when that folder exists, else the built-in templates."""
         if self.templates.is_dir():
             return self.templates
-        return PROJECT_ROOT / "templates"
+        return builtin_templates()
+
+    def warnings(self) -> list[str]:
+        """Settings that work, but likely not as meant: one line each."""
+        found = []
+        if "templates" in self.model_fields_set and not self.templates.is_dir():
+            found.append(
+                f"no templates folder {self.templates} (MONITOR_TEMPLATES): "
+                "the built-in templates are used"
+            )
+        if not self.watchlists.exists():
+            found.append(
+                f"no watchlist folder {self.watchlists} (MONITOR_WATCHLISTS): nothing is "
+                "monitored; `monitor init` writes a starter one"
+            )
+        return found

@@ -21,11 +21,10 @@ import yaml
 
 from monitor.app import Worker
 from monitor.channels.files import digest_file_name
-from monitor.config import PROJECT_ROOT, Settings
+from monitor.config import Settings
 from monitor.errors import MonitorError
+from monitor.resources import SEED, samples, seed_watchlists
 
-SAMPLES = Path(__file__).resolve().parent / "samples"
-SEED = "dprk-russia.yaml"
 log = logging.getLogger(__name__)
 
 
@@ -51,7 +50,7 @@ def serve_directory(directory: Path) -> Iterator[str]:
 
 
 def _seed_watchlist(settings: Settings) -> Path:
-    for candidate in (settings.watchlists / SEED, PROJECT_ROOT / "watchlists" / SEED):
+    for candidate in (settings.watchlists / SEED, seed_watchlists() / SEED):
         if candidate.is_file():
             return candidate
     raise MonitorError(f"the seed watchlist {SEED} is not in {settings.watchlists}")
@@ -62,8 +61,8 @@ def run_demo(settings: Settings, workdir: Path | None = None) -> Path:
     watchlists = workdir / "watchlists"
     watchlists.mkdir(parents=True, exist_ok=True)
     seed = yaml.safe_load(_seed_watchlist(settings).read_text(encoding="utf-8"))
-    with serve_directory(SAMPLES) as base_url:
-        seed["feeds"] = [f"{base_url}/{p.name}" for p in sorted(SAMPLES.glob("*.xml"))]
+    with serve_directory(samples()) as base_url:
+        seed["feeds"] = [f"{base_url}/{p.name}" for p in sorted(samples().glob("*.xml"))]
         seed.setdefault("digest", {})["email"] = []
         seed.setdefault("alerts", {})["email"] = []
         (watchlists / SEED).write_text(yaml.safe_dump(seed, allow_unicode=True, sort_keys=False))

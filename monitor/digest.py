@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from monitor.config import PROJECT_ROOT
 from monitor.redact import redact_url
+from monitor.resources import builtin_templates
 from monitor.stories import DEFAULT_THRESHOLD, Report, group
 from monitor.trends import PeriodCount, Trend, compare_periods, sparkline
 from monitor.types import DigestPlan, FeedReport, FeedStatus, Snippet, StoredMatch
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from jinja2 import Environment
 
 log = logging.getLogger(__name__)
-
-BUILTIN_TEMPLATES = PROJECT_ROOT / "templates"
 
 
 @dataclass(frozen=True)
@@ -233,9 +231,9 @@ class Renderer:
     the built-in ones when a user's template is missing or fails. Jinja2 is
     loaded with the first message: a poll that alerts nobody never loads it."""
 
-    def __init__(self, templates_dir: Path, builtin_dir: Path = BUILTIN_TEMPLATES) -> None:
+    def __init__(self, templates_dir: Path, builtin_dir: Path | None = None) -> None:
         self.templates_dir = templates_dir
-        self.builtin_dir = builtin_dir
+        self.builtin_dir = builtin_dir or builtin_templates()
         self._reported: set[str] = set()  # failures logged for the current message
 
     @functools.cached_property

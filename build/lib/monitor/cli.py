@@ -1,0 +1,492 @@
+"""The command line: each command parses its arguments, calls one function, prints.
+
+Modules are imported by the command that needs them: `monitor status` loads
+the store and the watchlists, not the fetcher, the parser or the templates.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from monitor import __version__
+from monitor.errors import MonitorError, WatchlistError
+from monitor.redact import redact_text, redact_url
+
+if TYPE_CHECKING:
+    from monitor.app import Worker
+    from monitor.config import Settings
+    from monitor.store import Store
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    help="Scheduled news monitoring: watchlists of entities and topics, alerts and digests.",
+)
+db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
+app.add_typer(db_app, name="db")
+
+
+@dataclass
+class State:
+    """What the root options set, for the command that runs (typer's context)."""
+
+    overrides: dict[str, Any] = field(default_factory=dict)
+    _settings: Settings | None = None
+
+    def settings(self) -> Settings:
+        """The settings, read once; what looks wrong in them said once, on stderr."""
+        from pydantic import ValidationError
+
+        from monitor.config import Settings
+
+        if self._settings is None:
+            try:
+                self._settings = Settings(**self.overrides)
+            except ValidationError as e:
+                problems = "; ".join(
+                    f"MONITOR_{'_'.join(map(str, x['loc'])).upper()}: {x['msg']}"
+                    for x in e.errors()
+                )
+                raise MonitorError(f"invalid settings: {problems}") from e
+            for warning in self._settings.warnings():
+                say(f"warning: {warning}", err=True)
+        return self._settings
+
+    @contextmanager
+    def worker(self) -> Iterator[Worker]:
+        """The worker, for commands that poll, digest or deliver: closed however they end."""
+        from monitor.app import Worker
+
+        with Worker(self.settings()) as worker:
+            yield worker
+
+    @contextmanager
+    def reading(self) -> Iterator[tuple[Settings, Store]]:
+        """Settings and the database as it is, for commands that only read."""
+        from monitor.commands import reading
+
+        settings = self.settings()
+        with reading(settings) as store:
+            yield settings, store
+
+
+def state(ctx: typer.Context) -> State:
+    if not isinstance(ctx.obj, State):
+        ctx.obj = State()
+    return ctx.obj
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """User errors end in one line (or one per problem) and exit 1, never a traceback."""
+    try:
+        yield
+    except WatchlistError as e:
+        for diagnostic in e.diagnostics:
+            typer.echo(str(diagnostic), err=True)
+        raise typer.Exit(1) from None
+    except MonitorError as e:
+        typer.echo(f"error: {redact_text(e.message)}", err=True)
+        raise typer.Exit(1) from None
+
+
+def say(*lines: str, err: bool = False) -> None:
+    for line in lines:
+        typer.echo(line, err=err)
+
+
+def as_json(value: Any) -> None:
+    say(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+def _version(value: bool) -> None:
+    if value:
+        say(f"monitor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None, typer.Option(help="Overrides MONITOR_DATABASE_URL.")
+    ] = None,
+    watchlists: Annotated[Path | None, typer.Option(help="Overrides MONITOR_WATCHLISTS.")] = None,
+    output_dir: Annotated[Path | None, typer.Option(help="Overrides MONITOR_OUTPUT_DIR.")] = None,
+    templates: Annotated[Path | None, typer.Option(help="Overrides MONITOR_TEMPLATES.")] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_version
+        ),
+    ] = False,
+) -> None:
+    given = {
+        "database_url": database_url,
+        "watchlists": watchlists,
+        "output_dir": output_dir,
+        "templates": templates,
+    }
+    ctx.obj = State({k: v for k, v in given.items() if v is not None})
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Do not run: exit 0 if the database answers and the watchlists load, "
+            "else 1 with the reason (a container health check).",
+        ),
+    ] = False,
+) -> None:
+    """Run the service until SIGTERM or SIGINT.
+
+    Example: MONITOR_SMTP_URL=smtp://localhost:1025 monitor run
+    Example: monitor run --check
+    """
+    from monitor import commands
+    from monitor.logs import configure
+    from monitor.service import run_service
+
+    with user_errors():
+        config = state(ctx).settings()
+        if check:
+            say(commands.health(config))
+            return
+        configure(config.log_format)
+        try:
+            code = run_service(config)
+        except MonitorError as e:
+            # One log line, in the format asked for (JSON for collectors).
+            logging.getLogger("monitor").error("%s", e.message)
+            raise typer.Exit(1) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def poll(
+    ctx: typer.Context,
+    all_feeds: Annotated[bool, typer.Option("--all", help="Poll every feed, due or not.")] = False,
+    feed: Annotated[
+        list[str] | None, typer.Option("--feed", help="Poll this feed URL (repeatable).")
+    ] = None,
+) -> None:
+    """One poll cycle of the due feeds (or all, or the given ones).
+
+    Feeds that changed or failed are listed; the unchanged ones are counted.
+
+    Example: monitor poll --feed https://en.yna.co.kr/RSS/northkorea.xml
+    """
+    from collections import Counter
+
+    from monitor.types import UNCHANGED
+
+    with user_errors(), state(ctx).worker() as worker:
+        report = worker.poll(force=all_feeds, urls=feed)
+    for f in report.feeds:
+        if f.outcome not in UNCHANGED:
+            news = f"{f.new_items} new items, {f.new_matches} new matches"
+            say(f"{f.outcome:<14} {redact_url(f.url)}  " + (f.message if f.failed else news))
+    if not report.feeds:
+        say("no feed was due")
+        return
+    say(report.summary())
+    unchanged = Counter(f.outcome for f in report.feeds if f.outcome in UNCHANGED)
+    if unchanged:
+        say("unchanged: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(unchanged.items())))
+
+
+@app.command()
+def digest(
+    ctx: typer.Context,
+    watchlist: Annotated[
+        str | None, typer.Argument(help="Watchlist id (file name); all if omitted.")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Report matches since WHEN (24h, 7d, 2026-11-20): not recorded, not mailed."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the text digest; record and send nothing.")
+    ] = False,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write HTML files here instead of MONITOR_OUTPUT_DIR."),
+    ] = None,
+) -> None:
+    """Make a digest now of every match not yet reported, write it and mail it.
+
+    Example: monitor digest dprk-russia --dry-run
+    """
+    from monitor import commands
+
+    cli = state(ctx)
+    if out_dir is not None:
+        cli.overrides["output_dir"] = out_dir
+        cli._settings = None
+    with user_errors(), cli.worker() as worker:
+        say(*commands.digest(worker, watchlist, since, dry_run))
+
+
+@app.command()
+def validate(
+    ctx: typer.Context,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Files or directories; MONITOR_WATCHLISTS if omitted."),
+    ] = None,
+) -> None:
+    """Check watchlist files; print `file:line:col: message` per problem and exit 1 if any.
+
+    Example: monitor validate watchlists/dprk-russia.yaml
+    """
+    from monitor import commands
+
+    with user_errors():
+        config = state(ctx).settings()
+        lines, ok = commands.validate(paths or [config.watchlists], config)
+    say(*lines, err=not ok)
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command("test")
+def test_watchlist(
+    ctx: typer.Context,
+    watchlist: Annotated[str, typer.Argument(help="Watchlist id or path to a watchlist file.")],
+    text: Annotated[str | None, typer.Option(help="Text to match.")] = None,
+    title: Annotated[str, typer.Option(help="Title to match with --text.")] = "",
+    file: Annotated[Path | None, typer.Option(help="A feed, HTML or text file to match.")] = None,
+    url: Annotated[str | None, typer.Option(help="A feed or page to fetch and match.")] = None,
+    stored: Annotated[
+        bool, typer.Option("--stored", help="Re-run against stored items; show what changes.")
+    ] = False,
+    since: Annotated[str, typer.Option(help="With --stored: items since WHEN (7d, 24h).")] = "7d",
+    all_rules: Annotated[
+        bool, typer.Option("--all", help="Show rules without any hit too.")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Explain what a watchlist matches in a text, file or URL, rule by rule.
+
+    Example: monitor test dprk-russia --text "North Korean troops reached Kursk"
+    Example: monitor test dprk-russia --stored --since 7d
+    """
+    from monitor import commands
+    from monitor.clock import utc_now
+
+    cli = state(ctx)
+    with user_errors():
+        if sum(x is not None for x in (text, file, url)) + stored != 1:
+            raise MonitorError("give exactly one of --text, --file, --url or --stored")
+        if stored:
+            config = cli.settings()
+            chosen = commands.find_watchlist(config, watchlist)
+            start = commands.since_time(since, utc_now())
+            with cli.reading() as (_, store):
+                say(*commands.stored_dry_run(store, chosen, start))
+            return
+        config = cli.settings()
+        documents = commands.documents_to_test(config, text, title, file, url)
+        result = commands.explain(config, watchlist, documents, all_rules)
+    if json_output:
+        as_json(result.as_json())
+    else:
+        say(*result.lines())
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Feeds (health, last and next poll), digests and counts.
+
+    Example: monitor status --json
+    """
+    from monitor import commands
+    from monitor.clock import utc_now
+    from monitor.watchlist import load_all
+
+    cli = state(ctx)
+    with user_errors():
+        config = cli.settings()
+        loaded = load_all([config.watchlists], config.timezone)
+        mail = bool(config.smtp_url)
+        try:
+            with cli.reading() as (_, store):
+                report = commands.status(store, loaded, utc_now(), mail)
+        except commands.NoDatabase:
+            report = commands.status(None, loaded, utc_now())
+    if json_output:
+        as_json(report)
+    else:
+        say(*commands.status_lines(report))
+
+
+@app.command()
+def retry(
+    ctx: typer.Context,
+    recipient: Annotated[str | None, typer.Option(help="Only messages to this recipient.")] = None,
+) -> None:
+    """Send again the messages that failed for good, once their cause is fixed.
+
+    A 5xx answer (a wrong password, an unknown address) fails a message at
+    once; after fixing MONITOR_SMTP_URL or the address, this queues those
+    messages again, with the same Message-ID, and delivers them.
+
+    Example: monitor retry --recipient analyst@example.org
+    """
+    with user_errors(), state(ctx).worker() as worker:
+        queued = worker.store.outbox.requeue_failed(worker.clock(), recipient)
+        report = worker.deliver() if queued else None
+    say(f"{queued} failed messages queued again")
+    if report is not None:
+        say(f"delivery: {report.summary()}")
+
+
+@app.command()
+def matches(
+    ctx: typer.Context,
+    watchlist: Annotated[str | None, typer.Option(help="Only this watchlist.")] = None,
+    since: Annotated[str, typer.Option(help="Since WHEN (24h, 7d, 2026-11-20).")] = "7d",
+    json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List stored matches.
+
+    Example: monitor matches --watchlist dprk-russia --since 24h
+    """
+    from monitor import commands
+    from monitor.clock import utc_now
+    from monitor.watchlist import watchlist_files
+
+    now = utc_now()
+    with user_errors():
+        start = commands.since_time(since, now)
+        with state(ctx).reading() as (config, store):
+            found = watchlist_files(config.watchlists) if config.watchlists.exists() else []
+            rows = commands.matches(
+                store, [watchlist] if watchlist else [p.stem for p in found], start, now
+            )
+    if json_output:
+        as_json(rows)
+        return
+    for row in rows:
+        rule = f"{row['watchlist']}/{row['rule']}"
+        say(f"{row['first_seen_at']:%Y-%m-%d %H:%M}  {rule}  {row['title']}")
+    say(f"{len(rows)} matches")
+
+
+@app.command()
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="Where to write watchlists/ (the current folder if omitted).")
+    ] = Path("."),
+) -> None:
+    """Write a starter watchlists/ folder: the seed watchlist, to edit.
+
+    Example: monitor init ~/monitoring && cd ~/monitoring && monitor validate
+    """
+    from monitor.commands import init_folder
+
+    with user_errors():
+        say(*init_folder(directory))
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    keep: Annotated[
+        Path | None, typer.Option(help="Keep the demo's database and digests in this directory.")
+    ] = None,
+) -> None:
+    """Run the whole loop offline on bundled sample feeds and print the digest's path.
+
+    Example: monitor demo
+    """
+    from monitor.demo import run_demo
+    from monitor.logs import configure
+
+    with user_errors():
+        configure("text")
+        path = run_demo(state(ctx).settings(), keep)
+    say(f"digest written: {path}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Create or upgrade the database schema (alembic upgrade head).
+
+    Example: MONITOR_DATABASE_URL=sqlite:///data/monitor.db monitor db upgrade
+    """
+    from monitor.migrations import upgrade
+    from monitor.migrations.schema import FIRST
+    from monitor.store import Store
+
+    with user_errors():
+        store = Store(state(ctx).settings().database_url)
+        try:
+            found, now = upgrade(store.engine)
+        finally:
+            store.close()
+    if found == now:
+        say(f"database schema is up to date at revision {now}")
+    elif found == "legacy":
+        say(f"existing tables stamped as revision {FIRST}, schema now at {now}")
+    else:
+        say(f"database schema upgraded from {found or 'nothing'} to {now}")
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context) -> None:
+    """Print the database's schema revision and the code's newest (head).
+
+    Example: monitor db current
+    """
+    from monitor.migrations.schema import current
+
+    with user_errors():
+        schema = current(state(ctx).settings().database_url)
+    say(schema.describe())
+    raise typer.Exit(1 if schema.unknown else 0)
+
+
+@db_app.command("revision")
+def db_revision(
+    message: Annotated[str, typer.Option("-m", "--message", help="What the revision does.")],
+    empty: Annotated[
+        bool, typer.Option("--empty", help="Write an empty revision to fill in by hand.")
+    ] = False,
+) -> None:
+    """For developers: write a migration that brings the schema to the models
+    (alembic revision --autogenerate, against a scratch SQLite database at head).
+    Review it, then run the tests.
+
+    Example: monitor db revision -m "add feed.language"
+    """
+    from monitor.migrations.schema import new_revision
+
+    with user_errors():
+        path = new_revision(message, empty)
+    say(f"wrote {path}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

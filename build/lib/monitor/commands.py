@@ -1,0 +1,442 @@
+"""What the CLI commands do, as functions returning values and lines to print.
+
+The commands that only read (status, matches, test --stored) open the
+database with ``reading``: nothing is created or migrated, and no service is
+built. The others work through a ``Worker`` (monitor.app).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from monitor.config import Settings
+from monitor.errors import MonitorError
+from monitor.redact import redact_url
+from monitor.schedule import parse_when
+from monitor.store import Store, sqlite_path
+from monitor.watchlist import LoadResult, Watchlist, load_all, load_file, unset_notes
+
+if TYPE_CHECKING:  # imported where used: `monitor status` loads neither
+    from monitor.app import Worker
+    from monitor.matcher import Explanation
+
+
+class NoDatabase(MonitorError):
+    """Nothing has been stored yet: no database file, or no schema in it."""
+
+
+@contextmanager
+def reading(settings: Settings) -> Iterator[Store]:
+    """The database as it is, for commands that only read: NoDatabase when
+    there is none yet, SchemaError when its schema is not this version's."""
+    from monitor.migrations import require_head
+    from monitor.migrations.revision import EmptySchema
+
+    path = sqlite_path(settings.database_url)
+    if path is not None and not path.is_file():
+        raise NoDatabase(f"no database at {path} yet: `monitor run` or `monitor poll` creates it")
+    store = Store(settings.database_url, create_directory=False)
+    try:
+        try:
+            require_head(store.engine)
+        except EmptySchema as e:
+            raise NoDatabase(e.message) from None
+        yield store
+    finally:
+        store.close()
+
+
+def since_time(text: str, now: datetime) -> datetime:
+    try:
+        return parse_when(text, now)
+    except ValueError as e:
+        raise MonitorError(str(e)) from e
+
+
+# --- init ------------------------------------------------------------------------
+
+
+def init_folder(directory: Path) -> Iterator[str]:
+    """watchlists/ with the seed watchlist in ``directory``; nothing is overwritten."""
+    import shutil
+
+    from monitor.resources import SEED, seed_watchlists
+
+    folder = directory / "watchlists"
+    target = folder / SEED
+    if target.exists():
+        raise MonitorError(f"{target} exists already: nothing written")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(seed_watchlists() / SEED, target)
+    except OSError as e:
+        raise MonitorError(f"cannot write {target}: {e.strerror}") from e
+    yield f"wrote {target}: a worked example (North Korean forces in Russia's war)"
+    yield f"next: edit it, check it with `monitor validate {folder}`, then run `monitor run`"
+    yield "(from another folder, set MONITOR_WATCHLISTS to this one)"
+
+
+# --- validate and health --------------------------------------------------------
+
+
+def validate(paths: Sequence[Path], config: Settings) -> tuple[list[str], bool]:
+    from monitor.digest import Renderer
+
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        return [f"{p}: no such file or directory" for p in missing], False
+    result = load_all(list(paths), config.timezone)
+    template_problems = Renderer(config.templates_dir).check()
+    lines = [str(d) for d in result.problems] + [f"template {t}" for t in template_problems]
+    if lines:
+        return lines, False
+    if not result.watchlists:
+        return [f"no watchlist files (*.yaml) in {', '.join(map(str, paths))}"], False
+    rules = sum(len(w.entities) + len(w.topics) for w in result.watchlists)
+    notes = [f"warning: {n}" for n in unset_notes(result.watchlists, os.environ)]
+    return [*notes, f"ok: {len(result.watchlists)} watchlists, {rules} rules"], True
+
+
+def find_watchlist(config: Settings, name: str) -> Watchlist:
+    """A watchlist by id (from MONITOR_WATCHLISTS) or by file path."""
+    path = Path(name)
+    if not path.suffix:
+        path = config.watchlists / f"{name}.yaml"
+    if not path.exists():
+        raise MonitorError(f"no watchlist {name!r} (looked for {path})")
+    return load_file(path, config.timezone)
+
+
+def health(config: Settings) -> str:
+    """``monitor run --check``, the container's health check: a line saying
+    all is well, or MonitorError with a one-line reason. Well means the
+    database answers and at least one watchlist loads; a broken edit of one
+    file does not make a worker unhealthy (the service keeps that file's last
+    good version, and ``monitor validate`` names the problem)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if not config.watchlists.is_dir():
+        raise MonitorError(f"unhealthy: no watchlist directory {config.watchlists}")
+    result = load_all([config.watchlists], config.timezone)
+    if not result.watchlists:
+        reason = (
+            str(result.problems[0])
+            if result.problems
+            else f"no watchlist files (*.yaml) in {config.watchlists}"
+        )
+        raise MonitorError(f"unhealthy: no watchlist loads: {reason}")
+    path = sqlite_path(config.database_url)
+    if path is not None and not path.exists():  # do not create it: `monitor run` does
+        raise MonitorError(f"unhealthy: no database at {path}")
+    store = Store(config.database_url, create_directory=False)
+    try:
+        store.ping()
+    except SQLAlchemyError as e:
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        raise MonitorError(f"unhealthy: the database does not answer: {reason}") from e
+    finally:
+        store.close()
+    broken = len({d.path for d in result.problems})
+    note = f" ({broken} broken, see `monitor validate`)" if broken else ""
+    count = len(result.watchlists)
+    loads = "1 watchlist loads" if count == 1 else f"{count} watchlists load"
+    return f"ok: the database answers, {loads}{note}"
+
+
+# --- digest -----------------------------------------------------------------
+
+
+def digest(worker: Worker, name: str | None, since: str | None, dry_run: bool) -> Iterator[str]:
+    from monitor.channels.files import digest_file_name
+
+    watchlists = (
+        [find_watchlist(worker.settings, name)] if name else list(worker.watchlists.by_id.values())
+    )
+    if not watchlists:
+        raise MonitorError(f"no watchlists in {worker.settings.watchlists}")
+    for watchlist in watchlists:
+        if since is not None or dry_run:
+            yield from _preview(worker, watchlist, since, dry_run)
+            continue
+        result = worker.digest_now(watchlist)
+        if result.record is None:
+            yield f"{watchlist.id}: a digest for this moment exists already"
+            continue
+        slot = result.record.scheduled_for
+        path = worker.settings.output_dir / watchlist.id / digest_file_name(slot)
+        yield f"{watchlist.id}: {result.record.match_count} matches -> {path}"
+
+
+def _preview(
+    worker: Worker, watchlist: Watchlist, since: str | None, dry_run: bool
+) -> Iterator[str]:
+    """A digest that is rendered but not recorded: --since and --dry-run."""
+    from monitor.channels.files import digest_file_name
+    from monitor.types import DigestRecord
+
+    now = worker.clock()
+    if since is not None:
+        start = since_time(since, now)
+        found = worker.store.matches.between(watchlist.id, start, now)
+    else:
+        start = worker.digests.window_start(watchlist, now)
+        found = worker.store.matches.unreported(watchlist.id)
+    record = DigestRecord(0, watchlist.id, now, start, now, "preview", len(found))
+    rendered = worker.digests.render(watchlist, record, found, now)
+    if dry_run:
+        yield f"Subject: {rendered.subject}\n\n{rendered.text}"
+        return
+    path = worker.settings.output_dir / watchlist.id / f"since-{digest_file_name(now)}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(rendered.html, encoding="utf-8")
+    yield f"{watchlist.id}: {len(found)} matches since {start:%Y-%m-%d %H:%M} UTC -> {path}"
+
+
+# --- test (explain) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Document:
+    label: str
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ExplainResult:
+    items: tuple[tuple[Document, tuple[Explanation, ...]], ...]
+
+    def lines(self) -> Iterator[str]:
+        from monitor.explain import explanation_lines
+
+        for document, explanations in self.items:
+            yield f"== {document.label}: {document.title[:100]}"
+            if not explanations:
+                yield "   no rule has any hit"
+            for explanation in explanations:
+                yield from explanation_lines(explanation)
+            yield ""
+        hits = sum(1 for _, ex in self.items for e in ex if e.matched)
+        yield f"{len(self.items)} documents, {hits} rule hits"
+
+    def as_json(self) -> list[dict[str, Any]]:
+        from monitor.explain import explanation_json
+
+        return [
+            {"label": d.label, "title": d.title, "rules": [explanation_json(e) for e in ex]}
+            for d, ex in self.items
+        ]
+
+
+def documents_to_test(
+    config: Settings, text: str | None, title: str, file: Path | None, url: str | None
+) -> list[Document]:
+    from monitor.app import fetch_policy
+    from monitor.clock import utc_now
+    from monitor.fetch import Fetcher
+    from monitor.types import FeedFailure, Fetched
+
+    if text is not None:
+        return [Document("text", title, text)]
+    if file is not None:
+        try:
+            body = file.read_bytes()
+        except OSError as e:
+            raise MonitorError(f"cannot read {file}: {e.strerror}") from e
+        return _documents_from_bytes(str(file), body, "")
+    assert url is not None
+    fetcher = Fetcher(fetch_policy(config))
+    try:
+        outcome = fetcher.fetch(url, utc_now())
+    finally:
+        fetcher.close()
+    if isinstance(outcome, FeedFailure):
+        raise MonitorError(f"{url}: {outcome.reason}: {outcome.message}")
+    assert isinstance(outcome, Fetched)
+    return _documents_from_bytes(url, outcome.body, outcome.content_type)
+
+
+def _documents_from_bytes(label: str, body: bytes, content_type: str) -> list[Document]:
+    from monitor.parse import parse_feed
+    from monitor.text import html_to_text
+    from monitor.types import FeedFailure, Fetched
+
+    parsed = parse_feed(Fetched(label, label, body, content_type, None, None, ""))
+    if not isinstance(parsed, FeedFailure) and parsed.entries:
+        return [Document(e.url or e.key, e.title, e.text) for e in parsed.entries]
+    text = body.decode("utf-8", errors="replace")
+    return [Document(label, "", html_to_text(text) if "<" in text else text)]
+
+
+def explain(
+    config: Settings, name: str, documents: Sequence[Document], all_rules: bool
+) -> ExplainResult:
+    from monitor.matcher import Matcher
+
+    matcher = Matcher([find_watchlist(config, name)])
+    return ExplainResult(
+        tuple((d, tuple(matcher.explain(d.title, d.text, all_rules=all_rules))) for d in documents)
+    )
+
+
+def stored_dry_run(store: Store, watchlist: Watchlist, start: datetime) -> Iterator[str]:
+    """What a (changed) watchlist file would match in the stored items, against
+    what is stored for it now: a dry run before an edit goes live."""
+    from monitor.matcher import Matcher
+
+    matcher = Matcher([watchlist])
+    before = store.matches.rules_of_items(watchlist.id, start)
+    after: set[tuple[int, str]] = set()
+    titles: dict[int, str] = {}
+    matched_before = {item_id for item_id, _ in before}
+    for item in store.items.since(start):
+        found = matcher.match(item.title, item.text)
+        after.update((item.id, match.rule) for match in found)
+        if found or item.id in matched_before:
+            titles[item.id] = item.title
+    gained, lost = sorted(after - before), sorted(before - after)
+    for item_id, rule in gained:
+        yield f"+ {rule}: {titles.get(item_id, item_id)}"
+    for item_id, rule in lost:
+        yield f"- {rule}: {titles.get(item_id, item_id)}"
+    yield (
+        f"{watchlist.id} since {start:%Y-%m-%d %H:%M} UTC: {len(after)} matches with this file, "
+        f"{len(before)} stored; {len(gained)} would start matching, {len(lost)} would stop"
+    )
+
+
+# --- status and matches -----------------------------------------------------
+
+
+def status(
+    store: Store | None, loaded: LoadResult, now: datetime, mail: bool = True
+) -> dict[str, Any]:
+    """Feeds, digests and counts; with no database yet (``store`` None), what
+    the watchlists set up, none of it polled."""
+    followed = dict.fromkeys(feed.url for w in loaded.watchlists for feed in w.feeds)
+    known = store.feeds.statuses() if store is not None else []
+    feeds = [f.__dict__ for f in known if f.url in followed]
+    feeds += [_never_polled(url) for url in followed if url not in {f.url for f in known}]
+    digests = []
+    for watchlist in loaded.watchlists:
+        last = store.digests.last(watchlist.id) if store is not None else None
+        upcoming = watchlist.schedule.next_after(now)
+        if upcoming is not None:  # shown in the watchlist's zone, as the analyst reads it
+            upcoming = upcoming.astimezone(watchlist.schedule.zone)
+        digests.append(
+            {
+                "watchlist": watchlist.id,
+                "schedule": watchlist.schedule.expression,
+                "timezone": watchlist.schedule.timezone,
+                "last_digest": last.scheduled_for if last else None,
+                "last_status": last.status if last else None,
+                "next_digest": upcoming,
+                "unreported_matches": (
+                    store.matches.count_unreported(watchlist.id) if store is not None else 0
+                ),
+            }
+        )
+    return {
+        "now": now,
+        "database": "ok" if store is not None else "none yet",
+        "feeds": feeds,
+        "digests": digests,
+        "counts": store.counts() if store is not None else {},
+        "outbox": store.outbox.counts() if store is not None else {},
+        # Without MONITOR_SMTP_URL, mail waits in the outbox for it.
+        "mail_waiting_for_smtp": (
+            store.outbox.pending_on("email") if store is not None and not mail else 0
+        ),
+        "failed_messages": [
+            {"kind": m.kind, "channel": m.channel, "recipient": m.recipient, "error": error}
+            for m, error in (store.outbox.failed() if store is not None else [])
+        ],
+        "watchlist_problems": [str(p) for p in loaded.problems],
+        "watchlist_notes": unset_notes(loaded.watchlists, os.environ),
+    }
+
+
+def _never_polled(url: str) -> dict[str, Any]:
+    from monitor.types import FeedStatus
+
+    return FeedStatus(url, None, None, None, None, 0, None, None, 0).__dict__
+
+
+def status_lines(report: dict[str, Any]) -> Iterator[str]:
+    yield "Feeds:"
+    for f in report["feeds"]:
+        yield from _feed_lines(f)
+    if not report["feeds"]:
+        yield "  (none)"
+    yield "Digests:"
+    for d in report["digests"]:
+        yield (
+            f"  {d['watchlist']}: last {_when(d['last_digest'])} ({d['last_status'] or '-'}); "
+            f"next {d['next_digest']:%Y-%m-%d %H:%M %Z} ({d['timezone']}); "
+            f"{d['unreported_matches']} matches waiting"
+        )
+    yield from _store_lines(report)
+    yield from (f"Watchlist problem: {p}" for p in report["watchlist_problems"])
+    yield from (f"Watchlist note: {n}" for n in report["watchlist_notes"])
+
+
+def _feed_lines(f: dict[str, Any]) -> Iterator[str]:
+    health = (
+        "ok"
+        if not f["consecutive_errors"]
+        else f"FAILING x{f['consecutive_errors']} ({f['last_error_reason']})"
+    )
+    yield f"  {redact_url(f['url'])}"
+    polls = f"last poll {_when(f['last_polled_at'])}; next {_when(f['next_poll_at'])}"
+    yield f"      {health}; {f['items']} items; {polls}"
+    if f["last_error"]:
+        yield f"      last error: {f['last_error']}"
+
+
+def _store_lines(report: dict[str, Any]) -> Iterator[str]:
+    if report["database"] != "ok":
+        yield "Counts: nothing stored yet (no database: `monitor run` or `monitor poll` makes it)"
+    else:
+        yield "Counts: " + ", ".join(f"{v} {k}" for k, v in report["counts"].items())
+    if report["outbox"]:
+        yield "Outbox: " + ", ".join(f"{v} {k}" for k, v in sorted(report["outbox"].items()))
+    if waiting := report["mail_waiting_for_smtp"]:
+        yield (
+            f"Mail: {waiting} messages wait for MONITOR_SMTP_URL; they go out once it is set "
+            "(`monitor retry` or the running service sends them)"
+        )
+    for m in report["failed_messages"]:
+        yield f"  failed: {m['kind']} {m['channel']} to {m['recipient']}: {m['error']}"
+
+
+def _when(moment: Any) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+
+
+def matches(
+    store: Store, names: Sequence[str], start: datetime, now: datetime
+) -> list[dict[str, Any]]:
+    rows = []
+    for name in names:
+        for m in store.matches.between(name, start, now):
+            rows.append(
+                {
+                    "watchlist": m.watchlist,
+                    "rule": m.rule,
+                    "kind": m.kind,
+                    "title": m.item_title,
+                    "url": m.item_url,
+                    "terms": list(m.terms),
+                    "fields": list(m.fields),
+                    "snippet": m.snippet.text,
+                    "sources": list(m.sources),
+                    "first_seen_at": m.first_seen_at,
+                }
+            )
+    return rows

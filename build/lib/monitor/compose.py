@@ -1,0 +1,127 @@
+"""What to send (pure): the outbox drafts of a digest, an alert, a spike alert
+or a feed notice, made from the rendered message and the watchlist's
+recipients. Each draft's idempotency key names what it reports and to whom,
+so queueing it twice is harmless and a resent copy keeps its Message-ID.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from monitor.channels.files import digest_file_name
+from monitor.digest import Rendered
+from monitor.types import (
+    DigestPlan,
+    DigestRecord,
+    FeedReport,
+    FeedStatus,
+    OutboxDraft,
+    StoredMatch,
+)
+from monitor.watchlist import Watchlist
+
+
+def digest_plan(
+    watchlist: Watchlist,
+    record: DigestRecord,
+    matches: Sequence[StoredMatch],
+    feeds: Sequence[FeedStatus],
+) -> DigestPlan:
+    return DigestPlan(
+        watchlist=watchlist.id,
+        title=watchlist.title,
+        scheduled_for=record.scheduled_for,
+        window_start=record.window_start,
+        window_end=record.window_end,
+        timezone=watchlist.schedule.timezone,
+        matches=tuple(matches),
+        feeds=tuple(feeds),
+    )
+
+
+def digest_drafts(
+    watchlist: Watchlist, scheduled_for: datetime, rendered: Rendered, notify: Sequence[str] = ()
+) -> list[OutboxDraft]:
+    """The digest's page in the archive, its email to each digest recipient
+    (queued whether or not mail can be sent yet: it waits in the outbox until
+    MONITOR_SMTP_URL is set) and its notifications."""
+    base = f"digest:{watchlist.id}:{scheduled_for.isoformat()}"
+    page = OutboxDraft(
+        f"{base}:file", "digest", watchlist.id, "file",
+        f"{watchlist.id}/{digest_file_name(scheduled_for)}",
+        rendered.subject, rendered.text, rendered.page or rendered.html,
+    )  # fmt: skip
+    emails = email_drafts(base, "digest", watchlist, watchlist.digest_email, rendered)
+    return [page, *emails, *notify_drafts(base, "digest", watchlist, rendered, notify)]
+
+
+def alert_drafts(
+    watchlist: Watchlist, match_ids: Sequence[int], rendered: Rendered, notify: Sequence[str] = ()
+) -> list[OutboxDraft]:
+    """One alert for a batch of matches, to the alert recipients."""
+    base = f"alert:{watchlist.id}:{min(match_ids)}-{max(match_ids)}:{len(match_ids)}"
+    return _to_alert_recipients(base, "alert", watchlist, rendered, notify)
+
+
+def spike_drafts(
+    watchlist: Watchlist,
+    rules: Sequence[str],
+    now: datetime,
+    rendered: Rendered,
+    notify: Sequence[str] = (),
+) -> list[OutboxDraft]:
+    """One alert for the rules that spiked now (once per rule and hour)."""
+    base = f"spike:{watchlist.id}:{','.join(rules)}:{now:%Y%m%dT%H}"
+    return _to_alert_recipients(base, "alert", watchlist, rendered, notify)
+
+
+def feed_notice_drafts(
+    watchlist: Watchlist,
+    report: FeedReport,
+    now: datetime,
+    rendered: Rendered,
+    notify: Sequence[str] = (),
+) -> list[OutboxDraft]:
+    """A notice that a feed was paused or is gone."""
+    base = f"feed:{report.url}:{report.stopped}:{now.isoformat()}"
+    return _to_alert_recipients(base, "feed", watchlist, rendered, notify)
+
+
+def _to_alert_recipients(
+    base: str, kind: str, watchlist: Watchlist, rendered: Rendered, notify: Sequence[str]
+) -> list[OutboxDraft]:
+    emails = email_drafts(base, kind, watchlist, watchlist.alert_email, rendered)
+    return emails + notify_drafts(base, kind, watchlist, rendered, notify)
+
+
+def email_drafts(
+    base: str,
+    kind: str,
+    watchlist: Watchlist,
+    recipients: Sequence[str],
+    rendered: Rendered,
+) -> list[OutboxDraft]:
+    subject, text, html = rendered.subject, rendered.text, rendered.html
+    return [
+        OutboxDraft(f"{base}:email:{to}", kind, watchlist.id, "email", to, subject, text, html)
+        for to in recipients
+    ]
+
+
+def notify_drafts(
+    base: str, kind: str, watchlist: Watchlist, rendered: Rendered, targets: Sequence[str]
+) -> list[OutboxDraft]:
+    return [
+        OutboxDraft(
+            f"{base}:notify:{target}", kind, watchlist.id, "notify", target,
+            rendered.subject, rendered.text, "",
+        )
+        for target in targets
+    ]  # fmt: skip
+
+
+def quiet_until(watchlist: Watchlist, now: datetime) -> datetime:
+    """When alerts of a watchlist may go out: ``now``, or the end of its quiet hours."""
+    window = watchlist.alert_quiet_hours
+    return window.ends_after(now, watchlist.schedule.timezone) if window else now

@@ -1,0 +1,366 @@
+"""Digests and alerts: what goes in them (pure) and how they read (Jinja2).
+
+``plan_sections`` groups a window's matches by rule, alert rules first, in
+the order the watchlist lists them, and within a rule into stories (near
+copies of one report, see monitor.stories), most widely carried first.
+``Renderer`` turns a plan into the HTML and text people read: HTML templates
+are autoescaped, so nothing a feed says can become markup; the email's HTML
+has its CSS inlined. A user's template that fails (syntax or runtime error)
+is replaced by the built-in one, with one logged error line: a broken edit
+never costs a digest.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from monitor.redact import redact_url
+from monitor.resources import builtin_templates
+from monitor.stories import DEFAULT_THRESHOLD, Report, group
+from monitor.trends import PeriodCount, Trend, compare_periods, sparkline
+from monitor.types import DigestPlan, FeedReport, FeedStatus, Snippet, StoredMatch
+from monitor.watchlist import Watchlist
+
+if TYPE_CHECKING:
+    import css_inline
+    from jinja2 import Environment
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Story:
+    """The reports of one story that matched one rule, earliest first."""
+
+    reports: tuple[StoredMatch, ...]
+
+    @property
+    def lead(self) -> StoredMatch:
+        return self.reports[0]
+
+    @property
+    def first_seen_at(self) -> datetime:
+        return self.lead.first_seen_at
+
+    @property
+    def latest_seen_at(self) -> datetime:
+        return max(m.first_seen_at for m in self.reports)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Every outlet that carried it, the lead's first."""
+        return tuple(dict.fromkeys(s for m in self.reports for s in m.sources))
+
+    @property
+    def also(self) -> tuple[StoredMatch, ...]:
+        """The other reports: "also reported by"."""
+        return self.reports[1:]
+
+    @property
+    def also_sources(self) -> tuple[str, ...]:
+        return tuple(s for s in self.sources if s not in self.lead.sources)
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t for m in self.reports for t in m.terms))
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f for m in self.reports for f in m.fields))
+
+
+@dataclass(frozen=True)
+class Section:
+    """One rule's matches in a digest."""
+
+    rule: str
+    name: str
+    kind: str
+    alert: bool
+    matches: tuple[StoredMatch, ...]  # newest first
+    stories: tuple[Story, ...] = ()  # by number of sources, then newest first
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str  # the email's HTML part (CSS inlined)
+    page: str = ""  # the HTML file, when it differs from the email
+
+
+@dataclass(frozen=True)
+class DigestFigures:
+    """What a digest shows beside its matches, read from the store first."""
+
+    texts: Mapping[int, tuple[int, str]] = field(default_factory=dict)  # match -> (item, text)
+    previous: Mapping[str, int] = field(default_factory=dict)  # per rule, the period before
+    trend: Trend | None = None
+    story_threshold: float = DEFAULT_THRESHOLD
+
+
+def story_ids(
+    matches: Sequence[StoredMatch],
+    texts: Mapping[int, tuple[int, str]],
+    threshold: float = DEFAULT_THRESHOLD,
+) -> dict[int, int]:
+    """Match id -> story number: matches of one item share a story, and items
+    that are near copies of each other (monitor.stories) too."""
+    items: dict[object, int] = {}
+    reports: list[Report] = []
+    item_of: dict[int, int] = {}
+    for m in matches:
+        item, text = texts.get(m.id, (None, m.snippet.text))
+        key = item if item is not None else (m.item_title, m.item_url)
+        if key not in items:
+            items[key] = len(reports)
+            reports.append(Report(m.item_title, text, m.sources))
+        item_of[m.id] = items[key]
+    story_of_item = {i: n for n, members in enumerate(group(reports, threshold)) for i in members}
+    return {match_id: story_of_item[i] for match_id, i in item_of.items()}
+
+
+def _stories(matches: Sequence[StoredMatch], story_of: Mapping[int, int]) -> tuple[Story, ...]:
+    grouped: dict[int, list[StoredMatch]] = {}
+    for m in sorted(matches, key=lambda m: (m.first_seen_at, m.id)):
+        grouped.setdefault(story_of.get(m.id, -m.id), []).append(m)
+    stories = [Story(tuple(reports)) for reports in grouped.values()]
+    stories.sort(key=lambda s: (-len(s.sources), -s.first_seen_at.timestamp(), s.lead.id))
+    return tuple(stories)
+
+
+def plan_sections(
+    watchlist: Watchlist,
+    matches: Sequence[StoredMatch],
+    story_of: Mapping[int, int] | None = None,
+) -> list[Section]:
+    """Matches grouped by rule; alert rules first, then the watchlist's order.
+    Without ``story_of`` every item is a story of its own."""
+    story_of = story_of or {}
+    names = watchlist.rule_names
+    alerts = watchlist.alert_rules
+    by_rule: dict[str, list[StoredMatch]] = {}
+    for match in matches:
+        by_rule.setdefault(match.rule, []).append(match)
+    return [
+        Section(
+            rule,
+            names.get(rule, rule),
+            by_rule[rule][0].kind,
+            rule in alerts,
+            tuple(sorted(by_rule[rule], key=lambda m: m.first_seen_at, reverse=True)),
+            _stories(by_rule[rule], story_of),
+        )
+        for rule in sorted(by_rule, key=lambda rule: rule_rank(watchlist, rule))
+    ]
+
+
+def rule_rank(watchlist: Watchlist, rule: str) -> tuple[bool, int, str]:
+    """Alert rules first, then the order of the watchlist file."""
+    order = [e.id for e in watchlist.entities] + [t.id for t in watchlist.topics]
+    position = order.index(rule) if rule in order else len(order)
+    return rule not in watchlist.alert_rules, position, rule
+
+
+def rules_in_order(watchlist: Watchlist) -> list[tuple[str, str, bool]]:
+    """(id, name, alert) of every rule, alert rules first."""
+    names, alerts = watchlist.rule_names, watchlist.alert_rules
+    ordered = sorted(names, key=lambda rule: rule_rank(watchlist, rule))
+    return [(rule, names[rule], rule in alerts) for rule in ordered]
+
+
+def unhealthy(feeds: Sequence[FeedStatus], watchlist: Watchlist | None = None) -> list[FeedStatus]:
+    """Feeds failing, paused or gone (those of ``watchlist`` when given)."""
+    urls = {f.url for f in watchlist.feeds} if watchlist is not None else None
+    return [
+        f
+        for f in feeds
+        if (f.consecutive_errors > 0 or f.status != "active") and (urls is None or f.url in urls)
+    ]
+
+
+def digest_context(
+    plan: DigestPlan, watchlist: Watchlist, figures: DigestFigures
+) -> dict[str, Any]:
+    """The variables the digest templates receive (documented in digest.html.j2)."""
+    story_of = story_ids(plan.matches, figures.texts, figures.story_threshold)
+    sections = plan_sections(watchlist, plan.matches, story_of)
+    now_counts: dict[str, int] = {}
+    for m in plan.matches:
+        now_counts[m.rule] = now_counts.get(m.rule, 0) + 1
+    counts: list[PeriodCount] = compare_periods(
+        rules_in_order(watchlist), now_counts, figures.previous
+    )
+    return {
+        "plan": plan,
+        "watchlist": watchlist,
+        "sections": sections,
+        "zone": plan.timezone,
+        "items": len({(m.item_title, m.item_url) for m in plan.matches}),
+        "stories": len(set(story_of.values())),
+        "counts": counts,
+        "trend": figures.trend,
+        "failing_feeds": unhealthy(plan.feeds, watchlist),
+        "medium": "email",
+    }
+
+
+@functools.cache
+def _inliner() -> css_inline.CSSInliner:
+    import css_inline
+
+    return css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+
+def inline_css(html: str) -> str:
+    """<style> rules moved into style attributes (mail clients drop <style>);
+    @media rules (dark mode, phones) stay in a <style> for those that read it."""
+    return _inliner().inline(html)
+
+
+class Renderer:
+    """Jinja2 templates from the user's templates directory, falling back to
+    the built-in ones when a user's template is missing or fails. Jinja2 is
+    loaded with the first message: a poll that alerts nobody never loads it."""
+
+    def __init__(self, templates_dir: Path, builtin_dir: Path | None = None) -> None:
+        self.templates_dir = templates_dir
+        self.builtin_dir = builtin_dir or builtin_templates()
+        self._reported: set[str] = set()  # failures logged for the current message
+
+    @functools.cached_property
+    def env(self) -> Environment:
+        return _environment(self.templates_dir)
+
+    @functools.cached_property
+    def builtin(self) -> Environment | None:
+        same = self.templates_dir.resolve() == self.builtin_dir.resolve()
+        return None if same else _environment(self.builtin_dir)
+
+    def render(self, name: str, **context: Any) -> str:
+        try:
+            return self.env.get_template(name).render(**context)
+        except Exception as e:  # a user's template can fail in any way: never lose a digest
+            if self.builtin is None:
+                raise
+            reason = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+            if name not in self._reported:  # one line per message, not per rendering
+                self._reported.add(name)
+                log.error("template %s failed, the built-in one was used: %s", name, reason)
+            return self.builtin.get_template(name).render(**context)
+
+    def digest(
+        self, plan: DigestPlan, watchlist: Watchlist, figures: DigestFigures | None = None
+    ) -> Rendered:
+        self._reported.clear()
+        context = digest_context(plan, watchlist, figures or DigestFigures())
+        subject = self.render("digest_subject.txt.j2", **context).strip()
+        return Rendered(
+            subject,
+            self.render("digest.txt.j2", **context),
+            inline_css(self.render("digest.html.j2", **context)),
+            self.render("digest.html.j2", **{**context, "medium": "page"}),
+        )
+
+    def alert(
+        self, watchlist: Watchlist, matches: Sequence[StoredMatch], now: datetime
+    ) -> Rendered:
+        sections = plan_sections(watchlist, matches)
+        return self._message("alert", watchlist, now, sections=sections, matches=matches)
+
+    def spike(self, watchlist: Watchlist, spikes: Sequence[Any], now: datetime) -> Rendered:
+        return self._message("spike", watchlist, now, spikes=spikes)
+
+    def feed_problem(self, watchlist: Watchlist, report: FeedReport, now: datetime) -> Rendered:
+        """A notice that a feed was paused or is gone (its text part as the
+        plain templates say it, the HTML as written: it has no CSS to inline)."""
+        context = {"watchlist": watchlist, "report": report, "now": now}
+        return Rendered(
+            self.render("feed_problem_subject.txt.j2", **context).strip(),
+            self.render("feed_problem.txt.j2", **context),
+            self.render("feed_problem.html.j2", **context),
+        )
+
+    def _message(self, kind: str, watchlist: Watchlist, now: datetime, **values: Any) -> Rendered:
+        """Subject, text and inlined HTML from the ``kind`` templates."""
+        context = {"watchlist": watchlist, "zone": watchlist.schedule.timezone, "now": now}
+        context.update(values)
+        subject = self.render(f"{kind}_subject.txt.j2", **context).strip()
+        return Rendered(
+            subject,
+            self.render(f"{kind}.txt.j2", **context),
+            inline_css(self.render(f"{kind}.html.j2", **context)),
+        )
+
+    def index(self, watchlist: Watchlist, entries: Sequence[tuple[str, str]]) -> str:
+        return self.render("index.html.j2", watchlist=watchlist, entries=entries)
+
+    def check(self) -> list[str]:
+        """Problems loading the templates, for `monitor validate`."""
+        from jinja2 import TemplateError
+
+        problems = []
+        for name in self.env.list_templates(extensions=["j2"]):
+            try:
+                self.env.get_template(name)
+            except TemplateError as e:
+                problems.append(f"{name}: {e}")
+        return problems
+
+
+def _environment(directory: Path) -> Environment:
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    env = Environment(
+        loader=FileSystemLoader(str(directory)),
+        autoescape=lambda name: bool(name and name.endswith(".html.j2")),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["local"] = _local_time
+    env.filters["bracket_hits"] = _bracket_hits
+    env.filters["safe_url"] = safe_url
+    env.filters["sanitize"] = sanitize
+    env.filters["spark"] = sparkline
+    env.filters["redact"] = redact_url
+    return env
+
+
+def safe_url(url: str | None) -> str:
+    """``url`` when it is http(s), else "": only those may become a link."""
+    if not url:
+        return ""
+    try:
+        scheme = urlsplit(url.strip()).scheme.lower()
+    except ValueError:
+        return ""
+    return url if scheme in ("http", "https") else ""
+
+
+def sanitize(markup: str) -> str:
+    """Feed HTML made safe to show (nh3): no script, style, event handler or
+    javascript: URL survives. Use as ``{{ html | sanitize | safe }}``."""
+    import nh3
+
+    return nh3.clean(markup, url_schemes={"http", "https", "mailto"})
+
+
+def _bracket_hits(snippet: Snippet) -> str:
+    """A snippet for plain text: hits in [brackets]."""
+    return "".join(f"[{piece}]" if hit else piece for piece, hit in snippet.pieces())
+
+
+def _local_time(moment: datetime | None, zone: str, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
+    if moment is None:
+        return ""
+    return moment.astimezone(ZoneInfo(zone)).strftime(fmt)

@@ -1,0 +1,87 @@
+"""Explanations of matches as text and JSON, for `monitor test` (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor import query as q
+from monitor.matcher import EntityExplanation, Explanation, TopicExplanation
+from monitor.types import Hit
+
+
+def describe_hit(hit: Hit) -> str:
+    return f'"{hit.term}" in {hit.field} at {hit.start}-{hit.end}'
+
+
+def explanation_lines(explanation: Explanation) -> list[str]:
+    verdict = "HIT " if explanation.matched else "miss"
+    if isinstance(explanation, EntityExplanation):
+        entity = explanation.entity
+        lines = [f"{verdict} {explanation.watchlist}/{entity.id} (entity: {entity.name})"]
+        lines += [f"       alias {describe_hit(h)}" for h in explanation.hits]
+        lines += [f"       vetoed by exclude {describe_hit(h)}" for h in explanation.vetoed_by]
+        lines += [
+            f"       ignored alias {describe_hit(h)}: none of its context words occur"
+            for h in explanation.out_of_context
+        ]
+        return lines
+    topic = explanation.topic
+    lines = [f"{verdict} {explanation.watchlist}/{topic.id} (topic: {topic.name})"]
+    return lines + _tree_lines(explanation.evaluation, depth=1)
+
+
+def _tree_lines(evaluation: q.Evaluation, depth: int) -> list[str]:
+    node = evaluation.node
+    mark = "✓" if evaluation.value else "✗"
+    indent = "      " + "  " * depth
+    if isinstance(node, q.Term | q.EntityRef):
+        hits = [o.payload for o in evaluation.occurrences if isinstance(o.payload, Hit)]
+        where = ", ".join(f"{h.field} {h.start}-{h.end}" for h in hits)
+        return [f"{indent}{mark} {node}" + (f"  [{where}]" if where else "")]
+    label = _operator(node)
+    lines = [f"{indent}{mark} {label}"]
+    for child in evaluation.children:
+        lines += _tree_lines(child, depth + 1)
+    return lines
+
+
+def _operator(node: q.Node) -> str:
+    if isinstance(node, q.Near):
+        return f"NEAR/{node.distance}"
+    return type(node).__name__.upper()
+
+
+def explanation_json(explanation: Explanation) -> dict[str, Any]:
+    base: dict[str, Any] = {"watchlist": explanation.watchlist, "matched": explanation.matched}
+    if isinstance(explanation, EntityExplanation):
+        return base | {
+            "rule": explanation.entity.id,
+            "kind": "entity",
+            "hits": [_hit_json(h) for h in explanation.hits],
+            "vetoed_by": [_hit_json(h) for h in explanation.vetoed_by],
+            "out_of_context": [_hit_json(h) for h in explanation.out_of_context],
+        }
+    assert isinstance(explanation, TopicExplanation)
+    return base | {
+        "rule": explanation.topic.id,
+        "kind": "topic",
+        "query": explanation.topic.query,
+        "hits": [_hit_json(h) for h in explanation.hits],
+        "tree": _tree_json(explanation.evaluation),
+    }
+
+
+def _hit_json(hit: Hit) -> dict[str, Any]:
+    return {"term": hit.term, "field": hit.field, "start": hit.start, "end": hit.end}
+
+
+def _tree_json(evaluation: q.Evaluation) -> dict[str, Any]:
+    node = evaluation.node
+    if isinstance(node, q.Term | q.EntityRef):
+        hits = [o.payload for o in evaluation.occurrences if isinstance(o.payload, Hit)]
+        return {"leaf": str(node), "value": evaluation.value, "hits": [_hit_json(h) for h in hits]}
+    return {
+        "op": _operator(node),
+        "value": evaluation.value,
+        "children": [_tree_json(c) for c in evaluation.children],
+    }

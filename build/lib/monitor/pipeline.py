@@ -1,0 +1,302 @@
+"""The poll cycle, wiring only:
+
+    due feeds | claim (a lease) | fetch (threads) | parse + match (processes,
+    changed bodies only) | decide | record (the lease cleared)
+
+Due feeds are claimed in batches, so that several workers sharing a database
+split them between them, and the next batch is claimed as the last runs low.
+This thread claims, hands each feed to a fetch thread and each changed body
+to the parser, decides, and records: the store is written from one thread.
+What a poll does to a feed is decided in monitor.decide, what an entry is in
+monitor.parse, what matches in monitor.matcher; this module calls them in
+order and turns every feed's outcome into a ``FeedReport``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from monitor.decide import RetryPolicy, decide
+from monitor.fetch import host_of
+from monitor.matcher import Matcher
+from monitor.store import DEFAULT_FEED_LEASE, Store
+from monitor.types import (
+    CycleReport,
+    FeedChange,
+    FeedFailure,
+    FeedReport,
+    FeedState,
+    Fetched,
+    FetchOutcome,
+    Parsed,
+)
+
+log = logging.getLogger(__name__)
+
+# Polls that stored nothing (unchanged, failed) are recorded (and their leases
+# released) this many at a time, and whenever leases are renewed, and at the end.
+RECORD_BATCH = 64
+
+
+class FeedFetcher(Protocol):
+    """What the cycle needs of monitor.fetch.Fetcher (tests hand it a fake)."""
+
+    def fetch(
+        self,
+        url: str,
+        now: datetime,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        known_hash: str | None = None,
+    ) -> FetchOutcome: ...
+
+
+class Parser(Protocol):
+    """What the cycle needs of monitor.parsepool: a changed body's parse
+    (``scope``: the feed's name, which qualifies its guids)."""
+
+    def submit(self, fetched: Fetched, matcher: Matcher, scope: str = "") -> Future[Parsed]: ...
+
+
+@dataclass(frozen=True)
+class _Fetch:
+    """A feed's fetch under way (its future yields the outcome and seconds)."""
+
+    feed: FeedState
+
+
+@dataclass(frozen=True)
+class _Parse:
+    """A changed body's parse under way."""
+
+    feed: FeedState
+    fetched: Fetched
+    seconds: float
+
+
+@dataclass
+class Poller:
+    store: Store
+    fetcher: FeedFetcher
+    parser: Parser
+    matcher: Matcher
+    workers: int = 8  # fetches at once
+    per_host: int = 2  # fetches at once to one host (the Fetcher holds to it too)
+    pause_after: int = 10  # consecutive failures that pause a feed
+    jitter: Callable[[], float] = random.random
+    # How long a claimed feed is kept from other workers; renewed every third
+    # of it while the cycle runs, so it runs out only when this worker died.
+    lease: timedelta = DEFAULT_FEED_LEASE
+    # The clock that dates each batch's lease (a long cycle claims its last
+    # batch well after ``now``); None: ``now``.
+    clock: Callable[[], datetime] | None = None
+    # Called with +n when feeds are claimed and -n as their polls are recorded.
+    on_lease: Callable[[int], None] = lambda _: None
+    raise_errors: bool = False  # tests: a bug in the pipeline fails loudly
+
+    @property
+    def batch(self) -> int:
+        """How many feeds one claim takes: enough to keep the threads busy
+        until the next claim, few enough to leave the rest to other workers."""
+        return 4 * self.workers
+
+    def cycle(self, now: datetime, urls: Sequence[str], force: bool = False) -> CycleReport:
+        """Poll those of ``urls`` that are due (all of them with ``force``),
+        claiming them in batches; each is polled at most once per cycle."""
+        # Read once, then claimed a batch at a time: a claim of the whole
+        # list each time would cost more than a batch of 304s.
+        remaining = self.store.feeds.due(now, list(dict.fromkeys(urls)), force)
+        renew_every = self.lease.total_seconds() / 3
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="fetch") as threads:
+            cycle = _Cycle(self, now, threads)
+            renewed = time.monotonic()
+            while remaining or cycle.outstanding:
+                if remaining and cycle.outstanding <= self.workers:
+                    wanted = self.batch - cycle.outstanding
+                    # Those not claimed were taken by another worker meanwhile.
+                    cycle.start(self._claim(now, remaining[:wanted], force, wanted))
+                    del remaining[:wanted]
+                    continue
+                cycle.take(renew_every)
+                if len(cycle.finished) >= RECORD_BATCH or not cycle.outstanding:
+                    cycle.record_finished()
+                if time.monotonic() - renewed >= renew_every:
+                    cycle.record_finished()  # done with these: release them
+                    # Still at work on the rest: a lease runs out only when this worker died.
+                    self.store.feeds.renew(self._now(now), self.lease)
+                    renewed = time.monotonic()
+            cycle.record_finished()
+        return CycleReport(tuple(cycle.reports[url] for url in cycle.order))
+
+    def _now(self, now: datetime) -> datetime:
+        return self.clock() if self.clock else now
+
+    def _claim(self, now: datetime, urls: list[str], force: bool, limit: int) -> list[FeedState]:
+        due = self.store.feeds.claim(
+            now, urls, force, limit=limit, lease=self.lease, claimed_at=self._now(now)
+        )
+        if due:
+            self.on_lease(len(due))
+        return due
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(self.pause_after, self.jitter())
+
+
+@dataclass
+class _Cycle:
+    """The feeds one cycle has claimed and not recorded: waiting for their
+    host, fetching on the threads, or parsing; and the polls finished but not
+    yet recorded."""
+
+    poller: Poller
+    now: datetime
+    threads: ThreadPoolExecutor
+    order: list[str] = field(default_factory=list)  # claimed, in claim order
+    reports: dict[str, FeedReport] = field(default_factory=dict)
+    busy: dict[Future[Any], _Fetch | _Parse] = field(default_factory=dict)
+    # Each future puts itself here when done: waiting on all of them at once
+    # (concurrent.futures.wait) would cost each of hundreds of 304s a waiter
+    # on every future still busy.
+    done: queue.SimpleQueue[Future[Any]] = field(default_factory=queue.SimpleQueue)
+    finished: list[FeedChange] = field(default_factory=list)  # to record, stored nothing
+    # A feed whose host has all its fetches out waits here, not on a thread:
+    # threads blocked on a busy host would hold up every other host's feeds.
+    fetching: dict[str, int] = field(default_factory=dict)  # host -> fetches out
+    waiting: dict[str, deque[FeedState]] = field(default_factory=dict)  # host -> feeds
+
+    def start(self, feeds: list[FeedState]) -> None:
+        self.order += [feed.url for feed in feeds]
+        for feed in feeds:
+            host = host_of(feed.fetch_url)
+            if self.fetching.get(host, 0) >= self.poller.per_host:
+                self.waiting.setdefault(host, deque()).append(feed)
+            else:
+                self._fetch_now(feed, host)
+
+    @property
+    def outstanding(self) -> int:
+        """Feeds claimed and not finished: waiting, fetching or parsing."""
+        return len(self.busy) + sum(len(feeds) for feeds in self.waiting.values())
+
+    def _fetch_now(self, feed: FeedState, host: str) -> None:
+        self.fetching[host] = self.fetching.get(host, 0) + 1
+        self._watch(self.threads.submit(self._fetch, feed), _Fetch(feed))
+
+    def _watch(self, future: Future[Any], work: _Fetch | _Parse) -> None:
+        self.busy[future] = work
+        future.add_done_callback(self.done.put)
+
+    def _fetched(self, feed: FeedState) -> None:
+        """A fetch ended: its host's next waiting feed goes out."""
+        host = host_of(feed.fetch_url)
+        self.fetching[host] -= 1
+        waiting = self.waiting.get(host)
+        if waiting:
+            self._fetch_now(waiting.popleft(), host)
+
+    def _fetch(self, feed: FeedState) -> tuple[FetchOutcome, float]:
+        """On a fetch thread."""
+        started = time.monotonic()
+        outcome = self.poller.fetcher.fetch(
+            feed.fetch_url, self.now, feed.etag, feed.last_modified, known_hash=feed.body_hash
+        )
+        return outcome, time.monotonic() - started
+
+    def take(self, timeout: float) -> None:
+        """Take in what finished, waiting up to ``timeout`` for the first."""
+        try:
+            done = [self.done.get(timeout=timeout)]
+        except queue.Empty:
+            return
+        while not self.done.empty():
+            done.append(self.done.get_nowait())
+        for future in done:
+            work = self.busy.pop(future)
+            try:
+                self._next(future, work)
+            except Exception as e:
+                if self.poller.raise_errors:
+                    raise
+                # Not a feed problem but a bug: say so loudly, keep the other feeds going.
+                log.exception("internal error while polling %s", work.feed.url)
+                failure = FeedFailure(work.feed.url, "internal_error", f"{type(e).__name__}: {e}")
+                self._failed(work.feed, failure, None)
+
+    def _next(self, future: Future[Any], work: _Fetch | _Parse) -> None:
+        feed = work.feed
+        if isinstance(work, _Parse):
+            self._parsed(work, _parse_result(future, work))
+            return
+        self._fetched(feed)
+        outcome, seconds = future.result()
+        if isinstance(outcome, Fetched):
+            parse = self.poller.parser.submit(outcome, self.poller.matcher, feed.url)
+            self._watch(parse, _Parse(feed, outcome, seconds))
+        elif isinstance(outcome, FeedFailure):
+            self._failed(feed, outcome, seconds)
+        else:
+            change = decide(feed, outcome, self.now, self.poller.policy())
+            self.finished.append(change)
+            self.reports[feed.url] = FeedReport(feed.url, outcome.reason, fetch_seconds=seconds)
+
+    def _parsed(self, work: _Parse, parsed: Parsed | FeedFailure) -> None:
+        feed, now = work.feed, self.now
+        if isinstance(parsed, FeedFailure):
+            self._failed(feed, parsed, work.seconds)
+            return
+        if isinstance(parsed.feed, FeedFailure):
+            self._failed(feed, parsed.feed, work.seconds)
+            return
+        change = decide(feed, work.fetched, now, self.poller.policy(), parsed.feed)
+        saved = self.poller.store.items.save(change, parsed.feed.entries, parsed.matches, now)
+        self.poller.on_lease(-1)
+        self.reports[feed.url] = FeedReport(
+            feed.url, "updated", saved.new_items, saved.new_matches,
+            fetch_seconds=work.seconds, matches_by_watchlist=saved.by_watchlist,
+        )  # fmt: skip
+
+    def _failed(self, feed: FeedState, failure: FeedFailure, seconds: float | None) -> None:
+        change = decide(feed, failure, self.now, self.poller.policy())
+        self.finished.append(change)
+        self.reports[feed.url] = FeedReport(
+            feed.url, failure.reason, message=failure.message, stopped=change.stopped,
+            fetch_seconds=seconds,
+        )  # fmt: skip
+
+    def record_finished(self) -> None:
+        """Record (and release) the polls that stored nothing so far, in one
+        transaction, and not only at the end of a long cycle, when their
+        leases might have run out."""
+        if not self.finished:
+            return
+        batch, self.finished = self.finished, []
+        self.poller.store.feeds.record(batch)
+        self.poller.on_lease(-len(batch))
+
+
+def _parse_result(future: Future[Any], work: _Parse) -> Parsed | FeedFailure:
+    """The parse's result; a parse that ran out of time or killed its
+    process fails its feed."""
+    url = work.feed.fetch_url
+    try:
+        result = future.result()
+    except TimeoutError:
+        return FeedFailure(url, "parse_timeout", "parsing this feed took too long")
+    except OSError as e:
+        from pebble import ProcessExpired  # loaded only with the parse processes
+
+        if not isinstance(e, ProcessExpired):
+            raise
+        return FeedFailure(url, "parse_error", f"the parse process died on this feed ({e})")
+    assert isinstance(result, Parsed)
+    return result

@@ -1,0 +1,165 @@
+"""The service: APScheduler running the worker's jobs on their ticks, signals,
+and on SQLite the lock that keeps a second service off the same file. No
+business logic: each job calls one method of the worker (monitor.app).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from monitor import metrics
+from monitor.app import Worker
+from monitor.clock import Clock, utc_now
+from monitor.config import Settings
+from monitor.errors import MonitorError
+from monitor.redact import redact_url
+from monitor.store import sqlite_path
+
+log = logging.getLogger(__name__)
+
+
+# --- the service loop ------------------------------------------------------------
+
+
+def _guarded(name: str, job: Callable[[], object]) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            job()
+        except Exception:
+            # A job that fails (database locked, disk full) must not stop the
+            # service; it is logged with its traceback and runs again next tick.
+            log.exception("%s job failed; it will run again at the next tick", name)
+
+    return run
+
+
+def _poll_and_log(worker: Worker) -> None:
+    report = worker.poll()
+    if report.feeds:
+        log.info("poll: %s", report.summary())
+
+
+def _digests_and_log(worker: Worker) -> None:
+    for result in worker.due_digests():
+        if result.record is None:
+            log.info("digest %s: this slot already has a digest", result.watchlist)
+        else:
+            r = result.record
+            log.info(
+                "digest %s for %s: %d matches",
+                r.watchlist,
+                r.scheduled_for.isoformat(),
+                r.match_count,
+            )
+
+
+def _deliver_and_log(worker: Worker) -> None:
+    report = worker.deliver()
+    if report.sent or report.failed or report.retrying:
+        log.info("delivery: %s", report.summary())
+
+
+PRUNE_SECONDS = 6 * 3600.0
+
+
+def _prune_and_log(worker: Worker) -> None:
+    if removed := worker.prune():
+        log.info(
+            "retention: removed %d items older than %d days",
+            removed,
+            worker.settings.retention_days,
+        )
+
+
+@contextlib.contextmanager
+def sqlite_single_worker(database_url: str) -> Iterator[None]:
+    """On SQLite, hold an exclusive lock (flock) on ``<database>.lock`` while
+    the service runs: a second ``monitor run`` on the same file refuses to
+    start. The OS drops the lock when the process ends, however it ends."""
+    path = sqlite_path(database_url)
+    if path is None:
+        yield
+        return
+    lock_path = path.with_name(path.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "unknown"
+            raise MonitorError(
+                f"another `monitor run` (pid {holder}) is using {path}: SQLite takes one "
+                "worker; stop it first, or use PostgreSQL for several workers"
+            ) from None
+        lock.truncate(0)
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        yield
+
+
+def run_service(settings: Settings, clock: Clock = utc_now) -> int:
+    """Run until SIGTERM or SIGINT, then finish the running jobs and exit 0.
+    On SQLite, refuses (MonitorError) when another service uses the file."""
+    with sqlite_single_worker(settings.database_url):
+        return _run(settings, clock)
+
+
+def _run(settings: Settings, clock: Clock) -> int:
+    # First: a port in use is the only thing said, before any other start-up line.
+    exporter = None if settings.metrics_port is None else metrics.serve(settings.metrics_port)
+    try:
+        observer = metrics.Metrics(backlog=settings.metrics_port is not None)
+        worker = Worker(settings, clock, observer=observer)
+    except BaseException:
+        if exporter is not None:
+            exporter.shutdown()
+        raise
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    scheduler = BackgroundScheduler(
+        timezone=UTC,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+    )
+    start = datetime.now(UTC)
+    jobs: list[tuple[str, Callable[[], object], float]] = [
+        ("reload", worker.reload, settings.reload_seconds),
+        ("poll", lambda: _poll_and_log(worker), settings.poll_tick_seconds),
+        ("digest", lambda: _digests_and_log(worker), settings.digest_tick_seconds),
+        ("deliver", lambda: _deliver_and_log(worker), settings.deliver_tick_seconds),
+        ("prune", lambda: _prune_and_log(worker), PRUNE_SECONDS),
+    ]
+    for name, job, seconds in jobs:
+        scheduler.add_job(
+            _guarded(name, job),
+            "interval",
+            seconds=seconds,
+            id=name,
+            next_run_time=start + timedelta(seconds=0.1),
+        )
+    scheduler.start()
+    watchlists = worker.watchlists
+    database = redact_url(settings.database_url)
+    log.info(
+        "monitor running: %d watchlists, %d feeds, database %s%s",
+        *(len(watchlists.by_id), len(watchlists.feeds), database),
+        f", metrics on :{settings.metrics_port}/metrics" if exporter is not None else "",
+    )
+    stop.wait()
+    log.info("stopping: finishing running jobs")
+    scheduler.shutdown(wait=True)
+    worker.close()
+    if exporter is not None:
+        exporter.shutdown()
+    log.info("stopped")
+    return 0

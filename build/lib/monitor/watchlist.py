@@ -1,0 +1,500 @@
+"""Watchlist files: YAML in, validated ``Watchlist`` values out.
+
+Every problem in a file is reported at once, each as ``file:line:col:
+message`` pointing at the offending YAML node (or inside a topic query). A
+file is loaded whole or not at all, so a broken edit never half-applies.
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from monitor import query as q
+from monitor.errors import Diagnostic, QuerySyntaxError, WatchlistError
+from monitor.schedule import Cron, QuietHours, parse_duration
+from monitor.yamlsource import MAX_BYTES, Located, Path_, YamlRefused, compose
+
+DEFAULT_POLL_EVERY = timedelta(minutes=15)
+DEFAULT_SCHEDULE = "0 7 * * *"
+_RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_ENV_REFERENCE = re.compile(r"^env:[A-Za-z_][A-Za-z0-9_]*$")
+# No spaces, separators, quotes or encoded-word openers: an address goes into
+# the To header and the SMTP envelope as it is written.
+_ATOM = r'[^@\s<>,;:()\[\]\\"]+'
+_EMAIL = re.compile(rf"^{_ATOM}@{_ATOM}\.{_ATOM}$")
+
+
+# --- the values the rest of the program sees ---------------------------------
+
+
+@dataclass(frozen=True)
+class Alias:
+    text: str
+    case_sensitive: bool = False
+    # An ambiguous alias ("NIS") counts only when one of these also occurs in
+    # the item; empty means it always counts.
+    context: tuple[str, ...] = ()
+
+    @property
+    def prefix(self) -> bool:
+        return self.text.endswith("*")
+
+    @property
+    def stem(self) -> str:
+        return self.text.rstrip("*").strip()
+
+
+@dataclass(frozen=True)
+class Entity:
+    id: str
+    name: str
+    aliases: tuple[Alias, ...]
+    exclude: tuple[str, ...]
+    alert: bool
+
+
+@dataclass(frozen=True)
+class Topic:
+    id: str
+    name: str
+    query: str
+    tree: q.Node
+    alert: bool
+
+
+@dataclass(frozen=True)
+class FeedRef:
+    url: str
+    every: timedelta
+
+
+@dataclass(frozen=True)
+class Watchlist:
+    id: str  # the file name without .yaml
+    path: str
+    title: str
+    description: str
+    feeds: tuple[FeedRef, ...]
+    entities: tuple[Entity, ...]
+    topics: tuple[Topic, ...]
+    schedule: Cron
+    digest_email: tuple[str, ...]
+    alert_email: tuple[str, ...]
+    alert_notify: tuple[str, ...]
+    alert_quiet_hours: QuietHours | None = None  # in the schedule's zone
+
+    @property
+    def rule_names(self) -> dict[str, str]:
+        names = {e.id: e.name for e in self.entities}
+        names.update({t.id: t.name for t in self.topics})
+        return names
+
+    @property
+    def alert_rules(self) -> frozenset[str]:
+        rules = [e.id for e in self.entities if e.alert] + [t.id for t in self.topics if t.alert]
+        return frozenset(rules)
+
+
+# --- the file format, as pydantic models -------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _AliasSpec(_Strict):
+    text: str = Field(min_length=1)
+    case_sensitive: bool = False
+    context: list[str] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"text": value} if isinstance(value, str) else value
+
+    @field_validator("text")
+    @classmethod
+    def _has_letters(cls, text: str) -> str:
+        if not text.strip("* "):
+            raise ValueError("an alias needs at least one letter")
+        return text
+
+    @field_validator("context")
+    @classmethod
+    def _context_has_letters(cls, context: list[str]) -> list[str]:
+        if any(not word.strip("* ") for word in context):
+            raise ValueError("a context word needs at least one letter")
+        return context
+
+
+class _EntitySpec(_Strict):
+    name: str | None = None
+    aliases: list[_AliasSpec] = Field(min_length=1)
+    exclude: list[str] = []
+    alert: bool = False
+
+
+class _TopicSpec(_Strict):
+    name: str | None = None
+    query: str = Field(min_length=1)
+    alert: bool = False
+
+
+class _FeedSpec(_Strict):
+    url: str
+    every: str | None = None
+    title: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"url": value} if isinstance(value, str) else value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError("a feed URL must start with http:// or https://")
+        return url
+
+    @field_validator("every")
+    @classmethod
+    def _duration(cls, every: str | None) -> str | None:
+        if every is not None and parse_duration(every) < timedelta(seconds=1):
+            raise ValueError("a poll interval must be at least 1s")
+        return every
+
+
+def _check_emails(addresses: list[str]) -> list[str]:
+    for address in addresses:
+        if not _EMAIL.match(address) or "=?" in address:
+            raise ValueError(f"not an email address: {address!r}")
+    return addresses
+
+
+class _DigestSpec(_Strict):
+    schedule: str = DEFAULT_SCHEDULE
+    timezone: str | None = None
+    email: list[str] = []
+
+    _emails = field_validator("email")(_check_emails)
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, schedule: str) -> str:
+        # Raises ValueError when malformed; a date that never comes (30 February)
+        # would make every digest tick search years ahead for nothing.
+        if Cron(schedule, "UTC").next_after(datetime(2000, 1, 1, tzinfo=UTC)) is None:
+            raise ValueError(f"{schedule!r} never fires (no such date)")
+        return schedule
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, zone: str | None) -> str | None:
+        if zone is not None:
+            _require_zone(zone)
+        return zone
+
+
+class _AlertSpec(_Strict):
+    email: list[str] = []
+    notify: list[str] = []
+    quiet_hours: str | None = None  # "22:00-07:00" in the digest's zone
+
+    _emails = field_validator("email")(_check_emails)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _window(cls, window: str | None) -> str | None:
+        if window is not None:
+            QuietHours.parse(window)
+        return window
+
+    @field_validator("notify")
+    @classmethod
+    def _notify_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not (_ENV_REFERENCE.match(url) or "://" in url):
+                raise ValueError(
+                    f"{url!r}: use a notification URL (e.g. ntfy://topic) or env:VARIABLE"
+                )
+        return urls
+
+
+class _WatchlistSpec(_Strict):
+    title: str | None = None
+    description: str = ""
+    feeds: list[_FeedSpec] = []
+    entities: dict[str, _EntitySpec] = {}
+    topics: dict[str, _TopicSpec] = {}
+    digest: _DigestSpec = _DigestSpec()
+    alerts: _AlertSpec = _AlertSpec()
+
+
+def _require_zone(zone: str) -> None:
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise ValueError(f"unknown time zone {zone!r} (use an IANA name like Europe/Kyiv)") from e
+
+
+# --- loading -------------------------------------------------------------------
+
+
+def load_file(path: Path, default_timezone: str = "UTC") -> Watchlist:
+    """Load and validate one watchlist file; raises WatchlistError with every problem."""
+    name = str(path)
+    source = read_source(path)
+    return parse_watchlist(source, name, path.stem, default_timezone)
+
+
+def read_source(path: Path) -> str:
+    """A watchlist file's text. Only a regular file is read (a FIFO named
+    *.yaml would block for ever), and a link only to a file in the same
+    folder; no error repeats the file's content."""
+    name = str(path)
+    try:
+        target = path.resolve(strict=True)
+        status = target.stat()
+        if not stat.S_ISREG(status.st_mode):
+            raise WatchlistError([Diagnostic(name, 1, 1, "not a regular file: not read")])
+        if path.is_symlink() and target.parent != path.parent.resolve():
+            message = "a link to a file outside its folder: not read"
+            raise WatchlistError([Diagnostic(name, 1, 1, message)])
+        if status.st_size > MAX_BYTES:
+            message = f"larger than {MAX_BYTES // 1024} KB: not read"
+            raise WatchlistError([Diagnostic(name, 1, 1, message)])
+        return target.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise WatchlistError([Diagnostic(name, 1, 1, "not UTF-8 text")]) from e
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise WatchlistError([Diagnostic(name, 1, 1, f"cannot read file: {reason}")]) from e
+
+
+def parse_watchlist(source: str, name: str, watchlist_id: str, default_timezone: str) -> Watchlist:
+    located = Located(source)
+    try:
+        root = compose(source)
+        if root is None or not isinstance(root, yaml.MappingNode):
+            not_a_mapping = "a watchlist is a YAML mapping (key: value)"
+            raise WatchlistError([Diagnostic(name, 1, 1, not_a_mapping)])
+        data = located.build(root)
+    except YamlRefused as e:
+        problem = e.problem
+        raise WatchlistError(
+            [Diagnostic(name, problem.line, problem.column, problem.message)]
+        ) from e
+    problems = [Diagnostic(name, p.line, p.column, p.message) for p in located.problems]
+    if not _RULE_ID.match(watchlist_id):
+        problems.append(
+            Diagnostic(name, 1, 1, f"file name {watchlist_id!r}: use lower-case letters, digits, -")
+        )
+    # Top-level keys starting with "x-" are the file's own (notes, anchors).
+    data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
+    trees = _parse_queries(data, name, located, problems)
+    try:
+        spec = _WatchlistSpec.model_validate(data)
+    except ValidationError as e:
+        problems += [_diagnostic(located, name, err) for err in e.errors()]
+        raise WatchlistError(sorted(problems, key=_position)) from e
+    watchlist = _build(spec, trees, name, watchlist_id, default_timezone, located, problems)
+    if problems:
+        raise WatchlistError(sorted(problems, key=_position))
+    return watchlist
+
+
+def _position(diagnostic: Diagnostic) -> tuple[int, int]:
+    return diagnostic.line, diagnostic.column
+
+
+def _diagnostic(located: Located, name: str, error: Any) -> Diagnostic:
+    path: Path_ = tuple(p for p in error["loc"] if not _is_union_branch(p))
+    mark = located.mark(path)
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    where = ".".join(str(p) for p in path)
+    message = _MODEL_NAMES.sub("", str(error["msg"]).removeprefix("Value error, "))
+    if error["type"] == "extra_forbidden":
+        message = f"unknown key {path[-1]!r}"
+        if len(path) == 1:
+            message += " (keys starting with x- are left alone, for notes and anchors)"
+    return Diagnostic(name, line, col, f"{where}: {message}" if where else message)
+
+
+def _is_union_branch(part: Any) -> bool:
+    # pydantic names the branch of a union it tried ("str", "_AliasSpec")
+    return isinstance(part, str) and part in _BRANCHES
+
+
+# The names pydantic gives the branches of a union in an error's location.
+_BRANCHES = frozenset({"str", "int", "_AliasSpec", "_FeedSpec"})
+# The models' own names, in pydantic's messages, said as a person would.
+_MODEL_NAMES = re.compile(r" or instance of _\w+Spec")
+
+
+def _build(
+    spec: _WatchlistSpec,
+    trees: dict[str, q.Node],
+    name: str,
+    watchlist_id: str,
+    default_timezone: str,
+    located: Located,
+    problems: list[Diagnostic],
+) -> Watchlist:
+    def problem(path: Path_, message: str) -> None:
+        mark = located.mark(path)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problems.append(Diagnostic(name, line, col, message))
+
+    for rule_id in [*spec.entities, *spec.topics]:
+        if not _RULE_ID.match(rule_id):
+            section = "entities" if rule_id in spec.entities else "topics"
+            problem((section, rule_id), f"rule id {rule_id!r}: use lower-case letters, digits, -")
+    for rule_id in set(spec.entities) & set(spec.topics):
+        problem(("topics", rule_id), f"{rule_id!r} is both an entity and a topic")
+    entities = tuple(_entity(rule_id, s) for rule_id, s in spec.entities.items())
+    topics = tuple(
+        Topic(rule_id, t.name or rule_id, t.query.strip(), trees[rule_id], t.alert)
+        for rule_id, t in spec.topics.items()
+        if rule_id in trees
+    )
+    schedule = Cron(spec.digest.schedule, spec.digest.timezone or default_timezone)
+    return Watchlist(
+        id=watchlist_id,
+        path=name,
+        title=spec.title or watchlist_id,
+        description=spec.description.strip(),
+        feeds=tuple(_feed(f) for f in spec.feeds),
+        entities=entities,
+        topics=topics,
+        schedule=schedule,
+        digest_email=tuple(spec.digest.email),
+        alert_email=tuple(spec.alerts.email),
+        alert_notify=tuple(spec.alerts.notify),
+        alert_quiet_hours=QuietHours.parse(w) if (w := spec.alerts.quiet_hours) else None,
+    )
+
+
+def _entity(rule_id: str, spec: _EntitySpec) -> Entity:
+    aliases = tuple(Alias(a.text, a.case_sensitive, tuple(a.context)) for a in spec.aliases)
+    return Entity(rule_id, spec.name or rule_id, aliases, tuple(spec.exclude), spec.alert)
+
+
+def _feed(spec: _FeedSpec) -> FeedRef:
+    every = parse_duration(spec.every) if spec.every else DEFAULT_POLL_EVERY
+    return FeedRef(spec.url, every)
+
+
+def _parse_queries(
+    data: dict[str, Any], name: str, located: Located, problems: list[Diagnostic]
+) -> dict[str, q.Node]:
+    """Parse every topic query of the raw data, so that query errors are
+    reported together with the schema's."""
+    topics, entities = data.get("topics"), data.get("entities")
+    entity_ids = set(entities) if isinstance(entities, dict) else set()
+    trees: dict[str, q.Node] = {}
+    for rule_id, topic in topics.items() if isinstance(topics, dict) else ():
+        text = topic.get("query") if isinstance(topic, dict) else None
+        if not isinstance(text, str):
+            continue
+        errors: list[tuple[int, str]] = []
+        tree = _check_query(text, entity_ids, errors)
+        path: Path_ = ("topics", str(rule_id), "query")
+        for offset, message in errors:
+            line, col = located.offset_in_scalar(path, offset)
+            problems.append(Diagnostic(name, line, col, f"topics.{rule_id}.query: {message}"))
+        if tree is not None:
+            trees[str(rule_id)] = tree
+    return trees
+
+
+def _check_query(text: str, entity_ids: set[str], errors: list[tuple[int, str]]) -> q.Node | None:
+    try:
+        tree = q.parse(text)
+    except QuerySyntaxError as e:
+        errors.append((e.position, e.message))
+        return None
+    for leaf in q.leaves(tree):
+        if isinstance(leaf, q.EntityRef) and leaf.entity not in entity_ids:
+            errors.append((leaf.position, f"no entity {leaf.entity!r} in this watchlist"))
+    if q.can_match_nothing(tree):
+        errors.append((0, "matches items with no hits at all; add a term to look for"))
+    return None if errors else tree
+
+
+def watchlist_files(directory: Path) -> list[Path]:
+    """The watchlist files of a directory, in a stable order."""
+    if directory.is_file():
+        return [directory]
+    return sorted(p for p in directory.glob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    watchlists: tuple[Watchlist, ...]
+    problems: tuple[Diagnostic, ...]
+
+
+def load_all(paths: list[Path], default_timezone: str = "UTC") -> LoadResult:
+    """Load every file; broken files are reported, the good ones returned."""
+    loaded: list[Watchlist] = []
+    problems: list[Diagnostic] = []
+    for path in paths:
+        for file in watchlist_files(path):
+            try:
+                loaded.append(load_file(file, default_timezone))
+            except WatchlistError as e:
+                problems.extend(e.diagnostics)
+            except Exception as e:  # a bug: the file costs itself, never the others
+                problems.append(unreadable(file, e))
+    return LoadResult(tuple(loaded), tuple(problems))
+
+
+def unreadable(path: Path, error: Exception) -> Diagnostic:
+    """A file that failed to load for a reason that is a bug of ours."""
+    return Diagnostic(str(path), 1, 1, f"could not be loaded ({type(error).__name__}): a bug")
+
+
+# --- notification targets named by a variable ------------------------------------
+
+
+def notify_targets(watchlist: Watchlist, environ: Mapping[str, str]) -> list[str]:
+    """The watchlist's notification targets that can be sent to: an
+    ``env:NAME`` whose variable is unset is left out (reported when the
+    watchlist loads), so that it fails nothing and the mail goes on."""
+    return [t for t in watchlist.alert_notify if t not in unset_references(watchlist, environ)]
+
+
+def unset_references(watchlist: Watchlist, environ: Mapping[str, str]) -> list[str]:
+    """The ``env:NAME`` targets of the watchlist whose variable is unset or empty."""
+    return [
+        t for t in watchlist.alert_notify
+        if t.startswith("env:") and not environ.get(t.removeprefix("env:"))
+    ]  # fmt: skip
+
+
+def unset_notes(watchlists: Iterable[Watchlist], environ: Mapping[str, str]) -> list[str]:
+    """One line for each notification target whose variable is unset."""
+    return [
+        f"{w.path}: alerts.notify {target}: the variable is not set; those notifications "
+        "are left out, the mail goes on"
+        for w in watchlists
+        for target in unset_references(w, environ)
+    ]
