@@ -42,8 +42,9 @@ class State:
     overrides: dict[str, Any] = field(default_factory=dict)
     _settings: Settings | None = None
 
-    def settings(self) -> Settings:
-        """The settings, read once; what looks wrong in them said once, on stderr."""
+    def settings(self, warn: bool = True) -> Settings:
+        """The settings, read once; what looks wrong in them said once, on
+        stderr (``warn`` False: the command says it its own way)."""
         from pydantic import ValidationError
 
         from monitor.config import Settings
@@ -57,7 +58,7 @@ class State:
                     for x in e.errors()
                 )
                 raise MonitorError(f"invalid settings: {problems}") from e
-            for warning in self._settings.warnings():
+            for warning in self._settings.warnings() if warn else ():
                 say(f"warning: {warning}", err=True)
         return self._settings
 
@@ -161,7 +162,7 @@ def run(
     from monitor.service import run_service
 
     with user_errors():
-        config = state(ctx).settings()
+        config = state(ctx).settings(warn=not check)  # the check's answer is one line
         if check:
             say(commands.health(config))
             return
