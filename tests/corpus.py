@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import yaml
 from sqlmodel import select
 
 from monitor.app import Worker
@@ -99,9 +100,11 @@ _SCRIPT = re.compile(r"<\s*script|javascript\s*:|\bon\w+\s*=", re.I)
 def sweep(workdir: Path, server: FeedServer) -> SweepFigures:
     urls = serve_corpus(server)
     (workdir / "watchlists").mkdir(exist_ok=True)
-    (workdir / "watchlists" / "corpus.yaml").write_text(
-        "entities:\n  anything:\n    aliases: [the, feed, script, javascript]\n", encoding="utf-8"
-    )
+    watchlist = {
+        "feeds": urls,
+        "entities": {"anything": {"aliases": ["the", "feed", "script", "javascript"]}},
+    }
+    (workdir / "watchlists" / "corpus.yaml").write_text(yaml.safe_dump(watchlist), "utf-8")
     now = datetime(2026, 11, 25, tzinfo=UTC)
     started = time.monotonic()
     settings = make_settings(workdir, fetch_timeout=10.0)

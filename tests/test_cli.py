@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, FeedServer, Route, write_watchlist
 from tests.test_pipeline import DATA
 
@@ -166,3 +168,84 @@ def test_a_broken_file_costs_only_itself(workdir: Path, feed_server: FeedServer)
     assert validated.stderr.strip().startswith(str(workdir / "watchlists" / "bomb.yaml") + ":")
     for result in (polled, check, status, validated):
         assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "postgresql+psycopg://monitor:pw@127.0.0.1:1/monitor",
+            "error: the database at postgresql+psycopg://monitor:***@127.0.0.1:1/monitor does not "
+            "answer: ",
+        ),
+        (
+            "mysql://monitor:pw@db.example/monitor",
+            "error: no database driver for 'mysql://monitor:***@db.example/monitor'",
+        ),
+        ("not a url", "error: MONITOR_DATABASE_URL 'not a url' is not a database URL"),
+        ("sqlite:////proc/no-such/monitor.db", "error: cannot make /proc/no-such for the database"),
+    ],
+    ids=["unreachable", "no-driver", "garbage", "unwritable"],
+)
+@pytest.mark.parametrize("command", ["poll", "status", "matches"])
+def test_a_database_url_that_cannot_work_is_one_line(
+    workdir: Path, url: str, message: str, command: str
+) -> None:
+    write_watchlist(workdir, [])
+    env = {**os.environ, "MONITOR_DATABASE_URL": url,
+           "MONITOR_WATCHLISTS": str(workdir / "watchlists")}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", command],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    if command != "poll" and url.startswith("sqlite"):
+        assert result.returncode == 0  # nothing stored yet: status and matches say so
+        return
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.strip().startswith(message), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "pw" not in result.stderr
+
+
+def test_a_sqlite_folder_that_did_not_exist_is_made_and_said(workdir: Path) -> None:
+    write_watchlist(workdir, [])
+    env = {**os.environ, "MONITOR_DATABASE_URL": f"sqlite:///{workdir / 'new' / 'm.db'}",
+           "MONITOR_WATCHLISTS": str(workdir / "watchlists")}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "poll"],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0
+    assert f"made {workdir / 'new'} for the database: it did not exist" in result.stderr
+
+
+def test_commands_say_what_they_did_or_could_not(workdir: Path, feed_server: FeedServer) -> None:
+    feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes())
+    feed_server.routes["/gone.xml"] = Route(b"gone", 410)
+    feed_server.routes["/down.xml"] = Route(b"oops", 500)
+    urls = [feed_server.url(p) for p in ("/wire.xml", "/gone.xml", "/down.xml")]
+    write_watchlist(workdir, urls)
+    assert monitor(workdir, "--version").stdout.startswith("monitor ")
+    assert monitor(workdir, "poll").returncode == 0  # a failing feed is no failed command...
+    named = monitor(workdir, "poll", "--feed", urls[2])
+    assert named.returncode == 1 and "http_500" in named.stdout  # ...but one asked for by name
+    stranger = monitor(workdir, "poll", "--feed", "https://elsewhere.example/rss")
+    assert stranger.returncode == 1
+    assert stranger.stderr.startswith("error: https://elsewhere.example/rss is in no watchlist")
+    counts = json.loads(monitor(workdir, "status", "--json").stdout)["counts"]
+    assert counts["feeds"] == 3  # it was not kept as a feed
+    # Gone stays gone for --all; named, it is asked again.
+    assert feed_server.count("/gone.xml") == 1
+    monitor(workdir, "poll", "--all")
+    assert feed_server.count("/gone.xml") == 1
+    monitor(workdir, "poll", "--feed", urls[1])
+    assert feed_server.count("/gone.xml") == 2
+    unknown = monitor(workdir, "matches", "--watchlist", "nope")
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == "error: no watchlist 'nope' (the watchlists are: test-watch)"
+    dry = json.loads(monitor(workdir, "test", "test-watch", "--stored", "--json").stdout)
+    assert (dry["watchlist"], dry["stored"], dry["gained"], dry["lost"]) == (
+        "test-watch",
+        5,
+        [],
+        [],
+    )

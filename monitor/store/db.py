@@ -4,6 +4,7 @@ sessions, and the statement helpers every part of the store shares."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -13,9 +14,14 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, DateTime, Engine, Table, TypeDecorator, event
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlmodel import Field, Session, SQLModel, create_engine
 
+from monitor.errors import MonitorError
+from monitor.redact import redact_text, redact_url
 from monitor.text import strip_unsafe
+
+log = logging.getLogger(__name__)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -43,8 +49,41 @@ def when(index: bool = False, nullable: bool = True) -> Any:
     return Field(default=None, sa_type=UTCDateTime, index=index, nullable=nullable)
 
 
+class DatabaseError(MonitorError):
+    """The database URL cannot be used, or the database does not answer."""
+
+
 def engine_for(url: str, create_directory: bool = True) -> Engine:
-    """An engine with the settings each backend needs for a long-running worker."""
+    """An engine with the settings each backend needs for a long-running
+    worker; DatabaseError, one line, for a URL no engine can be made of."""
+    try:
+        return _engine(url, create_directory)
+    except ArgumentError as e:
+        raise DatabaseError(
+            f"MONITOR_DATABASE_URL {redact_url(url)!r} is not a database URL "
+            "(sqlite:///path/monitor.db or postgresql+psycopg://user:password@host/db)"
+        ) from e
+    except (NoSuchModuleError, ImportError) as e:
+        raise DatabaseError(
+            f"no database driver for {redact_url(url)!r} ({e}): monitor supports sqlite:// "
+            "and postgresql+psycopg://"
+        ) from e
+
+
+@contextmanager
+def answering(url: str) -> Iterator[None]:
+    """Turns a database that does not answer (down, refusing, a wrong
+    password, a file that cannot be opened) into one line: DatabaseError."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as e:
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        raise DatabaseError(
+            f"the database at {redact_url(url)} does not answer: {redact_text(reason)}"
+        ) from e
+
+
+def _engine(url: str, create_directory: bool) -> Engine:
     if url.startswith("sqlite"):
         if create_directory:
             _ensure_sqlite_directory(url)
@@ -65,8 +104,14 @@ def sqlite_path(database_url: str) -> Path | None:
 
 def _ensure_sqlite_directory(url: str) -> None:
     path = sqlite_path(url)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    if path is not None and not path.parent.is_dir():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise DatabaseError(
+                f"cannot make {path.parent} for the database: {e.strerror or e}"
+            ) from e
+        log.warning("made %s for the database: it did not exist", path.parent)
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

@@ -160,14 +160,19 @@ class Worker:
         )
 
     def poll(self, force: bool = False, urls: list[str] | None = None) -> CycleReport:
-        """One poll cycle, then alerts for what it found, delivered at once."""
+        """One poll cycle (of the due feeds; with ``force`` of all but those
+        gone; of ``urls``, the watchlists' feeds named, whatever their state),
+        then alerts for what it found, delivered at once."""
         now = self.clock()
         feeds = self.watchlists.feeds
-        extra = {url: 900 for url in urls or [] if url not in feeds}
-        self.store.feeds.sync({**feeds, **extra}.items(), now)
+        self.store.feeds.sync(feeds.items(), now)
         for watchlist_id in self.watchlists.by_id:
             self.store.digests.anchor(watchlist_id, now)  # digests count from here
-        report = self.poller().cycle(now, urls if urls else list(feeds), force or bool(urls))
+        # Named feeds are polled whatever their state, a gone one included.
+        named = [url for url in urls or [] if url in feeds]
+        report = self.poller().cycle(
+            now, named if urls else list(feeds), force or bool(urls), bool(urls)
+        )
         self.observer.polled(report)
         by_id = self.watchlists.by_id
         queued = self.alerts.queue_alerts(by_id, self.clock())

@@ -42,8 +42,9 @@ class State:
     overrides: dict[str, Any] = field(default_factory=dict)
     _settings: Settings | None = None
 
-    def settings(self) -> Settings:
-        """The settings, read once; what looks wrong in them said once, on stderr."""
+    def settings(self, warn: bool = True) -> Settings:
+        """The settings, read once; what looks wrong in them said once, on
+        stderr (``warn`` False: the command says it its own way)."""
         from pydantic import ValidationError
 
         from monitor.config import Settings
@@ -57,7 +58,7 @@ class State:
                     for x in e.errors()
                 )
                 raise MonitorError(f"invalid settings: {problems}") from e
-            for warning in self._settings.warnings():
+            for warning in self._settings.warnings() if warn else ():
                 say(f"warning: {warning}", err=True)
         return self._settings
 
@@ -161,7 +162,7 @@ def run(
     from monitor.service import run_service
 
     with user_errors():
-        config = state(ctx).settings()
+        config = state(ctx).settings(warn=not check)  # the check's answer is one line
         if check:
             say(commands.health(config))
             return
@@ -194,6 +195,12 @@ def poll(
     from monitor.types import UNCHANGED
 
     with user_errors(), state(ctx).worker() as worker:
+        followed = worker.watchlists.feeds
+        if unknown := [url for url in feed or [] if url not in followed]:
+            raise MonitorError(
+                f"{unknown[0]} is in no watchlist: add it to one, or try it with "
+                "`monitor test WATCHLIST --url URL`"
+            )
         report = worker.poll(force=all_feeds, urls=feed)
     for f in report.feeds:
         if f.outcome not in UNCHANGED:
@@ -206,6 +213,8 @@ def poll(
     unchanged = Counter(f.outcome for f in report.feeds if f.outcome in UNCHANGED)
     if unchanged:
         say("unchanged: " + ", ".join(f"{n} {outcome}" for outcome, n in sorted(unchanged.items())))
+    if feed and report.failures:  # the feeds asked for by name did not answer
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -297,7 +306,11 @@ def test_watchlist(
             chosen = commands.find_watchlist(config, watchlist)
             start = commands.since_time(since, utc_now())
             with cli.reading() as (_, store):
-                say(*commands.stored_dry_run(store, chosen, start))
+                dry_run = commands.stored_dry_run(store, chosen, start)
+            if json_output:
+                as_json(dry_run.as_json())
+            else:
+                say(*dry_run.lines())
             return
         config = cli.settings()
         documents = commands.documents_to_test(config, text, title, file, url)
@@ -374,13 +387,23 @@ def matches(
     from monitor.watchlist import watchlist_files
 
     now = utc_now()
+    cli = state(ctx)
     with user_errors():
         start = commands.since_time(since, now)
-        with state(ctx).reading() as (config, store):
-            found = watchlist_files(config.watchlists) if config.watchlists.exists() else []
-            rows = commands.matches(
-                store, [watchlist] if watchlist else [p.stem for p in found], start, now
-            )
+        config = cli.settings()
+        known = (
+            [p.stem for p in watchlist_files(config.watchlists)]
+            if config.watchlists.exists()
+            else []
+        )
+        if watchlist is not None and watchlist not in known:
+            listed = ", ".join(known) or "none"
+            raise MonitorError(f"no watchlist {watchlist!r} (the watchlists are: {listed})")
+        try:
+            with cli.reading() as (_, store):
+                rows = commands.matches(store, [watchlist] if watchlist else known, start, now)
+        except commands.NoDatabase:
+            rows = []  # nothing stored yet
     if json_output:
         as_json(rows)
         return

@@ -285,7 +285,39 @@ def explain(
     )
 
 
-def stored_dry_run(store: Store, watchlist: Watchlist, start: datetime) -> Iterator[str]:
+@dataclass(frozen=True)
+class DryRun:
+    """What a watchlist file would match in the stored items against what is
+    stored for it now: (rule, title) gained and lost."""
+
+    watchlist: str
+    since: datetime
+    matches: int  # with this file
+    stored: int
+    gained: tuple[tuple[str, str], ...]
+    lost: tuple[tuple[str, str], ...]
+
+    def lines(self) -> Iterator[str]:
+        yield from (f"+ {rule}: {title}" for rule, title in self.gained)
+        yield from (f"- {rule}: {title}" for rule, title in self.lost)
+        yield (
+            f"{self.watchlist} since {self.since:%Y-%m-%d %H:%M} UTC: {self.matches} matches "
+            f"with this file, {self.stored} stored; {len(self.gained)} would start matching, "
+            f"{len(self.lost)} would stop"
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "watchlist": self.watchlist,
+            "since": self.since.isoformat(),
+            "matches": self.matches,
+            "stored": self.stored,
+            "gained": [{"rule": r, "title": t} for r, t in self.gained],
+            "lost": [{"rule": r, "title": t} for r, t in self.lost],
+        }
+
+
+def stored_dry_run(store: Store, watchlist: Watchlist, start: datetime) -> DryRun:
     """What a (changed) watchlist file would match in the stored items, against
     what is stored for it now: a dry run before an edit goes live."""
     from monitor.matcher import Matcher
@@ -300,14 +332,12 @@ def stored_dry_run(store: Store, watchlist: Watchlist, start: datetime) -> Itera
         after.update((item.id, match.rule) for match in found)
         if found or item.id in matched_before:
             titles[item.id] = item.title
-    gained, lost = sorted(after - before), sorted(before - after)
-    for item_id, rule in gained:
-        yield f"+ {rule}: {titles.get(item_id, item_id)}"
-    for item_id, rule in lost:
-        yield f"- {rule}: {titles.get(item_id, item_id)}"
-    yield (
-        f"{watchlist.id} since {start:%Y-%m-%d %H:%M} UTC: {len(after)} matches with this file, "
-        f"{len(before)} stored; {len(gained)} would start matching, {len(lost)} would stop"
+
+    def named(pairs: set[tuple[int, str]]) -> tuple[tuple[str, str], ...]:
+        return tuple((rule, titles.get(item, str(item))) for item, rule in sorted(pairs))
+
+    return DryRun(
+        watchlist.id, start, len(after), len(before), named(after - before), named(before - after)
     )
 
 

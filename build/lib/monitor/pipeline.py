@@ -109,12 +109,15 @@ class Poller:
         until the next claim, few enough to leave the rest to other workers."""
         return 4 * self.workers
 
-    def cycle(self, now: datetime, urls: Sequence[str], force: bool = False) -> CycleReport:
-        """Poll those of ``urls`` that are due (all of them with ``force``),
-        claiming them in batches; each is polled at most once per cycle."""
+    def cycle(
+        self, now: datetime, urls: Sequence[str], force: bool = False, revive: bool = False
+    ) -> CycleReport:
+        """Poll those of ``urls`` that are due (with ``force`` all but those
+        gone; with ``revive`` as well, those gone), claiming them in batches;
+        each is polled at most once per cycle."""
         # Read once, then claimed a batch at a time: a claim of the whole
         # list each time would cost more than a batch of 304s.
-        remaining = self.store.feeds.due(now, list(dict.fromkeys(urls)), force)
+        remaining = self.store.feeds.due(now, list(dict.fromkeys(urls)), force, revive)
         renew_every = self.lease.total_seconds() / 3
         with ThreadPoolExecutor(self.workers, thread_name_prefix="fetch") as threads:
             cycle = _Cycle(self, now, threads)
@@ -123,7 +126,8 @@ class Poller:
                 if remaining and cycle.outstanding <= self.workers:
                     wanted = self.batch - cycle.outstanding
                     # Those not claimed were taken by another worker meanwhile.
-                    cycle.start(self._claim(now, remaining[:wanted], force, wanted))
+                    batch = remaining[:wanted]
+                    cycle.start(self._claim(now, batch, force, revive, wanted))
                     del remaining[:wanted]
                     continue
                 cycle.take(renew_every)
@@ -140,10 +144,13 @@ class Poller:
     def _now(self, now: datetime) -> datetime:
         return self.clock() if self.clock else now
 
-    def _claim(self, now: datetime, urls: list[str], force: bool, limit: int) -> list[FeedState]:
+    def _claim(
+        self, now: datetime, urls: list[str], force: bool, revive: bool, limit: int
+    ) -> list[FeedState]:
         due = self.store.feeds.claim(
-            now, urls, force, limit=limit, lease=self.lease, claimed_at=self._now(now)
-        )
+            now, urls, force, revive=revive, limit=limit, lease=self.lease,
+            claimed_at=self._now(now),
+        )  # fmt: skip
         if due:
             self.on_lease(len(due))
         return due

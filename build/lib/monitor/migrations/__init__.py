@@ -34,13 +34,14 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
     they take the advisory lock SCHEMA_LOCK one at a time, and the later ones
     find it done. A database at head is found so without loading alembic."""
     from monitor.migrations.revision import at_head, newest
+    from monitor.store.db import answering
 
-    with engine.connect() as connection:
+    with answering(engine.url.render_as_string()), engine.connect() as connection:
         if at_head(connection):
             return newest(), newest()
     from monitor.migrations.schema import upgrade_schema
 
-    with engine.connect() as connection:
+    with answering(engine.url.render_as_string()), engine.connect() as connection:
         found, now = upgrade_schema(connection, lock=SCHEMA_LOCK)
     if found != now:
         log.info("database schema upgraded from %s to %s", found or "nothing", now)
@@ -51,6 +52,7 @@ def require_head(engine: Engine) -> None:
     """For commands that only read: SchemaError (EmptySchema when there is
     none) unless the database is at the code's revision. Nothing is changed."""
     from monitor.migrations import revision
+    from monitor.store.db import answering
 
-    with engine.connect() as connection:
+    with answering(engine.url.render_as_string()), engine.connect() as connection:
         revision.require_head(connection)

@@ -62,11 +62,13 @@ class Feeds:
                      for url, every in new],
                 )  # fmt: skip
 
-    def due(self, now: datetime, urls: Sequence[str], force: bool = False) -> list[str]:
+    def due(
+        self, now: datetime, urls: Sequence[str], force: bool = False, revive: bool = False
+    ) -> list[str]:
         """Those of ``urls`` that ``claim`` would take now, most overdue first;
         nothing is claimed (a cycle reads this once, then claims a few at a time)."""
         feed = core(FeedRow).c
-        query = select(feed.url).where(feed.url.in_(list(urls)), _due(now, force))
+        query = select(feed.url).where(feed.url.in_(list(urls)), _due(now, force, revive))
         with self.db.connection() as c:
             return list(c.scalars(query.order_by(feed.next_poll_at, feed.id)))
 
@@ -76,11 +78,13 @@ class Feeds:
         urls: Sequence[str],
         force: bool = False,
         *,
+        revive: bool = False,
         limit: int | None = None,
         lease: timedelta = DEFAULT_FEED_LEASE,
         claimed_at: datetime | None = None,
     ) -> list[FeedState]:
-        """Claim up to ``limit`` of ``urls`` that are due (all with ``force``)
+        """Claim up to ``limit`` of ``urls`` that are due (with ``force``, all
+        but those gone; with ``revive`` too, those gone as well)
         for a lease: this store's owner and an expiry ``lease`` after
         ``claimed_at`` (default ``now``). The lease is the attempt recorded
         before anything is fetched: a feed whose poll crashed the worker is
@@ -95,7 +99,7 @@ class Feeds:
         until = (claimed_at or now) + lease
         with self.db.connection() as c:
             found = c.execute(
-                _claimable(force),
+                _claimable(force, revive),
                 {"urls": list(urls), "at": now, "limit": len(urls) if limit is None else limit},
             )
             states = [_state_of(row) for row in found]
@@ -196,14 +200,17 @@ _OWNER = bindparam("owner", type_=Text())
 _URLS: BindParameter[list[str]] = bindparam("urls", expanding=True)
 
 
-def _due(now: datetime | BindParameter[Any], force: bool) -> ColumnElement[bool]:
-    """Feeds a worker may claim: due and not leased (any not leased, with
-    ``force``), or leased by a worker whose lease ran out (it died)."""
+def _due(
+    now: datetime | BindParameter[Any], force: bool, revive: bool = False
+) -> ColumnElement[bool]:
+    """Feeds a worker may claim: due and not leased (with ``force``, any not
+    leased but those gone, which ``revive`` takes too), or leased by a worker
+    whose lease ran out (it died)."""
     feed = core(FeedRow).c
     free = feed.lease_until.is_(None)
     abandoned = feed.lease_until <= now
     if force:
-        return free | abandoned
+        return (free | abandoned) if revive else (feed.status != "gone") & (free | abandoned)
     return (feed.status == "active") & ((free & (feed.next_poll_at <= now)) | abandoned)
 
 
@@ -215,7 +222,7 @@ _STATE = (
 
 
 @functools.cache
-def _claimable(force: bool) -> Any:
+def _claimable(force: bool, revive: bool) -> Any:
     """The rows ``claim`` may take among ``urls``, most overdue first, up to
     ``limit`` (FOR UPDATE SKIP LOCKED where the database has it). Built once:
     on a quiet cycle of 304s, building statements would cost more than the
@@ -223,7 +230,7 @@ def _claimable(force: bool) -> Any:
     feed = core(FeedRow).c
     return (
         select(*(feed[name] for name in _STATE))
-        .where(feed.url.in_(_URLS), _due(_AT, force))
+        .where(feed.url.in_(_URLS), _due(_AT, force, revive))
         .order_by(feed.next_poll_at)
         .limit(bindparam("limit", type_=Integer()))
         .with_for_update(skip_locked=True)
