@@ -164,7 +164,9 @@ def run(
     with user_errors():
         config = state(ctx).settings(warn=not check)  # the check's answer is one line
         if check:
-            say(commands.health(config))
+            from monitor.clock import utc_now
+
+            say(commands.health(config, utc_now()))
             return
         configure(config.log_format)
         try:

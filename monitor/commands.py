@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -113,13 +113,16 @@ def find_watchlist(config: Settings, name: str) -> Watchlist:
     return load_file(path, config.timezone)
 
 
-def health(config: Settings) -> str:
+def health(config: Settings, now: datetime) -> str:
     """``monitor run --check``, the container's health check: a line saying
     all is well, or MonitorError with a one-line reason. Well means the
-    database answers and at least one watchlist loads; a broken edit of one
-    file does not make a worker unhealthy (the service keeps that file's last
-    good version, and ``monitor validate`` names the problem)."""
-    from sqlalchemy.exc import SQLAlchemyError
+    database answers, at least one watchlist loads, and a ``monitor run`` on
+    this host beat lately (it writes a heartbeat every
+    MONITOR_HEARTBEAT_SECONDS: one that stopped, hangs or cannot write, as
+    with a read-only database or a full disk, falls silent). A broken edit of
+    one file does not make a worker unhealthy (the service keeps that file's
+    last good version, and ``monitor validate`` names the problem)."""
+    from monitor.migrations import require_head
 
     if not config.watchlists.is_dir():
         raise MonitorError(f"unhealthy: no watchlist directory {config.watchlists}")
@@ -134,19 +137,27 @@ def health(config: Settings) -> str:
     path = sqlite_path(config.database_url)
     if path is not None and not path.exists():  # do not create it: `monitor run` does
         raise MonitorError(f"unhealthy: no database at {path}")
-    store = Store(config.database_url, create_directory=False)
     try:
-        store.ping()
-    except SQLAlchemyError as e:
-        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        raise MonitorError(f"unhealthy: the database does not answer: {reason}") from e
-    finally:
-        store.close()
+        store = Store(config.database_url, create_directory=False)
+        try:
+            require_head(store.engine)
+            beat = store.heartbeats.latest()
+        finally:
+            store.close()
+    except MonitorError as e:
+        raise MonitorError(f"unhealthy: {e.message}") from e
+    window = timedelta(seconds=4 * config.heartbeat_seconds)
+    if beat is None or now - beat > window:
+        since = "never" if beat is None else f"not since {beat:%Y-%m-%d %H:%M:%S} UTC"
+        raise MonitorError(
+            f"unhealthy: the database answers, but no `monitor run` on this host beat in the "
+            f"last {window.total_seconds():g} s ({since}): it stopped, hangs or cannot write"
+        )
     broken = len({d.path for d in result.problems})
     note = f" ({broken} broken, see `monitor validate`)" if broken else ""
     count = len(result.watchlists)
     loads = "1 watchlist loads" if count == 1 else f"{count} watchlists load"
-    return f"ok: the database answers, {loads}{note}"
+    return f"ok: the database answers, the service beats, {loads}{note}"
 
 
 # --- digest -----------------------------------------------------------------

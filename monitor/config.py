@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     digest_tick_seconds: float = Field(default=30.0, gt=0)
     deliver_tick_seconds: float = Field(default=15.0, gt=0)
     reload_seconds: float = Field(default=5.0, gt=0)  # watchlist change detection
+    # The service writes a heartbeat this often; `monitor run --check` wants
+    # one from the last four.
+    heartbeat_seconds: float = Field(default=15.0, gt=0)
     fetch_timeout: float = Field(default=30.0, gt=0)  # total deadline per fetch
     # How long a feed taken for polling is kept from other workers (renewed
     # while the worker is at it); a worker that dies mid-poll leaves its feeds

@@ -6,15 +6,20 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from monitor.store import Store
 from tests.conftest import ROOT, FeedServer, Route, write_watchlist
 from tests.test_pipeline import DATA
 
 
-def monitor(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def monitor(workdir: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """``monitor ARGS`` on ``workdir``'s files; ``settings`` are more MONITOR_*
+    variables (overriding these)."""
     env = {
         **os.environ,
         "MONITOR_DATABASE_URL": f"sqlite:///{workdir / 'monitor.db'}",
@@ -22,6 +27,7 @@ def monitor(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "MONITOR_OUTPUT_DIR": str(workdir / "digests"),
         "MONITOR_TEMPLATES": str(ROOT / "templates"),
         "MONITOR_ALLOW_HOSTS": "127.0.0.1",
+        **{f"MONITOR_{name.upper()}": value for name, value in settings.items()},
     }
     return subprocess.run(
         [sys.executable, "-m", "monitor.cli", *args],
@@ -158,6 +164,8 @@ def test_a_broken_file_costs_only_itself(workdir: Path, feed_server: FeedServer)
     (workdir / "watchlists" / "bomb.yaml").write_text(bomb, encoding="utf-8")
     polled = monitor(workdir, "poll")
     assert polled.returncode == 0 and "4 new items" in polled.stdout, polled.stderr
+    with closing(Store(f"sqlite:///{workdir / 'monitor.db'}")) as store:
+        store.heartbeats.beat(datetime.now(UTC))  # as a running service does
     check = monitor(workdir, "run", "--check")
     assert check.returncode == 0 and "(1 broken, see `monitor validate`)" in check.stdout
     status = monitor(workdir, "status")

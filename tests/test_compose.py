@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +25,8 @@ import yaml
 
 from monitor.cli import app
 from monitor.config import Settings
+from monitor.migrations import upgrade
+from monitor.store import Store
 from tests.conftest import ROOT, free_port
 
 COMPOSE = ROOT / "docker-compose.yml"
@@ -165,25 +168,41 @@ BROKEN = "title: [unclosed\n"
 
 
 @pytest.mark.parametrize(
-    ("reachable", "watchlists", "healthy", "reason"),
+    ("reachable", "beat", "watchlists", "healthy", "reason"),
     [
-        (True, "repository", True, "ok: the database answers, 1 watchlist loads"),
-        (True, "one broken", True, "1 broken, see `monitor validate`"),
-        (False, "repository", False, "unhealthy: the database does not answer: connection"),
-        (True, "missing", False, "unhealthy: no watchlist directory"),
-        (True, "all broken", False, "unhealthy: no watchlist loads: "),
+        (True, "now", "repository", True,
+         "ok: the database answers, the service beats, 1 watchlist loads"),
+        (True, "now", "one broken", True, "1 broken, see `monitor validate`"),
+        (True, "never", "repository", False,
+         "unhealthy: the database answers, but no `monitor run` on this host beat in the last "
+         "60 s (never)"),
+        (True, "stale", "repository", False, "beat in the last 60 s (not since "),
+        (False, "never", "repository", False, "unhealthy: the database at postgresql+psycopg://"),
+        (True, "now", "missing", False, "unhealthy: no watchlist directory"),
+        (True, "now", "all broken", False, "unhealthy: no watchlist loads: "),
     ],
-    ids=["up", "up-one-broken", "database-down", "no-watchlists", "every-watchlist-broken"],
-)
-def test_the_health_check_command_tells_whether_the_worker_can_work(
+    ids=["up", "up-one-broken", "not-running", "hung-or-read-only", "database-down",
+         "no-watchlists", "every-watchlist-broken"],
+)  # fmt: skip
+def test_the_health_check_command_tells_whether_the_worker_works(
     compose: dict[str, Any],
     postgres_url: str,
     tmp_path: Path,
     reachable: bool,
+    beat: str,
     watchlists: str,
     healthy: bool,
     reason: str,
 ) -> None:
+    """Healthy means a `monitor run` on this host wrote its heartbeat lately
+    (every MONITOR_HEARTBEAT_SECONDS, 15 s; the check wants one of the last
+    four): one that stopped, hangs or cannot write is not."""
+    store = Store(postgres_url)
+    upgrade(store.engine)
+    if beat != "never":
+        ago = timedelta(seconds=1 if beat == "now" else 61)
+        store.heartbeats.beat(datetime.now(UTC) - ago)
+    store.close()
     check = _command(compose["services"]["worker"]["healthcheck"]["test"])
     folder = tmp_path / "watchlists"
     if watchlists == "repository":

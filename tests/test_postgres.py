@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from monitor.migrations import upgrade
 from monitor.store import Store
-from monitor.store.db import MAX_KEY_CHARS, stored_key
+from monitor.store.db import MAX_KEY_CHARS, sqlite_path, stored_key
 from monitor.store.tables import OutboxRow
 from monitor.types import DigestRecord, Entry, Hit, Match, NewMatch, OutboxDraft, Snippet
 from tests import test_digest, test_pipeline
@@ -205,6 +205,24 @@ def test_the_sqlite_file_is_where_make_settings_says(workdir: Path, database_url
     if on_sqlite:
         with sqlite3.connect(workdir / "monitor.db") as connection:
             assert connection.execute("SELECT count(*) FROM feed").fetchone() == (1,)
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("sqlite:////srv/monitor.db", "/srv/monitor.db"),
+        ("sqlite:///data/monitor.db?timeout=30", "data/monitor.db"),
+        ("sqlite:///file:/srv/monitor.db?mode=ro&uri=true", "/srv/monitor.db"),  # SQLite's URI
+        ("sqlite:///file:monitor.db?uri=true", "monitor.db"),
+        ("sqlite:///file:memdb?mode=memory&uri=true", None),
+        ("sqlite://", None),
+        ("sqlite:///:memory:", None),
+        ("postgresql+psycopg://monitor@db/monitor", None),
+    ],
+)
+def test_the_file_of_a_sqlite_url(url: str, path: str | None) -> None:
+    """Its folder is made, and it is locked for one service, by this name."""
+    assert sqlite_path(url) == (None if path is None else Path(path))
 
 
 def test_workers_starting_together_all_find_the_schema(postgres_url: str) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FeedServer, Route, Smtp, write_watchlist
+from tests.postgres import PostgresCluster
 from tests.test_cli import monitor
 from tests.test_pipeline import DATA
 
@@ -129,8 +130,10 @@ def email_statuses(workdir: Path) -> list[object]:
 
 
 def stop(service: subprocess.Popen[str]) -> str:
+    """SIGTERM; it exits 0 without a traceback. Its output, when piped."""
     service.send_signal(signal.SIGTERM)
     output, _ = service.communicate(timeout=30)
+    output = output or ""  # written to a log file instead
     assert service.returncode == 0, output
     assert "Traceback" not in output
     return output
@@ -214,3 +217,76 @@ def test_a_service_stopped_across_two_slots_makes_one_catch_up_digest(
     assert count == 5 and sum(c for _, c in digests) == 5  # one digest holds every match
     # It is for the latest slot before the restart, not for the missed ones.
     assert all(slot > restarted_at - timedelta(seconds=2) for slot, _ in digests)
+
+
+# --- a database that cannot be used ----------------------------------------------
+
+CANNOT = "the database cannot be used"
+
+
+def test_a_read_only_database_is_one_line_and_an_unhealthy_check(
+    workdir: Path, feed_server: FeedServer, smtp_server: Smtp
+) -> None:
+    """A service that cannot write (a read-only file, a full disk) says so
+    once, keeps running, and its health check stops saying healthy."""
+    poll_with_the_cli(workdir, feed_server)
+    beat = {"heartbeat_seconds": "0.25"}  # the check wants a beat in the last second
+    service = start_service(workdir, smtp_server, **beat)
+    try:
+        assert wait_until(lambda: bool(database(workdir, "SELECT worker FROM heartbeat")))
+        healthy = monitor(workdir, "run", "--check", **beat)
+        assert healthy.returncode == 0 and "the service beats" in healthy.stdout, healthy.stderr
+    finally:
+        stop(service)
+    read_only = f"sqlite:///file:{workdir / 'monitor.db'}?mode=ro&uri=true"
+    log = workdir / "read-only.log"
+    service = start_service(workdir, smtp_server, log=log, database_url=read_only, **beat)
+    try:
+        assert wait_until(lambda: CANNOT in log.read_text(encoding="utf-8"))
+        time.sleep(2)  # eight heartbeat ticks, three polls: still said once
+        check = monitor(workdir, "run", "--check", **beat)
+        assert service.poll() is None  # it runs on, waiting for the database
+    finally:
+        stop(service)
+    output = log.read_text(encoding="utf-8")
+    assert output.count(CANNOT) == 1, output
+    assert "attempt to write a readonly database; the jobs wait for it" in output
+    assert "Traceback" not in output
+    assert check.returncode == 1, check.stdout
+    assert "no `monitor run` on this host beat in the last 1 s (not since " in check.stderr
+
+
+def test_a_postgresql_outage_is_one_line_when_it_goes_and_one_when_it_comes_back(
+    workdir: Path,
+    feed_server: FeedServer,
+    smtp_server: Smtp,
+    postgres_cluster: PostgresCluster,
+    postgres_url: str,
+) -> None:
+    feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes(), etag='"1"')
+    write_watchlist(workdir, [feed_server.url("/wire.xml")], digest_email=ANALYST)
+    log = workdir / "service.log"
+    service = start_service(
+        workdir, smtp_server, log=log, database_url=postgres_url,
+        heartbeat_seconds="0.25", poll_tick_seconds="0.2",
+    )  # fmt: skip
+    name = postgres_url.rsplit("/", 1)[1]
+    try:
+        assert wait_until(lambda: "poll: 1 feeds polled" in log.read_text(encoding="utf-8"))
+        with postgres_cluster.connect() as admin:
+            # The database goes away: no new connections, the open ones cut.
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')  # type: ignore[arg-type]
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+            assert wait_until(lambda: CANNOT in log.read_text(encoding="utf-8"))
+            time.sleep(3)  # a dozen ticks of every job
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')  # type: ignore[arg-type]
+        assert wait_until(lambda: "works again" in log.read_text(encoding="utf-8"))
+    finally:
+        stop(service)
+    output = log.read_text(encoding="utf-8")
+    assert output.count(CANNOT) == 1, output
+    assert output.count("the database works again, after ") == 1, output
+    assert "Traceback" not in output

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.text import (
+    clean_text,
     html_to_text,
     is_unspaced_script,
     make_snippet,
@@ -36,6 +37,23 @@ def test_html_to_text_removes_nul_and_lone_surrogates() -> None:
 )
 def test_normalise(raw: str, normal: str) -> None:
     assert normalise(raw) == normal
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("Kursk \u202eevorp\u202c offensive", "Kursk evorp offensive"),  # right-to-left override
+        ("\u2067Pyongyang\u2069 says", "Pyongyang says"),  # isolates
+        ("Ku\u200brsk\u2060 \ufeffcorps", "Kursk corps"),  # zero-width space, joiner, BOM
+        ("Storm\ufdd0 Corps\uffff", "Storm Corps"),  # non-characters
+        ("\u0645\u0631\u062d\u0628\u0627 \u200f!", "\u0645\u0631\u062d\u0628\u0627 \u200f!"),
+        ("\U0001f469\u200d\U0001f4bb", "\U0001f469\u200d\U0001f4bb"),  # emoji keep their joiner
+    ],
+    ids=["rlo", "isolate", "zero-width", "non-character", "rtl-mark-kept", "zwj-kept"],
+)
+def test_clean_text_drops_characters_that_hide_or_reverse_text(raw: str, clean: str) -> None:
+    """A title cannot read backwards in the digest or hide a word from a reader."""
+    assert clean_text(raw) == clean
 
 
 @pytest.mark.parametrize(

@@ -148,6 +148,34 @@ def test_a_second_service_on_one_sqlite_file_refuses_to_start(
     assert third.returncode == 0, output
 
 
+def test_a_restarted_sqlite_worker_takes_back_its_killed_predecessors_leases(
+    workdir: Path, feed_server: FeedServer, smtp_server: Smtp
+) -> None:
+    """Killed while polling, a worker leaves its feed leased. On SQLite the
+    file lock proves the next one alone: it polls that feed at once, not when
+    the lease (ten minutes here) runs out."""
+    feeds = CountingFeeds(feed_server)
+    url = feeds.add("/hangs.xml", hang=True)
+    _watchlist(workdir, "kursk", [url], "0 0 1 1 *", "analyst@example.org")
+    settings = {"poll_tick_seconds": "0.2", "fetch_timeout": "60", "feed_lease_seconds": "600"}
+    first = start_service(workdir, smtp_server, log=workdir / "first.log", **settings)
+    try:
+        assert wait_until(lambda: len(feeds.times["/hangs.xml"]) == 1)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    second = start_service(workdir, smtp_server, log=workdir / "second.log", **settings)
+    try:
+        assert wait_until(lambda: len(feeds.times["/hangs.xml"]) == 2, timeout=20)
+    finally:
+        feeds.killed.set()  # the hanging requests end, and the worker with them
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=30)
+    output = (workdir / "second.log").read_text(encoding="utf-8")
+    assert "took back 1 feed lease a stopped worker held" in output, output
+    assert second.returncode == 0 and "Traceback" not in output
+
+
 # --- three `monitor run` processes on one PostgreSQL database --------------------------
 
 EVERY = 2.0  # seconds between polls of a feed

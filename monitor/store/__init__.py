@@ -3,7 +3,8 @@
 ``Store`` opens the database and holds one part per domain: ``feeds``
 (claims, leases and each poll's decided values), ``items`` (a changed
 feed's entries and matches, retention), ``matches`` (read back for digests,
-alerts and listings), ``digests`` (and spikes) and ``outbox``. Each method
+alerts and listings), ``digests`` (and spikes), ``outbox`` and the running
+services' ``heartbeats``. Each method
 is one short transaction; none is held open across network I/O or
 rendering. The store records the values it is given and never calls back
 up: what a poll does to a feed is decided in monitor.decide, what a digest
@@ -20,6 +21,7 @@ from sqlmodel import Session, select
 from monitor.store.db import Database, sqlite_path
 from monitor.store.digests import Digests, MatchesTaken
 from monitor.store.feeds import DEFAULT_FEED_LEASE, Feeds, lease_owner_id
+from monitor.store.heartbeats import Heartbeats
 from monitor.store.items import Items, Saved
 from monitor.store.matches import Matches
 from monitor.store.outbox import Outbox
@@ -49,6 +51,7 @@ class Store:
         self.matches = Matches(self.db)
         self.digests = Digests(self.db)
         self.outbox = Outbox(self.db)
+        self.heartbeats = Heartbeats(self.db, self.owner)
 
     def session(self) -> AbstractContextManager[Session]:
         """An ORM session in one transaction (tests and benchmarks)."""

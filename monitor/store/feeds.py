@@ -121,6 +121,18 @@ class Feeds:
             )
             return cast(CursorResult[Any], renewed).rowcount
 
+    def take_back(self) -> int:
+        """Clear every lease: only for a worker that knows it is alone (SQLite's
+        file lock), whose predecessor was killed holding some. Returns how many."""
+        feed = core(FeedRow).c
+        with self.db.connection() as c:
+            taken = c.execute(
+                update(core(FeedRow))
+                .where(feed.lease_owner.is_not(None))
+                .values(lease_owner=None, lease_until=None)
+            )
+            return cast(CursorResult[Any], taken).rowcount
+
     def record(self, changes: Sequence[FeedChange]) -> None:
         """Record polls that stored nothing (unchanged, or failed), all in one
         transaction: on a quiet cycle these are most feeds, and a commit each

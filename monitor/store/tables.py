@@ -152,3 +152,14 @@ class WatchlistRow(SQLModel, table=True):
     __tablename__ = "watchlist"
     id: str = Field(primary_key=True)
     first_loaded_at: datetime = _when(nullable=False)
+
+
+class HeartbeatRow(SQLModel, table=True):
+    """The last sign of life of each running service (``monitor run --check``
+    reads its host's): written every few seconds, so a service that stopped,
+    hangs or cannot write falls silent."""
+
+    __tablename__ = "heartbeat"
+    worker: str = Field(primary_key=True)  # its lease owner id: host:pid:random
+    host: str = Field(index=True)
+    beat_at: datetime = _when(nullable=False)

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from sqlalchemy.exc import DBAPIError
+
 from monitor.decide import RetryPolicy, decide
 from monitor.fetch import host_of
 from monitor.matcher import Matcher
@@ -231,6 +233,8 @@ class _Cycle:
             work = self.busy.pop(future)
             try:
                 self._next(future, work)
+            except DBAPIError:
+                raise  # the database, not this feed: the cycle stops, the service says so once
             except Exception as e:
                 if self.poller.raise_errors:
                     raise

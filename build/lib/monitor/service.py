@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import DBAPIError
 
 from monitor import metrics
 from monitor.app import Worker
@@ -23,6 +24,7 @@ from monitor.config import Settings
 from monitor.errors import MonitorError
 from monitor.redact import redact_url
 from monitor.store import sqlite_path
+from monitor.store.db import DatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +32,73 @@ log = logging.getLogger(__name__)
 # --- the service loop ------------------------------------------------------------
 
 
-def _guarded(name: str, job: Callable[[], object]) -> Callable[[], None]:
+class Outage:
+    """A database outage is said twice, not at every tick of every job: one
+    line when a job first finds it cannot use the database, one when every
+    job that failed has worked again. (Jobs that only read go on working on a
+    read-only database or a full disk; the writers decide.)"""
+
+    def __init__(self) -> None:
+        self.failing: set[str] = set()
+        self.since: datetime | None = None
+        self._lock = threading.Lock()
+
+    def failed(self, name: str, error: Exception) -> None:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        with self._lock:
+            first = not self.failing
+            self.failing.add(name)
+            if first:
+                self.since = datetime.now(UTC)
+        if first:
+            log.error(
+                "the database cannot be used (%s job): %s; the jobs wait for it", name, reason
+            )
+
+    def worked(self, name: str) -> None:
+        with self._lock:
+            if name not in self.failing:
+                return
+            self.failing.discard(name)
+            back = not self.failing
+        if back and self.since is not None:
+            seconds = (datetime.now(UTC) - self.since).total_seconds()
+            log.warning("the database works again, after %.0f s", seconds)
+
+
+def _guarded(name: str, job: Callable[[], object], outage: Outage) -> Callable[[], None]:
     def run() -> None:
         try:
             job()
+        except (DBAPIError, DatabaseError) as e:
+            outage.failed(name, e)
+            return
         except Exception:
-            # A job that fails (database locked, disk full) must not stop the
-            # service; it is logged with its traceback and runs again next tick.
+            # A job that fails otherwise (a bug) must not stop the service;
+            # it is logged with its traceback and runs again next tick.
             log.exception("%s job failed; it will run again at the next tick", name)
+            return
+        outage.worked(name)
 
     return run
+
+
+def _poller(worker: Worker) -> Callable[[], None]:
+    """The poll job. On SQLite the file lock proves this worker alone: leases
+    left by one that was killed are taken back before its first poll (and
+    again until that works), not left to run out."""
+    taken = sqlite_path(worker.settings.database_url) is None
+
+    def poll() -> None:
+        nonlocal taken
+        if not taken:
+            if count := worker.store.feeds.take_back():
+                leases = "1 feed lease" if count == 1 else f"{count} feed leases"
+                log.info("took back %s a stopped worker held", leases)
+            taken = True
+        _poll_and_log(worker)
+
+    return poll
 
 
 def _poll_and_log(worker: Worker) -> None:
@@ -124,6 +183,7 @@ def _run(settings: Settings, clock: Clock) -> int:
         if exporter is not None:
             exporter.shutdown()
         raise
+    outage = Outage()
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -133,15 +193,16 @@ def _run(settings: Settings, clock: Clock) -> int:
     )
     start = datetime.now(UTC)
     jobs: list[tuple[str, Callable[[], object], float]] = [
+        ("heartbeat", lambda: worker.store.heartbeats.beat(clock()), settings.heartbeat_seconds),
         ("reload", worker.reload, settings.reload_seconds),
-        ("poll", lambda: _poll_and_log(worker), settings.poll_tick_seconds),
+        ("poll", _poller(worker), settings.poll_tick_seconds),
         ("digest", lambda: _digests_and_log(worker), settings.digest_tick_seconds),
         ("deliver", lambda: _deliver_and_log(worker), settings.deliver_tick_seconds),
         ("prune", lambda: _prune_and_log(worker), PRUNE_SECONDS),
     ]
     for name, job, seconds in jobs:
         scheduler.add_job(
-            _guarded(name, job),
+            _guarded(name, job, outage),
             "interval",
             seconds=seconds,
             id=name,

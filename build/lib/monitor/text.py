@@ -35,7 +35,15 @@ _COMMENTS = re.compile(r"<!--.*?-->|<!\[CDATA\[|\]\]>", re.S)
 _BLOCK_TAG = re.compile(rf"</?(?:{_BLOCK_TAGS})\b[^>]*>", re.I)
 _ANY_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 _SPACES = re.compile(r"\s+")
-_UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# Control characters and lone surrogates (PostgreSQL refuses NUL); bidi
+# overrides and isolates, which can make a title read backwards (U+202E);
+# zero-width spaces, word joiners and BOMs, which hide inside words; and
+# non-characters. Joiners (U+200C, U+200D) and direction marks stay: scripts
+# and emoji need them.
+_UNSAFE_CHARS = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\u200b\u202a-\u202e\u2060-\u2064"
+    "\u2066-\u2069\ufeff\ufdd0-\ufdef\ufffe\uffff\U0001fffe\U0001ffff\U0010fffe\U0010ffff]"
+)
 
 
 def html_to_text(markup: str) -> str:
@@ -51,7 +59,7 @@ def html_to_text(markup: str) -> str:
 
 
 def strip_unsafe(text: str) -> str:
-    """Control characters and lone surrogates removed (PostgreSQL refuses NUL)."""
+    """Control, bidi-override, zero-width and non-characters removed (_UNSAFE_CHARS)."""
     return _UNSAFE_CHARS.sub("", text)
 
 

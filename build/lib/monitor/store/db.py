@@ -98,7 +98,11 @@ def sqlite_path(database_url: str) -> Path | None:
     """The file of a SQLite URL; None for another database or an in-memory one."""
     if not database_url.startswith("sqlite") or ":///" not in database_url:
         return None
-    path = database_url.split(":///", 1)[1].split("?", 1)[0]
+    path, _, query = database_url.split(":///", 1)[1].partition("?")
+    if "uri=true" in query.lower() and path.startswith("file:"):
+        # sqlite:///file:PATH?mode=ro&uri=true, SQLite's own URI form
+        path = path.removeprefix("file:")
+        path = "" if path.startswith(":memory:") or "mode=memory" in query else path
     return None if path in ("", ":memory:") else Path(path)
 
 
