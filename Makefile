@@ -40,5 +40,10 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks
 
+# For docker compose: a random database password, made once, never overwritten.
+.env:
+	@umask 077 && $(PYTHON) -c 'import secrets; print("MONITOR_DB_PASSWORD=" + secrets.token_urlsafe(24)); print("# MONITOR_NOTIFY_DUTY=ntfy://ntfy.sh/your-topic")' > $@
+	@echo "wrote $@: the database password for docker compose"
+
 clean:
 	rm -rf $(VENV) data digests .pytest_cache .mypy_cache .ruff_cache

@@ -194,6 +194,7 @@ def poll(
     """
     from collections import Counter
 
+    from monitor.terminal import progress
     from monitor.types import UNCHANGED
 
     with user_errors(), state(ctx).worker() as worker:
@@ -203,7 +204,8 @@ def poll(
                 f"{unknown[0]} is in no watchlist: add it to one, or try it with "
                 "`monitor test WATCHLIST --url URL`"
             )
-        report = worker.poll(force=all_feeds, urls=feed)
+        with progress("feeds polled") as shown:
+            report = worker.poll(force=all_feeds, urls=feed, progress=shown)
     for f in report.feeds:
         if f.outcome not in UNCHANGED:
             news = f"{f.new_items} new items, {f.new_matches} new matches"
@@ -238,10 +240,22 @@ def digest(
         Path | None,
         typer.Option("--out", help="Write HTML files here instead of MONITOR_OUTPUT_DIR."),
     ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Mail a preview to this one address now; record nothing.",
+            metavar="ADDRESS",
+        ),
+    ] = None,
 ) -> None:
     """Make a digest now of every match not yet reported, write it and mail it.
 
+    A preview (--dry-run, --to, --since) records nothing: the next digest
+    still holds its matches.
+
     Example: monitor digest dprk-russia --dry-run
+    Example: monitor digest dprk-russia --to me@example.org
     """
     from monitor import commands
 
@@ -250,7 +264,7 @@ def digest(
         cli.overrides["output_dir"] = out_dir
         cli._settings = None
     with user_errors(), cli.worker() as worker:
-        say(*commands.digest(worker, watchlist, since, dry_run))
+        say(*commands.digest(worker, watchlist, since, dry_run, to))
 
 
 @app.command()

@@ -22,16 +22,20 @@ def redact_url(url: str) -> str:
     except ValueError:
         return redact_text(url)
     netloc = parts.netloc
+    secret_query = any(
+        _SECRET_NAMES.search(name) for name, _ in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    if "@" not in netloc and not secret_query:
+        return url  # as written: urlunsplit would turn sqlite:///x into sqlite:/x
     if "@" in netloc:
         userinfo, host = netloc.rsplit("@", 1)
         user, has_password, _ = userinfo.partition(":")
         netloc = f"{user}:{MASK}@{host}" if has_password else f"{MASK}@{host}"
     query = parts.query
-    if query:
+    if secret_query:
         pairs = parse_qsl(query, keep_blank_values=True)
-        if any(_SECRET_NAMES.search(name) for name, _ in pairs):
-            masked = [(n, MASK if _SECRET_NAMES.search(n) else v) for n, v in pairs]
-            query = urlencode(masked, safe="*")
+        masked = [(n, MASK if _SECRET_NAMES.search(n) else v) for n, v in pairs]
+        query = urlencode(masked, safe="*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
 from contextlib import closing
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from monitor.store import Store
-from tests.conftest import ROOT, FeedServer, Route, write_watchlist
+from tests.conftest import ROOT, FeedServer, Route, Smtp, write_watchlist
 from tests.test_pipeline import DATA
 
 
@@ -257,3 +258,73 @@ def test_commands_say_what_they_did_or_could_not(workdir: Path, feed_server: Fee
         [],
         [],
     )
+
+
+def test_poll_shows_its_progress_in_a_terminal_only(workdir: Path, feed_server: FeedServer) -> None:
+    """At a terminal: feeds done of due, erased at the end. In a pipe (cron's
+    mail, a log): only the lines the command prints."""
+    for n in range(3):
+        feed_server.routes[f"/wire-{n}.xml"] = Route((DATA / "wire.xml").read_bytes())
+    write_watchlist(workdir, [feed_server.url(f"/wire-{n}.xml") for n in range(3)])
+    piped = monitor(workdir, "poll", "--all")
+    assert piped.returncode == 0 and piped.stderr == "", piped.stderr
+    controller, terminal = pty.openpty()
+    env = {
+        **os.environ,
+        "TERM": "xterm",
+        "COLUMNS": "100",
+        "MONITOR_DATABASE_URL": f"sqlite:///{workdir / 'monitor.db'}",
+        "MONITOR_WATCHLISTS": str(workdir / "watchlists"),
+        "MONITOR_TEMPLATES": str(ROOT / "templates"),
+        "MONITOR_ALLOW_HOSTS": "127.0.0.1",
+    }
+    with subprocess.Popen(
+        [sys.executable, "-m", "monitor.cli", "poll", "--all"],
+        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=terminal, text=True,
+    ) as process:  # fmt: skip
+        os.close(terminal)
+        shown = b""
+        while chunk := _read_some(controller):
+            shown += chunk
+        stdout = process.stdout.read() if process.stdout else ""
+    os.close(controller)
+    assert process.returncode == 0
+    screen = shown.decode("utf-8", "replace")
+    assert "feeds polled" in screen and "3/3" in screen, screen
+    assert "3 feeds polled, 0 new items" in stdout  # the report itself is not on the terminal
+
+
+def _read_some(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # EIO: the other end closed
+        return b""
+
+
+def test_a_digest_preview_goes_to_one_address_and_uses_up_nothing(
+    workdir: Path, feed_server: FeedServer, smtp_server: Smtp
+) -> None:
+    feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes())
+    write_watchlist(workdir, [feed_server.url("/wire.xml")], digest_email="team@example.org")
+    assert monitor(workdir, "poll").returncode == 0
+    smtp = {"smtp_url": smtp_server.url}
+
+    no_smtp = monitor(workdir, "digest", "test-watch", "--to", "me@example.org")
+    assert no_smtp.returncode == 1 and no_smtp.stderr == (
+        "error: MONITOR_SMTP_URL is not set, so a preview cannot be mailed: `--dry-run` prints it\n"
+    )
+    typo = monitor(workdir, "digest", "test-watch", "--to", "me at example", **smtp)
+    assert typo.returncode == 1 and "'me at example' is not an email address" in typo.stderr
+
+    preview = monitor(workdir, "digest", "test-watch", "--to", "me@example.org", **smtp)
+    assert preview.returncode == 0, preview.stderr
+    assert "test-watch: a preview of 5 matches since " in preview.stdout
+    assert "sent to me@example.org; nothing recorded" in preview.stdout
+    [(recipients, message)] = smtp_server.sink.messages
+    assert recipients == ["me@example.org"] and message["To"] == "me@example.org"
+    assert message["Subject"].startswith("[preview] Test watch: 5 matches")
+    assert not (workdir / "digests").exists()  # no page, no outbox row, no digest
+
+    made = monitor(workdir, "digest", "test-watch", **smtp)
+    assert "test-watch: 5 matches ->" in made.stdout, made.stderr  # the real one has them all
+    assert [m["To"] for _, m in smtp_server.sink.messages] == ["me@example.org", "team@example.org"]

@@ -31,13 +31,23 @@ from tests.conftest import ROOT, free_port
 
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
-_VARIABLE = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+_VARIABLE = re.compile(r"\$\{(\w+)(?::?([-?])([^}]*))?\}")
+# What .env holds for these tests (``make .env`` writes a random password).
+DOT_ENV = {"MONITOR_DB_PASSWORD": "from-dot-env"}
+
+
+def _substitute(found: re.Match[str]) -> str:
+    name, kind, text = found.groups()
+    if kind == "?":  # required: compose refuses to start without it
+        return DOT_ENV[name]
+    return text or ""
 
 
 def _interpolate(value: Any) -> Any:
-    """What compose makes of ``${NAME:-default}`` with NAME unset."""
+    """What compose makes of ``${NAME:-default}`` with NAME unset, and of
+    ``${NAME:?message}`` with NAME in .env."""
     if isinstance(value, str):
-        return _VARIABLE.sub(lambda found: found.group(2) or "", value)
+        return _VARIABLE.sub(_substitute, value)
     if isinstance(value, dict):
         return {k: _interpolate(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -76,12 +86,68 @@ def _command(test: list[str]) -> list[str]:
 
 def test_the_services_are_there(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"postgres", "worker", "mailpit"}
-    assert re.fullmatch(r"postgres:1[56](\.\d+)?", services["postgres"]["image"])
+    assert set(services) == {"postgres", "worker", "mailpit", "digests"}
+    assert re.fullmatch(r"postgres:1[56]\.\d+", services["postgres"]["image"])
     assert services["mailpit"]["image"].split(":")[0] == "axllent/mailpit"
     assert "8025:8025" in services["mailpit"]["ports"]
     assert services["worker"]["build"] in (".", {"context": "."})
     assert services["worker"]["deploy"]["replicas"] == 3
+
+
+def test_every_image_is_pinned_to_a_version(compose: dict[str, Any]) -> None:
+    """The same file runs the same containers next year."""
+    images = {name: s["image"] for name, s in compose["services"].items() if "image" in s}
+    assert set(images) == {"postgres", "mailpit", "digests"}
+    for name, image in images.items():
+        _, _, tag = image.partition(":")
+        assert re.fullmatch(r"v?\d+\.\d+(\.\d+)?(-[a-z]+)?", tag), f"{name}: {image}"
+
+
+def test_the_database_password_comes_from_the_env_file_only() -> None:
+    """No default in the file: compose refuses to start without .env, and
+    ``make .env`` writes one with a random password, readable by its owner only."""
+    text = COMPOSE.read_text(encoding="utf-8")
+    uses = re.findall(r"\$\{MONITOR_DB_PASSWORD([^}]*)\}", text)
+    assert len(uses) == 2 and all(use.startswith(":?") for use in uses), uses
+    assert "POSTGRES_PASSWORD: monitor" not in text
+
+
+def test_make_writes_the_env_file_once(tmp_path: Path) -> None:
+    make = ["make", "--no-print-directory", "-C", str(tmp_path), "-f", str(ROOT / "Makefile")]
+    made = subprocess.run([*make, ".env"], capture_output=True, text=True, check=True)
+    first = (tmp_path / ".env").read_text(encoding="utf-8")
+    [password] = re.findall(r"^MONITOR_DB_PASSWORD=(\S{24,})$", first, re.M)
+    assert "wrote .env" in made.stdout and (tmp_path / ".env").stat().st_mode & 0o077 == 0
+    subprocess.run([*make, ".env"], capture_output=True, check=True)
+    assert (tmp_path / ".env").read_text(encoding="utf-8") == first  # never overwritten
+    assert password != "monitor"
+
+
+def test_the_digests_are_served_read_only_from_the_workers_volume(
+    compose: dict[str, Any],
+) -> None:
+    web, worker = compose["services"]["digests"], compose["services"]["worker"]
+    [(root, (volume, options))] = _mounts(web).items()
+    written, _ = _mounts(worker)[_environment(worker)["MONITOR_OUTPUT_DIR"]]
+    assert volume == written and volume in compose["volumes"]
+    assert "ro" in options.split(",")
+    command = web["command"]
+    assert command[:2] == ["caddy", "file-server"] and "--browse" in command
+    assert command[command.index("--root") + 1] == root
+    listen = command[command.index("--listen") + 1].lstrip(":")
+    assert f"{listen}:{listen}" in web["ports"]
+
+
+def test_the_watchlists_notify_variables_reach_the_worker(compose: dict[str, Any]) -> None:
+    """Those of the watchlists here and of the README's example."""
+    named = {
+        found
+        for path in [*(ROOT / "watchlists").glob("*.yaml"), ROOT / "README.md"]
+        for found in re.findall(r"env:(MONITOR_\w+)", path.read_text(encoding="utf-8"))
+    }
+    assert named, "the README's example names a notify variable"
+    env = _environment(compose["services"]["worker"])
+    assert named <= set(env), named - set(env)
 
 
 def test_postgres_has_a_health_check_and_keeps_its_data(compose: dict[str, Any]) -> None:
@@ -106,7 +172,10 @@ def test_every_monitor_variable_is_a_setting_and_valid(
     env = _environment(compose["services"]["worker"])
     names = [name for name in env if name.startswith("MONITOR_")]
     assert names and names == list(env)  # nothing else is set on the worker
-    unknown = [n for n in names if n.removeprefix("MONITOR_").lower() not in Settings.model_fields]
+    settings = [n for n in names if not n.startswith("MONITOR_NOTIFY_")]  # notify URLs
+    unknown = [
+        n for n in settings if n.removeprefix("MONITOR_").lower() not in Settings.model_fields
+    ]
     assert unknown == []
     for name in [n for n in os.environ if n.startswith("MONITOR_")]:
         monkeypatch.delenv(name)

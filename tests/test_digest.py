@@ -429,3 +429,27 @@ def test_daily_counts_come_from_the_store_in_utc_buckets(workdir: Path) -> None:
     assert store.matches.rule_counts("w", NOW, NOW + timedelta(minutes=14)) == {"s": 2}
     assert sorted(i for i, _ in store.matches.texts("w").values()) == [1, 2, 3]
     store.close()
+
+
+def test_a_feeds_title_in_the_watchlist_names_it_in_digests_and_alerts(
+    workers: Workers, workdir: Path, feed_server: FeedServer
+) -> None:
+    feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes())
+    url = feed_server.url("/wire.xml")
+    path = write_watchlist(workdir, [url], alert=True, alert_email="duty@example.org")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            f"  - {url}\n", f"  - url: {url}\n    title: Pyongyang desk\n"
+        ),
+        encoding="utf-8",
+    )
+    clock = Clock(NOW - timedelta(hours=1))
+    worker = workers(make_settings(workdir), clock=clock, raise_errors=True)
+    worker.poll()
+    clock.now = NOW
+    worker.digest_now(worker.watchlists.by_id["test-watch"])
+    sent = {m.kind: m for m in _sent(worker) if m.channel in ("file", "email")}
+    for kind in ("alert", "digest"):
+        assert "Pyongyang desk" in sent[kind].body_text, sent[kind].body_text
+        assert "Example Wire" not in sent[kind].body_text  # the feed's own title
+    worker.close()

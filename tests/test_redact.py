@@ -29,6 +29,8 @@ from tests.test_service import start_service, wait_until
             "postgresql+psycopg://monitor:***@db/monitor",
         ),
         ("https://feeds.example/rss", "https://feeds.example/rss"),
+        ("sqlite:///data/monitor.db", "sqlite:///data/monitor.db"),  # as written
+        ("sqlite:///file:/srv/m.db?mode=ro&uri=true", "sqlite:///file:/srv/m.db?mode=ro&uri=true"),
     ],
 )
 def test_urls_are_printed_without_their_secrets(url: str, printed: str) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FeedServer, Route, Smtp, write_watchlist
+from tests.conftest import FeedServer, Route, Smtp, free_port, write_watchlist
 from tests.postgres import PostgresCluster
 from tests.test_cli import monitor
 from tests.test_pipeline import DATA
@@ -90,6 +90,34 @@ def test_the_service_alerts_digests_reloads_and_stops_on_sigterm(
     assert output.rstrip().endswith("stopped")
     assert feed_server.count("/wire.xml") >= 1
     assert (workdir / "digests" / "test-watch" / "index.html").exists()
+
+
+def test_offline_the_service_says_what_to_try_and_where_digests_go(
+    workdir: Path, smtp_server: Smtp
+) -> None:
+    """A first `make run` on a machine without the network: the log says when
+    the digest comes, where its pages go, that its mail waits for SMTP, and,
+    once, that no feed answered and what to try."""
+    dead = [f"http://127.0.0.1:{free_port()}/feed-{n}.xml" for n in range(2)]
+    write_watchlist(workdir, dead, digest_email=ANALYST, schedule="0 7 * * *", timezone="UTC")
+    log = workdir / "service.log"
+    service = start_service(workdir, smtp_server, log=log, smtp_url="", poll_tick_seconds="0.2")
+    try:
+        assert wait_until(lambda: log.read_text(encoding="utf-8").count("poll: 2 feeds") >= 1)
+        time.sleep(1)
+    finally:
+        stop(service)
+    output = log.read_text(encoding="utf-8")
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date()
+    today = datetime.now(UTC).date()
+    nexts = [f"next {day:%Y-%m-%d} 07:00 UTC" for day in (today, tomorrow)]
+    assert any(
+        f"digest test-watch: {n}; pages in {workdir / 'digests' / 'test-watch'}/, its mail "
+        "waits in the outbox until MONITOR_SMTP_URL is set" in output
+        for n in nexts
+    ), output
+    assert output.count("no feed answered: is this machine offline") == 1, output
+    assert "`make demo` (monitor demo) shows a digest" in output
 
 
 # --- crashes and restarts ------------------------------------------------------

@@ -143,7 +143,7 @@ class Worker:
         self.fetcher.close()
         self.store.close()
 
-    def poller(self) -> Poller:
+    def poller(self, progress: Callable[[int, int], None] | None = None) -> Poller:
         return Poller(
             self.store,
             self.fetcher,
@@ -156,13 +156,20 @@ class Worker:
             lease=self.settings.feed_lease,
             clock=self.clock,
             on_lease=self.observer.leases,
+            on_progress=progress or (lambda _done, _total: None),
             raise_errors=self.raise_errors,
         )
 
-    def poll(self, force: bool = False, urls: list[str] | None = None) -> CycleReport:
+    def poll(
+        self,
+        force: bool = False,
+        urls: list[str] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> CycleReport:
         """One poll cycle (of the due feeds; with ``force`` of all but those
         gone; of ``urls``, the watchlists' feeds named, whatever their state),
-        then alerts for what it found, delivered at once."""
+        then alerts for what it found, delivered at once. ``progress`` is
+        told (feeds done, feeds due) as it goes."""
         now = self.clock()
         feeds = self.watchlists.feeds
         self.store.feeds.sync(feeds.items(), now)
@@ -170,7 +177,7 @@ class Worker:
             self.store.digests.anchor(watchlist_id, now)  # digests count from here
         # Named feeds are polled whatever their state, a gone one included.
         named = [url for url in urls or [] if url in feeds]
-        report = self.poller().cycle(
+        report = self.poller(progress).cycle(
             now, named if urls else list(feeds), force or bool(urls), bool(urls)
         )
         self.observer.polled(report)

@@ -24,6 +24,7 @@ from monitor.watchlist import LoadResult, Watchlist, load_all, load_file, unset_
 
 if TYPE_CHECKING:  # imported where used: `monitor status` loads neither
     from monitor.app import Worker
+    from monitor.digest import Rendered
     from monitor.matcher import Explanation
 
 
@@ -163,8 +164,20 @@ def health(config: Settings, now: datetime) -> str:
 # --- digest -----------------------------------------------------------------
 
 
-def digest(worker: Worker, name: str | None, since: str | None, dry_run: bool) -> Iterator[str]:
+def digest(
+    worker: Worker, name: str | None, since: str | None, dry_run: bool, to: str | None = None
+) -> Iterator[str]:
+    """``monitor digest``: make and record each digest now, or (``since``,
+    ``dry_run``, ``to``) a preview that records nothing."""
     from monitor.channels.files import digest_file_name
+    from monitor.watchlist import is_email_address
+
+    if to is not None and not is_email_address(to):
+        raise MonitorError(f"--to {to!r} is not an email address")
+    if to is not None and worker.deliverer.sender is None:
+        raise MonitorError(
+            "MONITOR_SMTP_URL is not set, so a preview cannot be mailed: `--dry-run` prints it"
+        )
 
     watchlists = (
         [find_watchlist(worker.settings, name)] if name else list(worker.watchlists.by_id.values())
@@ -172,8 +185,8 @@ def digest(worker: Worker, name: str | None, since: str | None, dry_run: bool) -
     if not watchlists:
         raise MonitorError(f"no watchlists in {worker.settings.watchlists}")
     for watchlist in watchlists:
-        if since is not None or dry_run:
-            yield from _preview(worker, watchlist, since, dry_run)
+        if since is not None or dry_run or to is not None:
+            yield from _preview(worker, watchlist, since, dry_run, to)
             continue
         result = worker.digest_now(watchlist)
         if result.record is None:
@@ -185,9 +198,11 @@ def digest(worker: Worker, name: str | None, since: str | None, dry_run: bool) -
 
 
 def _preview(
-    worker: Worker, watchlist: Watchlist, since: str | None, dry_run: bool
+    worker: Worker, watchlist: Watchlist, since: str | None, dry_run: bool, to: str | None
 ) -> Iterator[str]:
-    """A digest that is rendered but not recorded: --since and --dry-run."""
+    """A digest that is rendered but not recorded, so the matches in it stay
+    for the next real one: printed (--dry-run), mailed to one address (--to)
+    or written apart (--since)."""
     from monitor.channels.files import digest_file_name
     from monitor.types import DigestRecord
 
@@ -203,10 +218,38 @@ def _preview(
     if dry_run:
         yield f"Subject: {rendered.subject}\n\n{rendered.text}"
         return
+    if to is not None:
+        _mail_preview(worker, watchlist, rendered, to, now)
+        yield (
+            f"{watchlist.id}: a preview of {len(found)} matches since {start:%Y-%m-%d %H:%M} UTC "
+            f"sent to {to}; nothing recorded: the next digest still holds them"
+        )
+        return
     path = worker.settings.output_dir / watchlist.id / f"since-{digest_file_name(now)}"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(rendered.html, encoding="utf-8")
     yield f"{watchlist.id}: {len(found)} matches since {start:%Y-%m-%d %H:%M} UTC -> {path}"
+
+
+def _mail_preview(
+    worker: Worker, watchlist: Watchlist, rendered: Rendered, to: str, now: datetime
+) -> None:
+    """Sent now, not through the outbox: the person who asked waits for the
+    answer, and a preview that fails is not worth retrying later."""
+    from monitor.channels.smtp import build_email
+    from monitor.errors import DeliveryError
+    from monitor.types import OutboxMessage
+
+    sender = worker.deliverer.sender
+    assert sender is not None  # checked by digest()
+    message = OutboxMessage(
+        0, "preview", watchlist.id, "email", to, f"[preview] {rendered.subject}",
+        rendered.text, rendered.html, f"preview:{watchlist.id}:{now.isoformat()}", 0,
+    )  # fmt: skip
+    try:
+        sender.send(build_email(message, worker.settings.mail_from, now), to)
+    except DeliveryError as e:
+        raise MonitorError(f"the preview was not sent to {to}: {e.message}") from e
 
 
 # --- test (explain) -----------------------------------------------------------

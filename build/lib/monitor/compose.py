@@ -7,6 +7,7 @@ so queueing it twice is harmless and a resent copy keeps its Message-ID.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from monitor.channels.files import digest_file_name
@@ -22,12 +23,34 @@ from monitor.types import (
 from monitor.watchlist import Watchlist
 
 
+def named(watchlist: Watchlist, matches: Sequence[StoredMatch]) -> list[StoredMatch]:
+    """The matches with their sources called as the watchlist calls its
+    feeds (a feed's ``title:``), where it names them."""
+    titles = watchlist.feed_titles
+    if not titles:
+        return list(matches)
+    return [
+        replace(m, sources=tuple(
+            titles.get(url, name) for name, url in zip(m.sources, m.source_urls, strict=True)
+        ))  # fmt: skip
+        if titles.keys() & set(m.source_urls)
+        else m
+        for m in matches
+    ]
+
+
+def named_feeds(watchlist: Watchlist, feeds: Sequence[FeedStatus]) -> list[FeedStatus]:
+    titles = watchlist.feed_titles
+    return [replace(f, title=titles[f.url]) if f.url in titles else f for f in feeds]
+
+
 def digest_plan(
     watchlist: Watchlist,
     record: DigestRecord,
     matches: Sequence[StoredMatch],
     feeds: Sequence[FeedStatus],
 ) -> DigestPlan:
+    matches, feeds = named(watchlist, matches), named_feeds(watchlist, feeds)
     return DigestPlan(
         watchlist=watchlist.id,
         title=watchlist.title,

@@ -103,6 +103,8 @@ class Poller:
     clock: Callable[[], datetime] | None = None
     # Called with +n when feeds are claimed and -n as their polls are recorded.
     on_lease: Callable[[int], None] = lambda _: None
+    # Called with (feeds done, feeds due) as the cycle goes (a terminal's progress bar).
+    on_progress: Callable[[int, int], None] = lambda _done, _total: None
     raise_errors: bool = False  # tests: a bug in the pipeline fails loudly
 
     @property
@@ -123,6 +125,8 @@ class Poller:
         renew_every = self.lease.total_seconds() / 3
         with ThreadPoolExecutor(self.workers, thread_name_prefix="fetch") as threads:
             cycle = _Cycle(self, now, threads)
+            total = len(remaining)
+            self.on_progress(0, total)
             renewed = time.monotonic()
             while remaining or cycle.outstanding:
                 if remaining and cycle.outstanding <= self.workers:
@@ -133,6 +137,7 @@ class Poller:
                     del remaining[:wanted]
                     continue
                 cycle.take(renew_every)
+                self.on_progress(len(cycle.reports), total)
                 if len(cycle.finished) >= RECORD_BATCH or not cycle.outstanding:
                     cycle.record_finished()
                 if time.monotonic() - renewed >= renew_every:

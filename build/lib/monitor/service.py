@@ -88,23 +88,53 @@ def _poller(worker: Worker) -> Callable[[], None]:
     left by one that was killed are taken back before its first poll (and
     again until that works), not left to run out."""
     taken = sqlite_path(worker.settings.database_url) is None
+    hinted = False
 
     def poll() -> None:
-        nonlocal taken
+        nonlocal taken, hinted
         if not taken:
             if count := worker.store.feeds.take_back():
                 leases = "1 feed lease" if count == 1 else f"{count} feed leases"
                 log.info("took back %s a stopped worker held", leases)
             taken = True
-        _poll_and_log(worker)
+        report = worker.poll()
+        if report.feeds:
+            log.info("poll: %s", report.summary())
+        if not hinted and report.feeds and all(f.outcome in OFFLINE for f in report.feeds):
+            hinted = True
+            log.warning(OFFLINE_HINT)
 
     return poll
 
 
-def _poll_and_log(worker: Worker) -> None:
-    report = worker.poll()
-    if report.feeds:
-        log.info("poll: %s", report.summary())
+# Every feed failing so is a machine without the network, not a bad feed list.
+OFFLINE = frozenset({"dns_error", "connect_error", "proxy_error", "timeout"})
+OFFLINE_HINT = (
+    "no feed answered: is this machine offline, or does it need a proxy (HTTPS_PROXY)? "
+    "The service goes on trying. `make demo` (monitor demo) shows a digest made from "
+    "sample feeds without the network"
+)
+
+
+def _plan(worker: Worker, now: datetime) -> Iterator[str]:
+    """What a person starting the service wants to know: when each digest
+    comes and where it goes."""
+    settings = worker.settings
+    for watchlist in worker.watchlists.by_id.values():
+        upcoming = watchlist.schedule.next_after(now)
+        when = (
+            f"{upcoming.astimezone(watchlist.schedule.zone):%Y-%m-%d %H:%M %Z}"
+            if upcoming is not None
+            else "never (its schedule has no next time)"
+        )
+        pages = settings.output_dir.absolute() / watchlist.id
+        if not watchlist.digest_email:
+            mail = "mailed to nobody (digest.email is empty)"
+        elif settings.smtp_url is None:
+            mail = "its mail waits in the outbox until MONITOR_SMTP_URL is set"
+        else:
+            mail = f"mailed to {', '.join(watchlist.digest_email)}"
+        yield f"digest {watchlist.id}: next {when}; pages in {pages}/, {mail}"
 
 
 def _digests_and_log(worker: Worker) -> None:
@@ -216,6 +246,8 @@ def _run(settings: Settings, clock: Clock) -> int:
         *(len(watchlists.by_id), len(watchlists.feeds), database),
         f", metrics on :{settings.metrics_port}/metrics" if exporter is not None else "",
     )
+    for line in _plan(worker, clock()):
+        log.info("%s", line)
     stop.wait()
     log.info("stopping: finishing running jobs")
     scheduler.shutdown(wait=True)

@@ -178,6 +178,7 @@ class StoredMatch:
     item_url: str | None
     published_at: datetime | None
     sources: tuple[str, ...]  # titles (or URLs) of the feeds that carried the item
+    source_urls: tuple[str, ...] = ()  # those feeds' URLs, in the same order
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,7 @@ class Topic:
 class FeedRef:
     url: str
     every: timedelta
+    title: str | None = None  # the watchlist's name for it, over the feed's own
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,11 @@ class Watchlist:
         names = {e.id: e.name for e in self.entities}
         names.update({t.id: t.name for t in self.topics})
         return names
+
+    @property
+    def feed_titles(self) -> dict[str, str]:
+        """URL -> the name this watchlist gives the feed (``title:``), where it gives one."""
+        return {f.url: f.title for f in self.feeds if f.title}
 
     @property
     def alert_rules(self) -> frozenset[str]:
@@ -182,9 +188,13 @@ class _FeedSpec(_Strict):
         return every
 
 
+def is_email_address(address: str) -> bool:
+    return bool(_EMAIL.match(address)) and "=?" not in address
+
+
 def _check_emails(addresses: list[str]) -> list[str]:
     for address in addresses:
-        if not _EMAIL.match(address) or "=?" in address:
+        if not is_email_address(address):
             raise ValueError(f"not an email address: {address!r}")
     return addresses
 
@@ -399,7 +409,7 @@ def _entity(rule_id: str, spec: _EntitySpec) -> Entity:
 
 def _feed(spec: _FeedSpec) -> FeedRef:
     every = parse_duration(spec.every) if spec.every else DEFAULT_POLL_EVERY
-    return FeedRef(spec.url, every)
+    return FeedRef(spec.url, every, spec.title.strip() or None if spec.title else None)
 
 
 def _parse_queries(

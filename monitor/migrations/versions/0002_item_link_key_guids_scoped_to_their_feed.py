@@ -1,8 +1,9 @@
-"""Items get their canonical link (item.link_key), by which the entries of
-two feeds are found to be one item; every existing item's is filled from its
-url. (Guids that mean something only in their feed are now scoped to it; an
-item stored under its old key is found by it and given the new one the first
-time its feed is polled again: see monitor.store.items.)
+"""Items get their canonical link (item.link_key): two feeds' entries of it are one item.
+
+Every existing item's link key is filled from its url. (Guids that mean
+something only in their feed are now scoped to it; an item stored under its
+old key is found by it and given the new one the first time its feed is
+polled again: see monitor.store.items.)
 
 The function that makes link keys is imported from monitor.identity: this
 revision makes the keys that code makes.

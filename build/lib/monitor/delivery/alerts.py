@@ -45,7 +45,7 @@ class Alerter:
             ids = [m.id for m in matches]
             drafts: list[OutboxDraft] = []
             if watchlist is not None:  # a deleted watchlist: marked, nothing to send
-                rendered = self.renderer.alert(watchlist, matches, now)
+                rendered = self.renderer.alert(watchlist, compose.named(watchlist, matches), now)
                 drafts = compose.alert_drafts(watchlist, ids, rendered, self._notify(watchlist))
             before_commit = lambda: self.faults.at("before-outbox-commit")  # noqa: E731
             if self.store.outbox.queue_alerts(ids, drafts, now, before_commit=before_commit):

@@ -127,8 +127,11 @@ def read_matches(s: Session, condition: Any) -> list[StoredMatch]:
     return [_stored_match(m, i, sources.get(i.id or 0, ())) for m, i in rows]
 
 
-def _sources(c: Connection, item_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
-    out: dict[int, list[str]] = {}
+def _sources(
+    c: Connection, item_ids: Sequence[int]
+) -> dict[int, tuple[tuple[str, str], ...]]:
+    """Each item's feeds, as (title or URL, URL), the first to carry it first."""
+    out: dict[int, list[tuple[str, str]]] = {}
     source, feed = core(ItemSourceRow).c, core(FeedRow).c
     for chunk in chunks(item_ids):
         rows = c.execute(
@@ -138,11 +141,13 @@ def _sources(c: Connection, item_ids: Sequence[int]) -> dict[int, tuple[str, ...
             .order_by(source.first_seen_at)
         )
         for item_id, title, url in rows:
-            out.setdefault(item_id, []).append(title or url)
+            out.setdefault(item_id, []).append((title or url, url))
     return {k: tuple(v) for k, v in out.items()}
 
 
-def _stored_match(row: MatchRow, item: ItemRow, sources: tuple[str, ...]) -> StoredMatch:
+def _stored_match(
+    row: MatchRow, item: ItemRow, sources: tuple[tuple[str, str], ...]
+) -> StoredMatch:
     spans = tuple((int(a), int(b)) for a, b in json.loads(row.spans))
     return StoredMatch(
         id=row.id or 0,
@@ -156,5 +161,6 @@ def _stored_match(row: MatchRow, item: ItemRow, sources: tuple[str, ...]) -> Sto
         item_title=item.title,
         item_url=item.url,
         published_at=item.published_at,
-        sources=sources,
+        sources=tuple(name for name, _ in sources),
+        source_urls=tuple(url for _, url in sources),
     )
