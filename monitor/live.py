@@ -95,4 +95,9 @@ def changes(before: dict[str, Watchlist], after: dict[str, Watchlist]) -> str:
 
 def _sized(watchlist: Watchlist) -> str:
     rules = len(watchlist.entities) + len(watchlist.topics)
-    return f"{watchlist.id} ({rules} rules, {len(watchlist.feeds)} feeds)"
+    feeds = len(watchlist.feeds)
+    return f"{watchlist.id} ({_count(rules, 'rule')}, {_count(feeds, 'feed')})"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

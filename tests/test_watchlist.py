@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from monitor.errors import WatchlistError
-from monitor.watchlist import load_file, parse_watchlist
+from monitor.live import changes
+from monitor.watchlist import Watchlist, load_file, parse_watchlist
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -221,3 +222,18 @@ def test_only_regular_files_of_the_folder_are_read(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 1 and "hunter2" not in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_reload_says_what_it_added_changed_and_removed() -> None:
+    def watchlist(name: str, rules: int) -> Watchlist:
+        entities = "".join(f"  e{n}:\n    aliases: [Alias{n}]\n" for n in range(rules))
+        text = f"feeds: [https://example.org/{name}.xml]\nentities:\n{entities}"
+        return parse_watchlist(text, f"{name}.yaml", name, "UTC")
+
+    before = {"a": watchlist("a", 1), "b": watchlist("b", 1), "c": watchlist("c", 1)}
+    after = {"a": watchlist("a", 1), "b": watchlist("b", 3), "d": watchlist("d", 2)}
+    assert changes(before, after) == (
+        "added d (2 rules, 1 feed); changed b (3 rules, 1 feed); removed c; in force: a, b, d"
+    )
+    assert changes(after, after) == "in force: a, b, d"
+    assert changes(after, {}) == "removed a, b, d; in force: none"
