@@ -101,7 +101,12 @@ def validate(paths: Sequence[Path], config: Settings) -> tuple[list[str], bool]:
         return [f"no watchlist files (*.yaml) in {', '.join(map(str, paths))}"], False
     rules = sum(len(w.entities) + len(w.topics) for w in result.watchlists)
     notes = [f"warning: {n}" for n in unset_notes(result.watchlists, os.environ)]
-    return [*notes, f"ok: {len(result.watchlists)} watchlists, {rules} rules"], True
+    from monitor.text import counted
+
+    return [
+        *notes,
+        f"ok: {counted(len(result.watchlists), 'watchlist')}, {counted(rules, 'rule')}",
+    ], True
 
 
 def find_watchlist(config: Settings, name: str) -> Watchlist:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from monitor.errors import Diagnostic, WatchlistError
 from monitor.matcher import Matcher
+from monitor.text import counted
 from monitor.watchlist import Watchlist, load_file, unreadable, unset_notes, watchlist_files
 
 log = logging.getLogger(__name__)
@@ -96,8 +97,4 @@ def changes(before: dict[str, Watchlist], after: dict[str, Watchlist]) -> str:
 def _sized(watchlist: Watchlist) -> str:
     rules = len(watchlist.entities) + len(watchlist.topics)
     feeds = len(watchlist.feeds)
-    return f"{watchlist.id} ({_count(rules, 'rule')}, {_count(feeds, 'feed')})"
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    return f"{watchlist.id} ({counted(rules, 'rule')}, {counted(feeds, 'feed')})"

@@ -25,6 +25,7 @@ from monitor.errors import MonitorError
 from monitor.redact import redact_url
 from monitor.store import sqlite_path
 from monitor.store.db import DatabaseError
+from monitor.text import counted
 
 log = logging.getLogger(__name__)
 
@@ -242,8 +243,10 @@ def _run(settings: Settings, clock: Clock) -> int:
     watchlists = worker.watchlists
     database = redact_url(settings.database_url)
     log.info(
-        "monitor running: %d watchlists, %d feeds, database %s%s",
-        *(len(watchlists.by_id), len(watchlists.feeds), database),
+        "monitor running: %s, %s, database %s%s",
+        counted(len(watchlists.by_id), "watchlist"),
+        counted(len(watchlists.feeds), "feed"),
+        database,
         f", metrics on :{settings.metrics_port}/metrics" if exporter is not None else "",
     )
     for line in _plan(worker, clock()):

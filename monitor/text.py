@@ -247,3 +247,8 @@ def _disjoint(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
         else:
             out.append((start, end))
     return out
+
+
+def counted(n: int, noun: str) -> str:
+    """'1 feed', '2 feeds': for messages a person reads (regular plurals only)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

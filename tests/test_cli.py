@@ -328,3 +328,18 @@ def test_a_digest_preview_goes_to_one_address_and_uses_up_nothing(
     made = monitor(workdir, "digest", "test-watch", **smtp)
     assert "test-watch: 5 matches ->" in made.stdout, made.stderr  # the real one has them all
     assert [m["To"] for _, m in smtp_server.sink.messages] == ["me@example.org", "team@example.org"]
+
+
+def test_a_missing_watchlists_or_templates_folder_is_said_once(workdir: Path) -> None:
+    """A typo in --watchlists or MONITOR_TEMPLATES: the command runs on (with
+    nothing to watch, or the built-in templates) and says why, once."""
+    status = monitor(
+        workdir, "status", watchlists=str(workdir / "nope"), templates=str(workdir / "gone")
+    )
+    assert status.returncode == 0, status.stderr
+    assert status.stderr.splitlines() == [
+        f"warning: no templates folder {workdir / 'gone'} (MONITOR_TEMPLATES): the built-in "
+        "templates are used",
+        f"warning: no watchlist folder {workdir / 'nope'} (MONITOR_WATCHLISTS): nothing is "
+        "monitored; `monitor init` writes a starter one",
+    ]

@@ -111,7 +111,7 @@ def test_validate_command_accepts_the_seed() -> None:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("ok: 1 watchlists")
+    assert result.stdout.startswith("ok: 1 watchlist, ")
 
 
 def test_an_empty_context_word_is_reported_where_it_is_written() -> None:

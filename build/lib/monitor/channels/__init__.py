@@ -1,2 +1,0 @@
-"""How messages go out: email over SMTP (smtp), notification URLs through
-Apprise (notify), and the digest archive on disk (files)."""
