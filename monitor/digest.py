@@ -95,6 +95,9 @@ class Rendered:
     text: str
     html: str  # the email's HTML part (CSS inlined)
     page: str = ""  # the HTML file, when it differs from the email
+    # A digest's notification (digest.notify): counts, the top headlines and
+    # the link, short enough for any chat or push service.
+    short: str = ""
 
 
 @dataclass(frozen=True)
@@ -300,7 +303,7 @@ class Renderer:
             inline_css(self.render(f"{kind}.html.j2", **context)),
         )
 
-    def index(self, watchlist: Watchlist, entries: Sequence[tuple[str, str]]) -> str:
+    def index(self, watchlist: Watchlist, entries: Sequence[Any]) -> str:
         return self.render("index.html.j2", watchlist=watchlist, entries=entries)
 
     def check(self) -> list[str]:
