@@ -158,6 +158,7 @@ class Worker:
             on_lease=self.observer.leases,
             on_progress=progress or (lambda _done, _total: None),
             raise_errors=self.raise_errors,
+            alert_max_age=self.settings.alert_max_age,
         )
 
     def poll(

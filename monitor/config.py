@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from monitor import __version__
 from monitor.resources import builtin_templates
+from monitor.schedule import parse_duration
 
 # The repository (benchmarks and tests read its files).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +78,17 @@ class Settings(BaseSettings):
     spike_baseline_days: float = Field(default=7.0, gt=0)
     spike_factor: float = Field(default=4.0, gt=1)
     spike_min_mentions: int = Field(default=5, ge=1)
+    # Items published longer ago than this (and everything a feed's first
+    # read finds) are old news: in the digest, never alerted ("24h", "90m", "2d").
+    alert_max_age: timedelta = timedelta(hours=24)
+    # Where the digests folder is served (e.g. https://news.example/digests):
+    # emails link to their page there, which always holds every match.
+    public_url: str = ""
+
+    @field_validator("alert_max_age", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return value if isinstance(value, timedelta) else parse_duration(str(value))
 
     @field_validator("smtp_url", "fault", "metrics_port", "feed_lease_seconds", mode="before")
     @classmethod

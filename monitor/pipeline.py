@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError
 
 from monitor.decide import RetryPolicy, decide
 from monitor.fetch import host_of
+from monitor.freshness import ALERT_MAX_AGE, mark_backfill
 from monitor.matcher import Matcher
 from monitor.store import DEFAULT_FEED_LEASE, Store
 from monitor.types import (
@@ -106,6 +107,8 @@ class Poller:
     # Called with (feeds done, feeds due) as the cycle goes (a terminal's progress bar).
     on_progress: Callable[[int, int], None] = lambda _done, _total: None
     raise_errors: bool = False  # tests: a bug in the pipeline fails loudly
+    # Items published longer ago are old news: in the digest, never alerted.
+    alert_max_age: timedelta = ALERT_MAX_AGE
 
     @property
     def batch(self) -> int:
@@ -274,7 +277,11 @@ class _Cycle:
             self._failed(feed, parsed.feed, work.seconds)
             return
         change = decide(feed, work.fetched, now, self.poller.policy(), parsed.feed)
-        saved = self.poller.store.items.save(change, parsed.feed.entries, parsed.matches, now)
+        entries = parsed.feed.entries
+        matches = mark_backfill(
+            parsed.matches, entries, now, feed.read_before, self.poller.alert_max_age
+        )
+        saved = self.poller.store.items.save(change, entries, matches, now)
         self.poller.on_lease(-1)
         self.reports[feed.url] = FeedReport(
             feed.url, "updated", saved.new_items, saved.new_matches,

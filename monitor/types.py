@@ -30,6 +30,7 @@ class FeedState:
     error_since: datetime | None = None
     moved_to: str | None = None  # a permanent redirect seen, not yet confirmed
     moved_count: int = 0
+    read_before: bool = False  # a poll has read it: its next items are news
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,7 @@ class NewMatch:
     item_key: str
     match: Match
     snippet: Snippet
+    backfill: bool = False  # old news (monitor.freshness): no alert, no spike
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from tests.conftest import (
     Workers,
     free_port,
     make_settings,
+    read_before,
     rss,
     start_smtp,
     write_watchlist,
@@ -341,7 +342,8 @@ def test_a_burst_of_50_matches_is_one_alert_per_recipient(
     worker = workers(
         make_settings(workdir, smtp_url=smtp_server.url), clock=Clock(NOW), raise_errors=True
     )
-    report = worker.poll()
+    read_before(worker, feed_server, "/burst")
+    report = worker.poll(force=True)
     assert report.new_matches == 50
     emails = smtp_server.sink.wait_for(2, timeout=5)
     hooks = [body for path, body in feed_server.posts if path == "/hook"]
@@ -375,7 +377,8 @@ def test_quiet_hours_hold_alerts_until_the_window_ends(
         clock=clock,
         raise_errors=True,
     )
-    worker.poll()  # a match and a paused feed, in quiet hours
+    read_before(worker, feed_server, "/wire")
+    worker.poll(force=True)  # a match and a paused feed, in quiet hours
     assert smtp_server.sink.to("duty@example.org") == []
     assert len(worker.store.matches.unqueued_alerts()) == 1
 
@@ -540,8 +543,10 @@ def test_mail_without_smtp_waits_in_the_outbox_and_goes_out_once_it_is_set(
         digest_email=ANALYST, alert_email="duty@example.org",
     )  # fmt: skip
     clock = Clock(NOW)
-    without = workers(make_settings(workdir), clock=clock, raise_errors=True)
-    without.poll()  # an alert for the Storm Corps
+    # The sample wire's items are a day and a half old by NOW: still news here.
+    without = workers(make_settings(workdir, alert_max_age="7d"), clock=clock, raise_errors=True)
+    read_before(without, feed_server, "/wire.xml")
+    without.poll(force=True)  # an alert for the Storm Corps
     without.digest_now(without.watchlists.by_id["test-watch"])
     rows = email_rows(without)
     assert {to: row.status for to, row in rows.items()} == {

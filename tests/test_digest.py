@@ -19,6 +19,7 @@ from tests.conftest import (
     Workers,
     make_settings,
     needs_corpus,
+    read_before,
     rss,
     write_watchlist,
 )
@@ -118,10 +119,10 @@ def test_digest_and_alert_emails(
         digest_email="analyst@example.org", alert_email="duty@example.org",
     )  # fmt: skip
     clock = Clock(NOW - timedelta(hours=1))
-    worker = workers(
-        make_settings(workdir, smtp_url=smtp_server.url), clock=clock, raise_errors=True
-    )
-    worker.poll()
+    settings = make_settings(workdir, smtp_url=smtp_server.url, alert_max_age="7d")
+    worker = workers(settings, clock=clock, raise_errors=True)
+    read_before(worker, feed_server, "/wire.xml")
+    worker.poll(force=True)
     [alert] = smtp_server.sink.wait_for(1)
     assert alert["To"] == "duty@example.org"
     assert alert["Subject"] == "[alert] Test watch: Storm Corps (1 new)"
@@ -203,8 +204,11 @@ def test_alerts_and_digests_reach_notification_urls(
     monkeypatch.setenv("TEST_HOOK_URL", f"json://{feed_server.host}/hook")
     feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes())
     write_watchlist(workdir, [feed_server.url("/wire.xml")], alert=True, notify="env:TEST_HOOK_URL")
-    worker = workers(make_settings(workdir), clock=Clock(NOW), raise_errors=True)
-    worker.poll()
+    worker = workers(
+        make_settings(workdir, alert_max_age="7d"), clock=Clock(NOW), raise_errors=True
+    )
+    read_before(worker, feed_server, "/wire.xml")
+    worker.poll(force=True)
     worker.poll(force=True)
     worker.digest_now(worker.watchlists.by_id["test-watch"])
     bodies = [json.loads(body) for path, body in feed_server.posts if path == "/hook"]
@@ -230,14 +234,15 @@ def test_an_unset_notification_variable_is_reported_at_load_and_fails_nothing(
         workdir, [feed_server.url("/wire.xml")], alert=True, notify="env:NOT_SET_ANYWHERE",
         alert_email="duty@example.org", digest_email="analyst@example.org",
     )  # fmt: skip
-    settings = make_settings(workdir, smtp_url=smtp_server.url)
+    settings = make_settings(workdir, smtp_url=smtp_server.url, alert_max_age="7d")
     worker = workers(settings, clock=Clock(NOW), raise_errors=True)
     notes = [r.getMessage() for r in caplog.records if "NOT_SET_ANYWHERE" in r.getMessage()]
     assert notes == [
         f"{workdir / 'watchlists' / 'test-watch.yaml'}: alerts.notify env:NOT_SET_ANYWHERE: "
         "the variable is not set; those notifications are left out, the mail goes on"
     ]
-    worker.poll()
+    read_before(worker, feed_server, "/wire.xml")
+    worker.poll(force=True)
     result = worker.digest_now(worker.watchlists.by_id["test-watch"])
     assert result.record is not None and result.record.match_count == 5
     assert worker.store.outbox.counts() == {"sent": 3}  # the alert, the digest, its page
@@ -386,10 +391,12 @@ def test_a_spike_raises_one_alert_per_spike(
 
     write_watchlist(workdir, [feed_server.url("/f")], alert_email="duty@example.org")
     clock = Clock(NOW - timedelta(days=3))
-    settings = make_settings(workdir, smtp_url=smtp_server.url)
+    settings = make_settings(
+        workdir, smtp_url=smtp_server.url, spike_baseline_days=2, alert_max_age="7d"
+    )
     worker = workers(settings, clock=clock, raise_errors=True)
     watchlists = worker.watchlists.by_id
-    feed_server.routes["/f"] = burst("old", 1)  # the usual: one in three days
+    feed_server.routes["/f"] = burst("old", 1)  # the first read: old news, not the usual
     worker.poll()
     clock.now = NOW - timedelta(hours=1)
     feed_server.routes["/f"] = burst("a", 6)
@@ -408,6 +415,26 @@ def test_a_spike_raises_one_alert_per_spike(
     worker.poll(force=True)
     assert len(smtp_server.sink.wait_for(2)) == 2
     assert worker.alerts.queue_spike_alerts(watchlists, clock.now) == 0
+    worker.close()
+
+
+def test_a_rule_without_history_cannot_spike(
+    workers: Workers, workdir: Path, feed_server: FeedServer, smtp_server: Smtp
+) -> None:
+    """A new watchlist's first read brings 30 old mentions: old news, no
+    spike; a burst the next hour, with no week behind it to say what is
+    usual, is no spike either."""
+    write_watchlist(workdir, [feed_server.url("/f")], alert_email="duty@example.org")
+    feed_server.routes["/f"] = Route(rss(*((f"o{i}", f"Storm Corps {i}", "x") for i in range(30))))
+    clock = Clock(NOW - timedelta(hours=2))
+    settings = make_settings(workdir, smtp_url=smtp_server.url, alert_max_age="7d")
+    worker = workers(settings, clock=clock, raise_errors=True)
+    assert worker.poll().new_matches == 30
+    clock.now = NOW - timedelta(hours=1)
+    feed_server.routes["/f"] = Route(rss(*((f"n{i}", f"Storm Corps {i}", "x") for i in range(9))))
+    assert worker.poll(force=True).new_matches == 9
+    assert worker.alerts.queue_spike_alerts(worker.watchlists.by_id, NOW) == 0
+    assert smtp_server.sink.wait_for(0) == []
     worker.close()
 
 
@@ -444,8 +471,9 @@ def test_a_feeds_title_in_the_watchlist_names_it_in_digests_and_alerts(
         encoding="utf-8",
     )
     clock = Clock(NOW - timedelta(hours=1))
-    worker = workers(make_settings(workdir), clock=clock, raise_errors=True)
-    worker.poll()
+    worker = workers(make_settings(workdir, alert_max_age="7d"), clock=clock, raise_errors=True)
+    read_before(worker, feed_server, "/wire.xml")
+    worker.poll(force=True)
     clock.now = NOW
     worker.digest_now(worker.watchlists.by_id["test-watch"])
     sent = {m.kind: m for m in _sent(worker) if m.channel in ("file", "email")}

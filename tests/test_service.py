@@ -11,11 +11,12 @@ import time
 from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import FeedServer, Route, Smtp, free_port, write_watchlist
+from tests.conftest import FeedServer, Route, Smtp, free_port, rss, write_watchlist
 from tests.postgres import PostgresCluster
 from tests.test_cli import monitor
 from tests.test_pipeline import DATA
@@ -71,7 +72,7 @@ def test_the_service_alerts_digests_reloads_and_stops_on_sigterm(
         sink = smtp_server.sink
         assert wait_until(lambda: any(m["To"] == "analyst@example.org" for m in sink.wait_for(0)))
         subjects = [m["Subject"] for m in sink.wait_for(0)]
-        assert subjects.count("[alert] Test watch: Storm Corps (1 new)") == 1
+        assert not [s for s in subjects if s.startswith("[alert]")]  # a first read: old news
         digests = [m for m in sink.wait_for(0) if m["To"] == "analyst@example.org"]
         assert digests[0]["Subject"].startswith("Test watch: 5 matches")
 
@@ -90,6 +91,45 @@ def test_the_service_alerts_digests_reloads_and_stops_on_sigterm(
     assert output.rstrip().endswith("stopped")
     assert feed_server.count("/wire.xml") >= 1
     assert (workdir / "digests" / "test-watch" / "index.html").exists()
+
+
+def test_a_new_feeds_old_items_raise_no_alert_and_the_next_new_one_raises_one(
+    workdir: Path, feed_server: FeedServer, smtp_server: Smtp
+) -> None:
+    """20 alert-worthy items, days old, in a feed read for the first time:
+    they go to the digest, and alert nobody; one item published afterwards
+    sends exactly one alert."""
+    old = [(f"o{i}", f"Storm Corps unit {i} moved", "Near Kursk.") for i in range(20)]
+    feed_server.routes["/wire"] = Route(rss(*old))  # published 24 Nov 2026
+    url = feed_server.url("/wire")
+    path = write_watchlist(workdir, [url], alert=True, alert_email="duty@example.org")
+    path.write_text(path.read_text().replace(f"  - {url}\n", f"  - url: {url}\n    every: 1s\n"))
+    service = start_service(workdir, smtp_server)
+    try:
+        assert wait_until(lambda: feed_server.count("/wire") >= 3)  # read, and read again
+        assert smtp_server.sink.wait_for(0) == []
+        fresh = format_datetime(datetime.now(UTC), usegmt=True)
+        item = (
+            "<item><guid>n1</guid><title>Storm Corps crosses the river</title>"
+            f"<link>https://news.example/n1</link><pubDate>{fresh}</pubDate></item>"
+        )
+        feed_server.routes["/wire"] = Route(
+            rss(*old).replace(b"<item>", item.encode() + b"<item>", 1)
+        )
+        [alert] = smtp_server.sink.wait_for(1)
+        assert alert["Subject"] == "[alert] Test watch: Storm Corps (1 new)"
+        polls = feed_server.count("/wire")
+        assert wait_until(lambda: feed_server.count("/wire") >= polls + 3)
+        assert len(smtp_server.sink.wait_for(0)) == 1  # and only that one
+    finally:
+        service.send_signal(signal.SIGTERM)
+        output, _ = service.communicate(timeout=30)
+    assert service.returncode == 0, output
+    with closing(sqlite3.connect(workdir / "monitor.db")) as db:
+        rows = db.execute(
+            "SELECT backfill, alert, count(*) FROM match WHERE rule = 'storm-corps' GROUP BY 1, 2"
+        ).fetchall()
+    assert sorted(rows) == [(0, 1, 1), (1, 0, 20)]  # the old ones stored, marked, in the digest
 
 
 def test_offline_the_service_says_what_to_try_and_where_digests_go(

@@ -84,13 +84,19 @@ class Alerter:
 
     def _spikes(self, watchlist: Watchlist, now: datetime) -> list[Spike]:
         policy, counts = self.spikes, self.store.matches.rule_counts
-        recent = counts(watchlist.id, now - policy.window, now)
-        # An alert rule already sends every match as it comes: a spike alert
-        # would repeat the burst the analyst has just been sent.
-        recent = {rule: n for rule, n in recent.items() if rule not in watchlist.alert_rules}
+        since = self.store.digests.watched_since(watchlist.id, list(watchlist.rule_names), now)
+        # A rule's usual count is known only once its whole baseline was
+        # watched; an alert rule already sends every match as it comes, so a
+        # spike alert would repeat the burst the analyst has just been sent.
+        observed = {r for r, at in since.items() if at <= policy.baseline_start(now)}
+        wanted = observed - set(watchlist.alert_rules)
+        if not wanted:
+            return []
+        recent = counts(watchlist.id, now - policy.window, now, news_only=True)
+        recent = {rule: n for rule, n in recent.items() if rule in wanted}
         if not recent:
             return []
-        earlier = counts(watchlist.id, policy.baseline_start(now), now - policy.window)
+        earlier = counts(watchlist.id, policy.baseline_start(now), now - policy.window, True)
         return find_spikes(recent, earlier, watchlist.rule_names, policy)
 
     def queue_feed_notice(

@@ -15,7 +15,7 @@ from sqlalchemy.engine import CursorResult
 
 from monitor.store.db import Database, core
 from monitor.store.outbox import TakenMeanwhile, queue_drafts
-from monitor.store.tables import DigestRow, MatchRow, SpikeRow, WatchlistRow
+from monitor.store.tables import DigestRow, MatchRow, RuleWatchRow, SpikeRow, WatchlistRow
 from monitor.types import DigestRecord, OutboxDraft
 
 
@@ -50,6 +50,22 @@ class Digests:
                 [{"id": watchlist, "first_loaded_at": now}],
             )
             return cast(datetime, c.execute(query).scalar_one())
+
+    def watched_since(
+        self, watchlist: str, rules: Sequence[str], now: datetime
+    ) -> dict[str, datetime]:
+        """Since when each rule of the watchlist has been watched; ``now`` is
+        recorded for a rule never seen, and for the watchlist if new."""
+        self.first_loaded(watchlist, now)
+        row = core(RuleWatchRow).c
+        with self.db.connection() as c:
+            if rules:
+                c.execute(
+                    self.db.insert_ignoring_duplicates(RuleWatchRow),
+                    [{"watchlist": watchlist, "rule": rule, "since": now} for rule in rules],
+                )
+            found = c.execute(select(row.rule, row.since).where(row.watchlist == watchlist))
+            return {rule: since for rule, since in found if rule in rules}
 
     def last(self, watchlist: str) -> DigestRecord | None:
         digest = core(DigestRow).c

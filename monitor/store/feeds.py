@@ -229,7 +229,7 @@ def _due(
 # What a poll needs to know of its feed, as columns (see ``_state_of``).
 _STATE = (
     "url", "every_seconds", "etag", "last_modified", "body_hash", "consecutive_errors",
-    "fetch_url", "error_since", "moved_to", "moved_count",
+    "fetch_url", "error_since", "moved_to", "moved_count", "last_success_at",
 )  # fmt: skip
 
 
@@ -277,6 +277,7 @@ def _state_of(row: Any) -> FeedState:
         error_since=row.error_since,
         moved_to=row.moved_to,
         moved_count=row.moved_count,
+        read_before=row.last_success_at is not None,
     )
 
 

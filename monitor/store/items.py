@@ -13,6 +13,7 @@ from sqlalchemy import Connection, delete, func, update
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
+from monitor.freshness import sane_published
 from monitor.identity import link_key
 from monitor.store.db import MAX_KEY_CHARS, Database, chunks, core, stored_key
 from monitor.store.feeds import Feeds
@@ -70,7 +71,8 @@ class Items:
             if missing := [e.key for e in entries if e.key not in ids]:
                 ids.update(_item_ids(c, missing))  # stored concurrently by another worker
             self._link_sources(c, feed_id, ids.values(), now)
-            stored = self._insert_matches(c, created, matches, now)
+            published = {e.key: e.published_at for e in entries}
+            stored = self._insert_matches(c, created, matches, published, now)
             self.feeds.apply(c, [change])
         by_watchlist: dict[str, int] = {}
         for value in stored:
@@ -94,12 +96,21 @@ class Items:
             c.execute(self.db.insert_ignoring_duplicates(ItemSourceRow), values)
 
     def _insert_matches(
-        self, c: Connection, created: dict[str, int], matches: Sequence[NewMatch], now: datetime
+        self,
+        c: Connection,
+        created: dict[str, int],
+        matches: Sequence[NewMatch],
+        published: dict[str, datetime | None],
+        now: datetime,
     ) -> list[dict[str, Any]]:
         # Only items this transaction created get matches: an item that
         # another feed (or worker) stored first was matched there.
         values = [
-            _match_values(created[m.item_key], m, now) for m in matches if m.item_key in created
+            _match_values(
+                created[m.item_key], m, sane_published(published.get(m.item_key), now), now
+            )
+            for m in matches
+            if m.item_key in created
         ]
         if values:
             c.execute(self.db.insert_ignoring_duplicates(MatchRow), values)
@@ -237,7 +248,9 @@ def _item_values(entry: Entry, now: datetime) -> dict[str, Any]:
     }
 
 
-def _match_values(item_id: int, new: NewMatch, now: datetime) -> dict[str, Any]:
+def _match_values(
+    item_id: int, new: NewMatch, dated_at: datetime | None, now: datetime
+) -> dict[str, Any]:
     match = new.match
     return {
         "item_id": item_id,
@@ -248,6 +261,8 @@ def _match_values(item_id: int, new: NewMatch, now: datetime) -> dict[str, Any]:
         "fields": ",".join(match.fields),
         "snippet": new.snippet.text,
         "spans": json.dumps([list(span) for span in new.snippet.spans]),
-        "alert": match.alert,
+        "alert": match.alert and not new.backfill,
+        "backfill": new.backfill,
+        "dated_at": dated_at,
         "first_seen_at": now,
     }

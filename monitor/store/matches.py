@@ -52,16 +52,22 @@ class Matches:
         with self.db.session() as s:
             return read_matches(s, condition)
 
-    def rule_counts(self, watchlist: str, start: datetime, end: datetime) -> dict[str, int]:
-        """Matches per rule first seen in (start, end]."""
+    def rule_counts(
+        self, watchlist: str, start: datetime, end: datetime, news_only: bool = False
+    ) -> dict[str, int]:
+        """Matches per rule first seen in (start, end]; with ``news_only``,
+        old news (a feed's first read, an old item) left out."""
         match = core(MatchRow).c
+        query = (
+            select(match.rule, func.count())
+            .where(match.watchlist == watchlist)
+            .where(match.first_seen_at > start, match.first_seen_at <= end)
+            .group_by(match.rule)
+        )
+        if news_only:
+            query = query.where(match.backfill.is_(False))
         with self.db.connection() as c:
-            rows = c.execute(
-                select(match.rule, func.count())
-                .where(match.watchlist == watchlist)
-                .where(match.first_seen_at > start, match.first_seen_at <= end)
-                .group_by(match.rule)
-            )
+            rows = c.execute(query)
             return {key: count for key, count in rows}
 
     def buckets(

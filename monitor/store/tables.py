@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Text, text
+from sqlalchemy import Index, Text, false, text
 from sqlmodel import Field, SQLModel, UniqueConstraint
 
 from monitor.store.db import when as _when
@@ -93,6 +93,11 @@ class MatchRow(SQLModel, table=True):
     snippet: str = Field(sa_type=Text)
     spans: str  # JSON list of [start, end]
     alert: bool = False
+    # Old news (monitor.freshness): in the digest, never alerted, no spike.
+    backfill: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # The feed's publication time where it is sane, else NULL (first_seen_at
+    # stands in): what the trend counts by.
+    dated_at: datetime | None = _when()
     alert_queued_at: datetime | None = _when()
     # The digest that reported this match: assigned when the digest is made,
     # so a match committed late is in the next digest rather than in none.
@@ -152,6 +157,16 @@ class WatchlistRow(SQLModel, table=True):
     __tablename__ = "watchlist"
     id: str = Field(primary_key=True)
     first_loaded_at: datetime = _when(nullable=False)
+
+
+class RuleWatchRow(SQLModel, table=True):
+    """Since when a rule of a watchlist has been watched: a spike needs the
+    rule's usual count, so its baseline must have been observed."""
+
+    __tablename__ = "rule_watch"
+    watchlist: str = Field(primary_key=True)
+    rule: str = Field(primary_key=True)
+    since: datetime = _when(nullable=False)
 
 
 class HeartbeatRow(SQLModel, table=True):
