@@ -8,7 +8,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.archive import FEED_ENTRIES, archive_entry, atom_feed
+from monitor.archive import (
+    FEED_ENTRIES,
+    HEAD_BYTES,
+    archive_entry,
+    atom_feed,
+    newest_first,
+    page_summary,
+)
 from monitor.digest import Renderer
 from monitor.errors import DeliveryError
 from monitor.watchlist import Watchlist
@@ -34,11 +41,14 @@ class Archive:
             raise DeliveryError(f"cannot write {path}: {e}") from e
 
     def write_index(self, watchlist: Watchlist) -> Path:
+        """digests/<watchlist>/index.html: every digest with its time, counts
+        and top headline, from the first HEAD_BYTES of each page."""
         directory = self.output_dir / watchlist.id
         files = sorted(
-            (p.name for p in directory.glob("*.html") if p.name != "index.html"), reverse=True
+            (p.name for p in directory.glob("*.html") if p.name != "index.html" and p.is_file()),
+            reverse=True,
         )
-        entries = [(name, _label(name)) for name in files]
+        entries = newest_first([page_summary(name, read_head(directory / name)) for name in files])
         index = directory / "index.html"
         write_atomically(index, self.renderer.index(watchlist, entries))
         self.write_feed(watchlist, files[:FEED_ENTRIES])
@@ -51,19 +61,22 @@ class Archive:
         for name in files:
             path = directory / name
             modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-            entries.append(archive_entry(name, path.read_text(encoding="utf-8"), modified))
+            page = path.read_bytes().decode("utf-8", errors="replace")  # an edit may break it
+            entries.append(archive_entry(name, page, modified))
         feed = directory / "feed.xml"
         now = entries[0].updated if entries else datetime.fromtimestamp(0, UTC)
         write_atomically(feed, atom_feed(watchlist.id, watchlist.title, entries, now))
         return feed
 
 
-def _label(file_name: str) -> str:
+def read_head(path: Path) -> bytes:
+    """The start of a page, HEAD_BYTES at most: its meta without the rest of
+    a page that may weigh hundreds of KB, times thousands in an archive."""
     try:
-        when = datetime.strptime(file_name.removesuffix(".html"), "%Y%m%dT%H%M%SZ")
-    except ValueError:
-        return file_name
-    return when.strftime("%Y-%m-%d %H:%M UTC")
+        with path.open("rb") as page:
+            return page.read(HEAD_BYTES)
+    except OSError:  # gone or unreadable since it was listed: listed by its name alone
+        return b""
 
 
 def write_atomically(path: Path, content: str) -> None:
