@@ -64,7 +64,11 @@ def digest_drafts(
 ) -> list[OutboxDraft]:
     """The digest's page in the archive, its email to each digest recipient
     (queued whether or not mail can be sent yet: it waits in the outbox until
-    MONITOR_SMTP_URL is set) and its notifications."""
+    MONITOR_SMTP_URL is set) and its short form to each ``notify`` target
+    (``notify_targets(watchlist, environ, "digest")``).
+
+    A target the watchlist does not list under digest.notify is left out: a
+    chat or push service named for alerts is never sent a digest."""
     base = f"digest:{watchlist.id}:{scheduled_for.isoformat()}"
     page = OutboxDraft(
         f"{base}:file", "digest", watchlist.id, "file",
@@ -72,7 +76,26 @@ def digest_drafts(
         rendered.subject, rendered.text, rendered.page or rendered.html,
     )  # fmt: skip
     emails = email_drafts(base, "digest", watchlist, watchlist.digest_email, rendered)
-    return [page, *emails, *notify_drafts(base, "digest", watchlist, rendered, notify)]
+    targets = [t for t in notify if t in watchlist.digest_notify]
+    short = replace(rendered, text=short_text(rendered))
+    return [page, *emails, *notify_drafts(base, "digest", watchlist, short, targets)]
+
+
+# Lines of the digest's text a notification carries when its template gives
+# no short form.
+SHORT_LINES = 10
+
+
+def short_text(rendered: Rendered) -> str:
+    """A digest's notification body: its short form (counts, top headlines,
+    the link), or else the first lines of its text. The whole digest, tens of
+    KB, is cut or refused by chat and push services."""
+    if rendered.short.strip():
+        return rendered.short.strip()
+    lines = rendered.text.strip().splitlines()
+    head = "\n".join(lines[:SHORT_LINES]).rstrip()
+    rest = sum(1 for line in lines[SHORT_LINES:] if line.strip())
+    return f"{head}\n… ({rest} more lines in the digest)" if rest else head
 
 
 def alert_drafts(
@@ -110,8 +133,11 @@ def feed_notice_drafts(
 def _to_alert_recipients(
     base: str, kind: str, watchlist: Watchlist, rendered: Rendered, notify: Sequence[str]
 ) -> list[OutboxDraft]:
+    """To alerts.email and the ``notify`` targets listed under alerts.notify
+    (a digest.notify target is sent the digests' summaries, not alerts)."""
     emails = email_drafts(base, kind, watchlist, watchlist.alert_email, rendered)
-    return emails + notify_drafts(base, kind, watchlist, rendered, notify)
+    targets = [t for t in notify if t in watchlist.alert_notify]
+    return emails + notify_drafts(base, kind, watchlist, rendered, targets)
 
 
 def email_drafts(

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -100,6 +100,9 @@ class Watchlist:
     alert_email: tuple[str, ...]
     alert_notify: tuple[str, ...]
     alert_quiet_hours: QuietHours | None = None  # in the schedule's zone
+    # Where a digest's short form goes (digest.notify); last, with a default,
+    # so that a Watchlist built by position elsewhere keeps its meaning.
+    digest_notify: tuple[str, ...] = ()
 
     @property
     def rule_names(self) -> dict[str, str]:
@@ -199,12 +202,21 @@ def _check_emails(addresses: list[str]) -> list[str]:
     return addresses
 
 
+def _check_notify(urls: list[str]) -> list[str]:
+    for url in urls:
+        if not (_ENV_REFERENCE.match(url) or "://" in url):
+            raise ValueError(f"{url!r}: use a notification URL (e.g. ntfy://topic) or env:VARIABLE")
+    return urls
+
+
 class _DigestSpec(_Strict):
     schedule: str = DEFAULT_SCHEDULE
     timezone: str | None = None
     email: list[str] = []
+    notify: list[str] = []  # a short summary of each digest, not the digest itself
 
     _emails = field_validator("email")(_check_emails)
+    _notify = field_validator("notify")(_check_notify)
 
     @field_validator("schedule")
     @classmethod
@@ -229,6 +241,7 @@ class _AlertSpec(_Strict):
     quiet_hours: str | None = None  # "22:00-07:00" in the digest's zone
 
     _emails = field_validator("email")(_check_emails)
+    _notify = field_validator("notify")(_check_notify)
 
     @field_validator("quiet_hours")
     @classmethod
@@ -236,16 +249,6 @@ class _AlertSpec(_Strict):
         if window is not None:
             QuietHours.parse(window)
         return window
-
-    @field_validator("notify")
-    @classmethod
-    def _notify_urls(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            if not (_ENV_REFERENCE.match(url) or "://" in url):
-                raise ValueError(
-                    f"{url!r}: use a notification URL (e.g. ntfy://topic) or env:VARIABLE"
-                )
-        return urls
 
 
 class _WatchlistSpec(_Strict):
@@ -399,6 +402,7 @@ def _build(
         alert_email=tuple(spec.alerts.email),
         alert_notify=tuple(spec.alerts.notify),
         alert_quiet_hours=QuietHours.parse(w) if (w := spec.alerts.quiet_hours) else None,
+        digest_notify=tuple(spec.digest.notify),
     )
 
 
@@ -484,27 +488,43 @@ def unreadable(path: Path, error: Exception) -> Diagnostic:
 
 # --- notification targets named by a variable ------------------------------------
 
-
-def notify_targets(watchlist: Watchlist, environ: Mapping[str, str]) -> list[str]:
-    """The watchlist's notification targets that can be sent to: an
-    ``env:NAME`` whose variable is unset is left out (reported when the
-    watchlist loads), so that it fails nothing and the mail goes on."""
-    return [t for t in watchlist.alert_notify if t not in unset_references(watchlist, environ)]
+# The two sections that name notification targets: digests go to one, alerts,
+# spike alerts and feed notices to the other.
+NotifyKind = Literal["alerts", "digest"]
+NOTIFY_KINDS: tuple[NotifyKind, ...] = ("digest", "alerts")
 
 
-def unset_references(watchlist: Watchlist, environ: Mapping[str, str]) -> list[str]:
-    """The ``env:NAME`` targets of the watchlist whose variable is unset or empty."""
+def notify_targets(
+    watchlist: Watchlist, environ: Mapping[str, str], kind: NotifyKind = "alerts"
+) -> list[str]:
+    """The targets of ``kind.notify`` that can be sent to: an ``env:NAME``
+    whose variable is unset is left out (reported when the watchlist loads),
+    so that it fails nothing and the mail goes on."""
+    unset = unset_references(watchlist, environ, kind)
+    return [t for t in _targets(watchlist, kind) if t not in unset]
+
+
+def unset_references(
+    watchlist: Watchlist, environ: Mapping[str, str], kind: NotifyKind = "alerts"
+) -> list[str]:
+    """The ``env:NAME`` targets of ``kind.notify`` whose variable is unset or empty."""
     return [
-        t for t in watchlist.alert_notify
+        t for t in _targets(watchlist, kind)
         if t.startswith("env:") and not environ.get(t.removeprefix("env:"))
     ]  # fmt: skip
 
 
 def unset_notes(watchlists: Iterable[Watchlist], environ: Mapping[str, str]) -> list[str]:
-    """One line for each notification target whose variable is unset."""
+    """One line for each notification target whose variable is unset, naming
+    the section it is written in."""
     return [
-        f"{w.path}: alerts.notify {target}: the variable is not set; those notifications "
+        f"{w.path}: {kind}.notify {target}: the variable is not set; those notifications "
         "are left out, the mail goes on"
         for w in watchlists
-        for target in unset_references(w, environ)
+        for kind in NOTIFY_KINDS
+        for target in unset_references(w, environ, kind)
     ]
+
+
+def _targets(watchlist: Watchlist, kind: NotifyKind) -> tuple[str, ...]:
+    return watchlist.digest_notify if kind == "digest" else watchlist.alert_notify

@@ -200,10 +200,15 @@ def test_due_digest_slot_in_the_watchlists_zone() -> None:
 def test_alerts_and_digests_reach_notification_urls(
     workers: Workers, workdir: Path, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The token-bearing URL lives in the environment; the watchlist names the variable.
+    # The token-bearing URLs live in the environment; the watchlist names the variables.
     monkeypatch.setenv("TEST_HOOK_URL", f"json://{feed_server.host}/hook")
+    monkeypatch.setenv("TEST_DIGEST_HOOK_URL", f"json://{feed_server.host}/digest-hook")
     feed_server.routes["/wire.xml"] = Route((DATA / "wire.xml").read_bytes())
-    write_watchlist(workdir, [feed_server.url("/wire.xml")], alert=True, notify="env:TEST_HOOK_URL")
+    path = write_watchlist(
+        workdir, [feed_server.url("/wire.xml")], alert=True, notify="env:TEST_HOOK_URL"
+    )
+    digest_notify = "\n  notify: [env:TEST_DIGEST_HOOK_URL]\nalerts:\n"
+    path.write_text(path.read_text("utf-8").replace("\nalerts:\n", digest_notify), "utf-8")
     worker = workers(
         make_settings(workdir, alert_max_age="7d"), clock=Clock(NOW), raise_errors=True
     )
@@ -211,12 +216,17 @@ def test_alerts_and_digests_reach_notification_urls(
     worker.poll(force=True)
     worker.poll(force=True)
     worker.digest_now(worker.watchlists.by_id["test-watch"])
-    bodies = [json.loads(body) for path, body in feed_server.posts if path == "/hook"]
-    assert [b["title"] for b in bodies] == [
-        "[alert] Test watch: Storm Corps (1 new)",
-        "Test watch: 5 matches · 2026-11-25",
-    ]
-    assert "11th Corps" in bodies[0]["message"]
+
+    def received(hook: str) -> list[dict[str, str]]:
+        return [json.loads(body) for at, body in feed_server.posts if at == hook]
+
+    # The alert to alerts.notify; the digest, as its short form, to digest.notify only.
+    [alert] = received("/hook")
+    assert alert["title"] == "[alert] Test watch: Storm Corps (1 new)"
+    assert "11th Corps" in alert["message"]
+    [digest] = received("/digest-hook")
+    assert digest["title"] == "Test watch: 5 matches · 2026-11-25"
+    assert 0 < len(digest["message"].splitlines()) <= 12  # not the whole digest
     worker.close()
 
 

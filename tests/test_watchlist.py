@@ -9,7 +9,13 @@ import pytest
 
 from monitor.errors import WatchlistError
 from monitor.live import changes
-from monitor.watchlist import Watchlist, load_file, parse_watchlist
+from monitor.watchlist import (
+    Watchlist,
+    load_file,
+    notify_targets,
+    parse_watchlist,
+    unset_notes,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -237,3 +243,40 @@ def test_a_reload_says_what_it_added_changed_and_removed() -> None:
     )
     assert changes(after, after) == "in force: a, b, d"
     assert changes(after, {}) == "removed a, b, d; in force: none"
+
+
+def test_digest_notify_is_its_own_list_checked_like_alerts_notify() -> None:
+    source = """\
+digest:
+  notify: [env:DIGEST_HOOK, "ntfy://ntfy.sh/morning"]
+alerts:
+  notify: [env:DUTY_HOOK]
+"""
+    watchlist = parse_watchlist(source, "w.yaml", "w", "UTC")
+    assert watchlist.digest_notify == ("env:DIGEST_HOOK", "ntfy://ntfy.sh/morning")
+    assert watchlist.alert_notify == ("env:DUTY_HOOK",)
+    environ = {"DIGEST_HOOK": "json://localhost/d", "DUTY_HOOK": "json://localhost/a"}
+    assert notify_targets(watchlist, environ) == ["env:DUTY_HOOK"]
+    assert notify_targets(watchlist, environ, "alerts") == ["env:DUTY_HOOK"]
+    assert notify_targets(watchlist, environ, "digest") == [
+        "env:DIGEST_HOOK", "ntfy://ntfy.sh/morning",
+    ]  # fmt: skip
+    [problem] = problems("digest:\n  notify: [analyst@example.org]\n")
+    assert problem == (
+        "w.yaml:2:11: digest.notify: 'analyst@example.org': use a notification URL "
+        "(e.g. ntfy://topic) or env:VARIABLE"
+    )
+
+
+def test_an_unset_variable_is_reported_under_the_section_that_names_it() -> None:
+    source = "digest:\n  notify: [env:DIGEST_HOOK]\nalerts:\n  notify: [env:DUTY_HOOK]\n"
+    watchlist = parse_watchlist(source, "w.yaml", "w", "UTC")
+    tail = ": the variable is not set; those notifications are left out, the mail goes on"
+    assert unset_notes([watchlist], {}) == [
+        f"w.yaml: digest.notify env:DIGEST_HOOK{tail}",
+        f"w.yaml: alerts.notify env:DUTY_HOOK{tail}",
+    ]
+    assert unset_notes([watchlist], {"DUTY_HOOK": "json://localhost/a"}) == [
+        f"w.yaml: digest.notify env:DIGEST_HOOK{tail}"
+    ]
+    assert notify_targets(watchlist, {}, "digest") == []

@@ -47,7 +47,7 @@ class DigestMaker:
             matches = self.store.matches.unreported(watchlist.id, until=now)
             record = DigestRecord(0, watchlist.id, scheduled_for, start, now, "queued", 0)
             rendered = self.render(watchlist, record, matches, now)
-            notify = notify_targets(watchlist, self.environ)
+            notify = notify_targets(watchlist, self.environ, "digest")
             drafts = compose.digest_drafts(watchlist, scheduled_for, rendered, notify)
             try:
                 made = self.store.digests.record(
