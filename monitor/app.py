@@ -110,7 +110,7 @@ class Worker:
         self.parser = (
             ParsePool(processes, settings.parse_timeout) if processes > 0 else InlineParser()
         )
-        renderer = Renderer(settings.templates_dir)
+        renderer = Renderer(settings.templates_dir, public_url=settings.public_url)
         faults = Faults(settings.fault)
         sender = None
         if settings.smtp_url:

@@ -1,8 +1,8 @@
 """Digests and alerts: what goes in them (pure) and how they read (Jinja2).
 
-``plan_sections`` groups a window's matches by rule, alert rules first, in
-the order the watchlist lists them, and within a rule into stories (near
-copies of one report, see monitor.stories), most widely carried first.
+A digest reads as a briefing (monitor.briefing): each story once, ranked,
+then an index per rule. An alert's ``plan_sections`` group its matches by
+rule, alert rules first, in the order the watchlist lists them.
 ``Renderer`` turns a plan into the HTML and text people read: HTML templates
 are autoescaped, so nothing a feed says can become markup; the email's HTML
 has its CSS inlined. A user's template that fails (syntax or runtime error)
@@ -15,18 +15,21 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
+from monitor.archive import FILE_TIME
+from monitor.briefing import EMAIL_BUDGETS, INDEX_HEADLINES, briefing, feed_health, rule_index
+from monitor.language import language_name, language_of
 from monitor.redact import redact_url
 from monitor.resources import builtin_templates
 from monitor.stories import DEFAULT_THRESHOLD, Report, group
 from monitor.trends import PeriodCount, Trend, compare_periods, sparkline
-from monitor.types import DigestPlan, FeedReport, FeedStatus, Snippet, StoredMatch
+from monitor.types import DigestPlan, FeedReport, Snippet, StoredMatch
 from monitor.watchlist import Watchlist
 
 if TYPE_CHECKING:
@@ -34,6 +37,9 @@ if TYPE_CHECKING:
     from jinja2 import Environment
 
 log = logging.getLogger(__name__)
+
+# An email's HTML stays under this: Gmail clips a message past 102 KB.
+EMAIL_BYTES = 100_000
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,8 @@ class DigestFigures:
     previous: Mapping[str, int] = field(default_factory=dict)  # per rule, the period before
     trend: Trend | None = None
     story_threshold: float = DEFAULT_THRESHOLD
+    first: bool = False  # the watchlist's first digest
+    compare: bool = False  # the period before was watched: its counts mean something
 
 
 def story_ids(
@@ -180,40 +188,58 @@ def rules_in_order(watchlist: Watchlist) -> list[tuple[str, str, bool]]:
     return [(rule, names[rule], rule in alerts) for rule in ordered]
 
 
-def unhealthy(feeds: Sequence[FeedStatus], watchlist: Watchlist | None = None) -> list[FeedStatus]:
-    """Feeds failing, paused or gone (those of ``watchlist`` when given)."""
-    urls = {f.url for f in watchlist.feeds} if watchlist is not None else None
-    return [
-        f
-        for f in feeds
-        if (f.consecutive_errors > 0 or f.status != "active") and (urls is None or f.url in urls)
-    ]
-
-
 def digest_context(
-    plan: DigestPlan, watchlist: Watchlist, figures: DigestFigures
+    plan: DigestPlan, watchlist: Watchlist, figures: DigestFigures, page_url: str = ""
 ) -> dict[str, Any]:
     """The variables the digest templates receive (documented in digest.html.j2)."""
     story_of = story_ids(plan.matches, figures.texts, figures.story_threshold)
-    sections = plan_sections(watchlist, plan.matches, story_of)
+    rules = rules_in_order(watchlist)
+    stories = [
+        replace(s, language=_foreign(f"{s.lead.item_title}. {s.lead.snippet.text}"))
+        for s in briefing(plan.matches, story_of, rules)
+    ]
     now_counts: dict[str, int] = {}
     for m in plan.matches:
         now_counts[m.rule] = now_counts.get(m.rule, 0) + 1
-    counts: list[PeriodCount] = compare_periods(
-        rules_in_order(watchlist), now_counts, figures.previous
-    )
+    counts: list[PeriodCount] = compare_periods(rules, now_counts, figures.previous)
+    health = feed_health(plan.feeds, [f.url for f in watchlist.feeds], plan.window_start)
     return {
         "plan": plan,
         "watchlist": watchlist,
-        "sections": sections,
+        "stories": stories,
+        "index": rule_index(stories, rules),
         "zone": plan.timezone,
         "items": len({(m.item_title, m.item_url) for m in plan.matches}),
-        "stories": len(set(story_of.values())),
         "counts": counts,
+        "first": figures.first,
+        "compare": figures.compare and not figures.first,
         "trend": figures.trend,
-        "failing_feeds": unhealthy(plan.feeds, watchlist),
-        "medium": "email",
+        "quiet_rules": _quiet_rules(figures.trend, rules),
+        "health": health,
+        "failing_feeds": list(health.failing),
+        "page_url": page_url,
+        "medium": "page",
+        "full": len(stories),  # stories shown as cards; the next `lines` as one line each
+        "lines": 0,
+        "per_rule": len(stories),  # headlines per rule in the index
     }
+
+
+def _foreign(text: str) -> str:
+    """The language of a headline when it is not English, else ""."""
+    code = language_of(text)
+    return "" if code == "en" else code
+
+
+def _quiet_rules(trend: Trend | None, rules: Sequence[tuple[str, str, bool]]) -> list[str]:
+    """The names of the rules the trend has no mention of: listed, not drawn."""
+    drawn = {row.rule for row in trend.rows} if trend else set()
+    return [name for rule, name, _ in rules if rule not in drawn]
+
+
+def email_context(context: dict[str, Any], full: int, lines: int) -> dict[str, Any]:
+    return {**context, "medium": "email", "full": full, "lines": lines,
+            "per_rule": INDEX_HEADLINES}  # fmt: skip
 
 
 @functools.cache
@@ -234,8 +260,11 @@ class Renderer:
     the built-in ones when a user's template is missing or fails. Jinja2 is
     loaded with the first message: a poll that alerts nobody never loads it."""
 
-    def __init__(self, templates_dir: Path, builtin_dir: Path | None = None) -> None:
+    def __init__(
+        self, templates_dir: Path, builtin_dir: Path | None = None, public_url: str = ""
+    ) -> None:
         self.templates_dir = templates_dir
+        self.public_url = public_url  # MONITOR_PUBLIC_URL: where digest pages are served
         self.builtin_dir = builtin_dir or builtin_templates()
         self._reported: set[str] = set()  # failures logged for the current message
 
@@ -263,15 +292,33 @@ class Renderer:
     def digest(
         self, plan: DigestPlan, watchlist: Watchlist, figures: DigestFigures | None = None
     ) -> Rendered:
+        """The digest's page (every story in full) and its email, whose HTML
+        stays under EMAIL_BYTES (Gmail clips a message past 102 KB, hiding
+        its end): the top stories in full, the next as one-line links, the
+        rest counted, with a link to the page when MONITOR_PUBLIC_URL is set."""
         self._reported.clear()
-        context = digest_context(plan, watchlist, figures or DigestFigures())
+        page_url = self.page_url(watchlist, plan.scheduled_for)
+        context = digest_context(plan, watchlist, figures or DigestFigures(), page_url)
         subject = self.render("digest_subject.txt.j2", **context).strip()
+        for full, lines in EMAIL_BUDGETS:
+            email = email_context(context, full, lines)
+            html = inline_css(self.render("digest.html.j2", **email))
+            if len(html.encode()) <= EMAIL_BYTES:
+                break
         return Rendered(
             subject,
-            self.render("digest.txt.j2", **context),
-            inline_css(self.render("digest.html.j2", **context)),
-            self.render("digest.html.j2", **{**context, "medium": "page"}),
+            self.render("digest.txt.j2", **email),
+            html,
+            self.render("digest.html.j2", **context),
+            self.render("digest_short.txt.j2", **email).strip(),
         )
+
+    def page_url(self, watchlist: Watchlist, scheduled_for: datetime) -> str:
+        """The digest's page under MONITOR_PUBLIC_URL, or "" when unset."""
+        if not self.public_url:
+            return ""
+        name = scheduled_for.strftime(FILE_TIME) + ".html"
+        return f"{self.public_url.rstrip('/')}/{quote(watchlist.id)}/{name}"
 
     def alert(
         self, watchlist: Watchlist, matches: Sequence[StoredMatch], now: datetime
@@ -336,6 +383,7 @@ def _environment(directory: Path) -> Environment:
     env.filters["sanitize"] = sanitize
     env.filters["spark"] = sparkline
     env.filters["redact"] = redact_url
+    env.filters["language_name"] = language_name
     return env
 
 

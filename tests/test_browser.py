@@ -31,6 +31,9 @@ LAYOUT = """(() => {
       const r = e.getBoundingClientRect(); return [r.width, r.height];
     }),
     rects: all('svg.chart rect').length,
+    cards: all('.story').map(e => e.id),
+    cardHeadlines: all('.story .headline').map(e => e.textContent.trim()),
+    hrefs: all('a').map(e => e.getAttribute('href')),
     bars: all('.bar').filter(visible).length,
   };
 })()"""
@@ -89,21 +92,35 @@ def test_digest_renders_in_chromium_at_phone_and_desktop_widths(
     email_file = tmp_path / "email.html"
     email_file.write_text(mail.get_body(("html",)).get_content(), encoding="utf-8")  # type: ignore[union-attr]
     page_file = workdir / "digests" / "test-watch" / "20261125T050000Z.html"
+    html_bytes = len(mail.get_body(("html",)).get_content().encode())  # type: ignore[union-attr]
+    assert html_bytes < 100_000, html_bytes  # Gmail clips past 102 KB
     sizes = {}
     for name, path in (("page", page_file), ("email", email_file)):
-        for width in (375, 1024):
+        for width in (375, 1280):
             chromium.load(path.as_uri(), width)
             layout = chromium.evaluate(LAYOUT)
             assert chromium.console_errors() == []
             assert layout["scrollWidth"] <= width and layout["widest"] <= width + 0.5, layout
             assert layout["stories"] >= 10 and layout["hiddenStories"] == 0
+            # Each story once: no card twice, and no headline on two cards.
+            assert len(set(layout["cards"])) == len(layout["cards"])
+            assert len(set(layout["cardHeadlines"])) == len(layout["cardHeadlines"])
             assert layout["links"] >= 10 and layout["hiddenLinks"] == 0
+            anchors = {h[1:] for h in layout["hrefs"] if h and h.startswith("#story-")}
+            assert anchors <= set(layout["cards"])  # every index link lands on a card
             if name == "page":
-                assert layout["svgs"] and all(0 < w <= width and h > 0 for w, h in layout["svgs"])
-                assert layout["rects"] == 14 * len(layout["svgs"])
+                assert len(layout["svgs"]) == 1  # one chart for the watchlist
+                assert all(0 < w <= width and h > 0 for w, h in layout["svgs"])
+                assert layout["rects"] >= 1
             else:
-                assert layout["svgs"] == [] and layout["bars"] >= 3  # table bars, no SVG
+                assert layout["svgs"] == [] and layout["bars"] >= 1  # table bars, no SVG
             sizes[f"{name}-{width}"] = chromium.screenshot(tmp_path / f"{name}-{width}.png")
+    index_file = page_file.parent / "index.html"
+    chromium.load(index_file.as_uri(), 375)
+    archive = chromium.evaluate(LAYOUT)
+    digests = {p.name for p in page_file.parent.glob("2*.html")}
+    assert digests and digests <= set(archive["hrefs"]) and "feed.xml" in archive["hrefs"]
+    assert archive["hiddenLinks"] == 0 and archive["scrollWidth"] <= 375
     assert all(size > 10_000 for size in sizes.values()), sizes
     print("screenshots (bytes):", sizes)
     worker.close()

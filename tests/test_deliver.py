@@ -567,11 +567,11 @@ def test_mail_without_smtp_waits_in_the_outbox_and_goes_out_once_it_is_set(
 def test_a_message_over_the_servers_size_limit_goes_cut_to_fit_not_lost(
     workers: Workers, workdir: Path, feed_server: FeedServer
 ) -> None:
-    """A server announcing SIZE 20000 (Postfix announces its 10 MB the same
+    """A server announcing SIZE 8000 (Postfix announces its 10 MB the same
     way): the digest goes as its text, cut to fit and saying so, with its
     Message-ID; the alert beside it goes whole."""
     sink = MailSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port(), data_size_limit=20_000)
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port(), data_size_limit=8_000)
     controller.start()
     try:
         worker, _ = digest_worker(
@@ -582,8 +582,8 @@ def test_a_message_over_the_servers_size_limit_goes_cut_to_fit_not_lost(
     finally:
         controller.stop()
     body = message.get_body(("plain",))
-    assert body is not None and "to fit the mail server's limit of 20,000 bytes" in (
+    assert body is not None and "to fit the mail server's limit of 8,000 bytes" in (
         body.get_content()
     )
-    assert len(message.as_bytes()) < 20_000 and message.get_body(("html",)) is None
+    assert len(message.as_bytes()) < 8_000 and message.get_body(("html",)) is None
     assert email_rows(worker)[ANALYST].status == "sent"

@@ -53,7 +53,9 @@ def test_digest_text_is_golden_and_html_is_written(
     html_file = workdir / "digests" / "test-watch" / "20261125T050000Z.html"
     html = html_file.read_text(encoding="utf-8")
     assert "<mark" in html and "Storm Corps" in html
-    assert "first seen 2026-11-25 06:00 EET" in html  # in the digest's zone
+    # In the digest's zone: a first digest says since when, each card when it was published.
+    assert "since this watchlist started, 2026-11-25 06:00 EET" in html
+    assert "published 24 Nov 11:00 EET" in html
     index = (workdir / "digests" / "test-watch" / "index.html").read_text(encoding="utf-8")
     assert 'href="20261125T050000Z.html"' in index
     worker.close()
@@ -280,12 +282,18 @@ def test_digest_files_carry_the_chart_health_and_an_atom_feed(
     worker.digest_now(worker.watchlists.by_id["test-watch"])
     directory = workdir / "digests" / "test-watch"
     page = (directory / "20261125T050000Z.html").read_text()
-    assert page.count('<svg class="chart"') == 4  # one per rule mentioned in 14 days
+    # One chart on one scale, a row for each rule mentioned in 14 days.
+    assert page.count('<svg class="chart"') == 1 and page.count('<text class="rule"') == 4
     email = next(m for m in _sent(worker) if m.channel == "file" and "20261125" in m.recipient)
     text = email.body_text
-    assert "Feeds with problems" in text and "failing, http_500 since 2026-11-23" in text
-    assert "▲ Storm Corps: 1 (0)" in text and "North Korea" not in text.split("\n\n")[1]
-    assert "···········▄·▄  Storm Corps (2)" in text  # 14 days, one mark a day
+    assert "1 of 2 feeds could not be read" in text.split("\n\n")[0]  # said at the top
+    assert "Feed health:" in text and "failing, http_500 since 2026-11-23" in text
+    assert "Storm Corps: 1 story, 1 match" in text
+    # The period before (four to two days ago) predates the watchlist: nothing to compare.
+    assert "(before:" not in text
+    # 14 days, one mark a day, counted by publication (23 and 24 Nov), not
+    # by when each was first seen (23 and 25 Nov).
+    assert "···········▄▄·  Storm Corps (2)" in text
     parsed = feedparser.parse((directory / "feed.xml").read_bytes())
     assert not parsed.bozo, parsed.get("bozo_exception")
     assert parsed.version == "atom10" and len(parsed.entries) == 2
@@ -317,12 +325,12 @@ def test_a_broken_user_template_falls_back_to_the_built_in_one(
     assert result.record is not None and result.record.match_count == 5  # not missed
     [message] = [m for m in _sent(worker) if m.channel == "file"]
     assert message.subject == "My own subject"  # the templates that work are the user's
-    assert "== Storm Corps (1 story, 1 report) ==" in message.body_text  # built-in text
+    assert "== Top stories ==" in message.body_text  # built-in text
     assert '<svg class="chart"' in message.body_html  # built-in HTML
-    lines = [r.getMessage() for r in caplog.records]
+    lines = sorted(r.getMessage() for r in caplog.records)
     assert len(lines) == 2, lines  # one line per broken template, not one per rendering
-    assert lines[0].startswith("template digest.txt.j2 failed, the built-in one was used:")
-    assert "TemplateSyntaxError" in lines[1] and "\n" not in lines[1]
+    assert lines[1].startswith("template digest.txt.j2 failed, the built-in one was used:")
+    assert "TemplateSyntaxError" in lines[0] and "\n" not in lines[0]
     worker.close()
 
 

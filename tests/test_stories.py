@@ -121,8 +121,8 @@ def test_a_story_reads_as_one_entry_with_also_reported_by() -> None:
         texts={m.id: (m.id, c["text"]) for m, c in zip(matches, CASES, strict=False)}
     )
     rendered = Renderer(ROOT / "templates").digest(plan, WATCHLIST, figures)
-    assert rendered.text.count("\n* ") == 1
-    assert "3 matches in 1 story (3 items)" in rendered.text
-    assert "also reported by: Daily Courier (" in rendered.text
+    assert rendered.text.count("\n1. ") == 1 and "\n2. " not in rendered.text
+    assert "3 matches in 1 story." in rendered.text
+    assert "also: Daily Courier https://" in rendered.text  # each outlet once, with its link
     assert "· 3 sources" in rendered.text
     assert "Also reported by" in rendered.html and "<strong>3 sources</strong>" in rendered.html

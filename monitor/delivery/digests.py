@@ -92,4 +92,6 @@ class DigestMaker:
             previous=matches.rule_counts(watchlist.id, *before),
             trend=daily_trend(matches.buckets(watchlist.id, start, now), rules, now, zone),
             story_threshold=self.story_threshold,
+            first=self.store.digests.last(watchlist.id) is None,
+            compare=before[0] >= self.store.digests.first_loaded(watchlist.id, now),
         )

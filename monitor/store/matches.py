@@ -78,7 +78,10 @@ class Matches:
         UTC offset is a multiple of 15 minutes, so the default buckets add up
         exactly into local days."""
         match = core(MatchRow).c
-        column = match.first_seen_at
+        # Counted by when the story happened (monitor.freshness), chosen
+        # among those first seen in the window: none is published after.
+        column = func.coalesce(match.dated_at, match.first_seen_at)
+        seen = match.first_seen_at
         if self.db.dialect == "sqlite":
             epoch: Any = func.cast(func.strftime("%s", column), Integer)
         else:
@@ -87,7 +90,7 @@ class Matches:
         with self.db.connection() as c:
             rows = c.execute(
                 select(match.rule, bucket, func.count())
-                .where(match.watchlist == watchlist, column > start, column <= end)
+                .where(match.watchlist == watchlist, seen > start, seen <= end)
                 .group_by(match.rule, bucket)
             ).all()
         return [(rule, datetime.fromtimestamp(int(b) * seconds, UTC), n) for rule, b, n in rows]
