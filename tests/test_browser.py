@@ -14,6 +14,7 @@ import pytest
 
 from tests.browser import Chromium, chromium_binary
 from tests.conftest import FeedServer, Route, Smtp, Workers, make_settings, write_watchlist
+from tests.test_cli import monitor
 from tests.test_pipeline import Clock
 from tests.test_stories import CASES
 
@@ -37,6 +38,44 @@ LAYOUT = """(() => {
     bars: all('.bar').filter(visible).length,
   };
 })()"""
+
+
+def assert_reads_well(
+    chromium: Chromium, page_file: Path, email_file: Path, shots: Path
+) -> dict[str, int]:
+    """The digest's page and its email at phone and desktop widths: nothing
+    overflows or hides, each story has one card, every index link lands on
+    a card, one chart; then the archive's index lists every digest. Returns
+    the screenshots' sizes."""
+    assert len(email_file.read_bytes()) < 100_000  # Gmail clips past 102 KB
+    sizes = {}
+    for name, path in (("page", page_file), ("email", email_file)):
+        for width in (375, 1280):
+            chromium.load(path.as_uri(), width)
+            layout = chromium.evaluate(LAYOUT)
+            assert chromium.console_errors() == []
+            assert layout["scrollWidth"] <= width and layout["widest"] <= width + 0.5, layout
+            assert layout["stories"] >= 10 and layout["hiddenStories"] == 0
+            # Each story once: no card twice, and no headline on two cards.
+            assert len(set(layout["cards"])) == len(layout["cards"])
+            assert len(set(layout["cardHeadlines"])) == len(layout["cardHeadlines"])
+            assert layout["links"] >= 10 and layout["hiddenLinks"] == 0
+            anchors = {h[1:] for h in layout["hrefs"] if h and h.startswith("#story-")}
+            assert anchors <= set(layout["cards"])  # every index link lands on a card
+            if name == "page":
+                assert len(layout["svgs"]) == 1  # one chart for the watchlist
+                assert all(0 < w <= width and h > 0 for w, h in layout["svgs"])
+                assert layout["rects"] >= 1
+            else:
+                assert layout["svgs"] == [] and layout["bars"] >= 1  # table bars, no SVG
+            sizes[f"{name}-{width}"] = chromium.screenshot(shots / f"{name}-{width}.png")
+    chromium.load((page_file.parent / "index.html").as_uri(), 375)
+    archive = chromium.evaluate(LAYOUT)
+    digests = {p.name for p in page_file.parent.glob("2*.html")}
+    assert digests and digests <= set(archive["hrefs"]) and "feed.xml" in archive["hrefs"]
+    assert archive["hiddenLinks"] == 0 and archive["scrollWidth"] <= 375
+    assert all(size > 10_000 for size in sizes.values()), sizes
+    return sizes
 
 
 def feeds_from_cases(feed_server: FeedServer) -> list[str]:
@@ -92,35 +131,26 @@ def test_digest_renders_in_chromium_at_phone_and_desktop_widths(
     email_file = tmp_path / "email.html"
     email_file.write_text(mail.get_body(("html",)).get_content(), encoding="utf-8")  # type: ignore[union-attr]
     page_file = workdir / "digests" / "test-watch" / "20261125T050000Z.html"
-    html_bytes = len(mail.get_body(("html",)).get_content().encode())  # type: ignore[union-attr]
-    assert html_bytes < 100_000, html_bytes  # Gmail clips past 102 KB
-    sizes = {}
-    for name, path in (("page", page_file), ("email", email_file)):
-        for width in (375, 1280):
-            chromium.load(path.as_uri(), width)
-            layout = chromium.evaluate(LAYOUT)
-            assert chromium.console_errors() == []
-            assert layout["scrollWidth"] <= width and layout["widest"] <= width + 0.5, layout
-            assert layout["stories"] >= 10 and layout["hiddenStories"] == 0
-            # Each story once: no card twice, and no headline on two cards.
-            assert len(set(layout["cards"])) == len(layout["cards"])
-            assert len(set(layout["cardHeadlines"])) == len(layout["cardHeadlines"])
-            assert layout["links"] >= 10 and layout["hiddenLinks"] == 0
-            anchors = {h[1:] for h in layout["hrefs"] if h and h.startswith("#story-")}
-            assert anchors <= set(layout["cards"])  # every index link lands on a card
-            if name == "page":
-                assert len(layout["svgs"]) == 1  # one chart for the watchlist
-                assert all(0 < w <= width and h > 0 for w, h in layout["svgs"])
-                assert layout["rects"] >= 1
-            else:
-                assert layout["svgs"] == [] and layout["bars"] >= 1  # table bars, no SVG
-            sizes[f"{name}-{width}"] = chromium.screenshot(tmp_path / f"{name}-{width}.png")
-    index_file = page_file.parent / "index.html"
-    chromium.load(index_file.as_uri(), 375)
-    archive = chromium.evaluate(LAYOUT)
-    digests = {p.name for p in page_file.parent.glob("2*.html")}
-    assert digests and digests <= set(archive["hrefs"]) and "feed.xml" in archive["hrefs"]
-    assert archive["hiddenLinks"] == 0 and archive["scrollWidth"] <= 375
-    assert all(size > 10_000 for size in sizes.values()), sizes
+    sizes = assert_reads_well(chromium, page_file, email_file, tmp_path)
     print("screenshots (bytes):", sizes)
     worker.close()
+
+
+def test_the_demo_digest_and_its_email_read_well(chromium: Chromium, tmp_path: Path) -> None:
+    """What a new user sees first: `monitor demo`'s digest, and the email it
+    would send (a preview of the same matches), at 375 and 1280 px."""
+    demo = tmp_path / "demo"
+    made = monitor(tmp_path, "demo", "--keep", str(demo))
+    assert made.returncode == 0, made.stderr
+    page_file = Path(made.stdout.strip().removeprefix("digest written: "))
+    preview = monitor(
+        tmp_path, "digest", "dprk-russia", "--since", "30d",
+        database_url=f"sqlite:///{demo / 'demo.db'}", watchlists=str(demo / "watchlists"),
+        output_dir=str(tmp_path / "preview"),
+    )  # fmt: skip
+    assert preview.returncode == 0, preview.stderr
+    [email_file] = (tmp_path / "preview" / "dprk-russia").glob("since-*.html")
+    page = page_file.read_text(encoding="utf-8")
+    cards = page.count('class="story"')
+    assert 0 < cards < 41  # 41 items, some of them one story: each story once
+    print("demo screenshots (bytes):", assert_reads_well(chromium, page_file, email_file, tmp_path))
