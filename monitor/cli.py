@@ -6,24 +6,20 @@ the store and the watchlists, not the fetcher, the parser or the templates.
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from monitor import __version__
-from monitor.errors import MonitorError, WatchlistError
-from monitor.redact import redact_text, redact_url
+from monitor.clistate import State, as_json, say, state, user_errors
+from monitor.dbcli import db_app
+from monitor.errors import MonitorError
+from monitor.redact import redact_url
 
 if TYPE_CHECKING:
-    from monitor.app import Worker
-    from monitor.config import Settings
-    from monitor.store import Store
+    pass
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -31,82 +27,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="Scheduled news monitoring: watchlists of entities and topics, alerts and digests.",
 )
-db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
 app.add_typer(db_app, name="db")
-
-
-@dataclass
-class State:
-    """What the root options set, for the command that runs (typer's context)."""
-
-    overrides: dict[str, Any] = field(default_factory=dict)
-    _settings: Settings | None = None
-
-    def settings(self, warn: bool = True) -> Settings:
-        """The settings, read once; what looks wrong in them said once, on
-        stderr (``warn`` False: the command says it its own way)."""
-        from pydantic import ValidationError
-
-        from monitor.config import Settings
-
-        if self._settings is None:
-            try:
-                self._settings = Settings(**self.overrides)
-            except ValidationError as e:
-                problems = "; ".join(
-                    f"MONITOR_{'_'.join(map(str, x['loc'])).upper()}: {x['msg']}"
-                    for x in e.errors()
-                )
-                raise MonitorError(f"invalid settings: {problems}") from e
-            for warning in self._settings.warnings() if warn else ():
-                say(f"warning: {warning}", err=True)
-        return self._settings
-
-    @contextmanager
-    def worker(self) -> Iterator[Worker]:
-        """The worker, for commands that poll, digest or deliver: closed however they end."""
-        from monitor.app import Worker
-
-        with Worker(self.settings()) as worker:
-            yield worker
-
-    @contextmanager
-    def reading(self) -> Iterator[tuple[Settings, Store]]:
-        """Settings and the database as it is, for commands that only read."""
-        from monitor.commands import reading
-
-        settings = self.settings()
-        with reading(settings) as store:
-            yield settings, store
-
-
-def state(ctx: typer.Context) -> State:
-    if not isinstance(ctx.obj, State):
-        ctx.obj = State()
-    return ctx.obj
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """User errors end in one line (or one per problem) and exit 1, never a traceback."""
-    try:
-        yield
-    except WatchlistError as e:
-        for diagnostic in e.diagnostics:
-            typer.echo(str(diagnostic), err=True)
-        raise typer.Exit(1) from None
-    except MonitorError as e:
-        typer.echo(f"error: {redact_text(e.message)}", err=True)
-        raise typer.Exit(1) from None
-
-
-def say(*lines: str, err: bool = False) -> None:
-    for line in lines:
-        typer.echo(line, err=err)
-
-
-def as_json(value: Any) -> None:
-    say(json.dumps(value, ensure_ascii=False, indent=2, default=str))
 
 
 def _version(value: bool) -> None:
@@ -347,6 +268,7 @@ def status(
     Example: monitor status --json
     """
     from monitor import commands
+    from monitor import status as reports
     from monitor.clock import utc_now
     from monitor.watchlist import load_all
 
@@ -357,13 +279,13 @@ def status(
         mail = bool(config.smtp_url)
         try:
             with cli.reading() as (_, store):
-                report = commands.status(store, loaded, utc_now(), mail)
+                report = reports.status(store, loaded, utc_now(), mail)
         except commands.NoDatabase:
-            report = commands.status(None, loaded, utc_now())
+            report = reports.status(None, loaded, utc_now())
     if json_output:
         as_json(report)
     else:
-        say(*commands.status_lines(report))
+        say(*reports.status_lines(report))
 
 
 @app.command()
@@ -399,6 +321,7 @@ def matches(
     Example: monitor matches --watchlist dprk-russia --since 24h
     """
     from monitor import commands
+    from monitor import status as reports
     from monitor.clock import utc_now
     from monitor.watchlist import watchlist_files
 
@@ -417,7 +340,7 @@ def matches(
             raise MonitorError(f"no watchlist {watchlist!r} (the watchlists are: {listed})")
         try:
             with cli.reading() as (_, store):
-                rows = commands.matches(store, [watchlist] if watchlist else known, start, now)
+                rows = reports.matches(store, [watchlist] if watchlist else known, start, now)
         except commands.NoDatabase:
             rows = []  # nothing stored yet
     if json_output:
@@ -463,64 +386,6 @@ def demo(
         configure("text")
         path = run_demo(state(ctx).settings(), keep)
     say(f"digest written: {path}")
-
-
-@db_app.command("upgrade")
-def db_upgrade(ctx: typer.Context) -> None:
-    """Create or upgrade the database schema (alembic upgrade head).
-
-    Example: MONITOR_DATABASE_URL=sqlite:///data/monitor.db monitor db upgrade
-    """
-    from monitor.migrations import upgrade
-    from monitor.migrations.schema import FIRST
-    from monitor.store import Store
-
-    with user_errors():
-        store = Store(state(ctx).settings().database_url)
-        try:
-            found, now = upgrade(store.engine)
-        finally:
-            store.close()
-    if found == now:
-        say(f"database schema is up to date at revision {now}")
-    elif found == "legacy":
-        say(f"existing tables stamped as revision {FIRST}, schema now at {now}")
-    else:
-        say(f"database schema upgraded from {found or 'nothing'} to {now}")
-
-
-@db_app.command("current")
-def db_current(ctx: typer.Context) -> None:
-    """Print the database's schema revision and the code's newest (head).
-
-    Example: monitor db current
-    """
-    from monitor.migrations.schema import current
-
-    with user_errors():
-        schema = current(state(ctx).settings().database_url)
-    say(schema.describe())
-    raise typer.Exit(1 if schema.unknown else 0)
-
-
-@db_app.command("revision")
-def db_revision(
-    message: Annotated[str, typer.Option("-m", "--message", help="What the revision does.")],
-    empty: Annotated[
-        bool, typer.Option("--empty", help="Write an empty revision to fill in by hand.")
-    ] = False,
-) -> None:
-    """For developers: write a migration that brings the schema to the models
-    (alembic revision --autogenerate, against a scratch SQLite database at head).
-    Review it, then run the tests.
-
-    Example: monitor db revision -m "add feed.language"
-    """
-    from monitor.migrations.schema import new_revision
-
-    with user_errors():
-        path = new_revision(message, empty)
-    say(f"wrote {path}")
 
 
 def main() -> None:

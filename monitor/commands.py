@@ -11,16 +11,16 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from monitor.config import Settings
 from monitor.errors import MonitorError
-from monitor.redact import redact_url
 from monitor.schedule import parse_when
 from monitor.store import Store, sqlite_path
-from monitor.watchlist import LoadResult, Watchlist, load_all, load_file, unset_notes
+from monitor.targets import unset_notes
+from monitor.watchlist import Watchlist, load_all, load_file
 
 if TYPE_CHECKING:  # imported where used: `monitor status` loads neither
     from monitor.app import Worker
@@ -398,134 +398,3 @@ def stored_dry_run(store: Store, watchlist: Watchlist, start: datetime) -> DryRu
     return DryRun(
         watchlist.id, start, len(after), len(before), named(after - before), named(before - after)
     )
-
-
-# --- status and matches -----------------------------------------------------
-
-
-def status(
-    store: Store | None, loaded: LoadResult, now: datetime, mail: bool = True
-) -> dict[str, Any]:
-    """Feeds, digests and counts; with no database yet (``store`` None), what
-    the watchlists set up, none of it polled."""
-    followed = dict.fromkeys(feed.url for w in loaded.watchlists for feed in w.feeds)
-    known = store.feeds.statuses() if store is not None else []
-    feeds = [f.__dict__ for f in known if f.url in followed]
-    feeds += [_never_polled(url) for url in followed if url not in {f.url for f in known}]
-    digests = []
-    for watchlist in loaded.watchlists:
-        last = store.digests.last(watchlist.id) if store is not None else None
-        upcoming = watchlist.schedule.next_after(now)
-        if upcoming is not None:  # shown in the watchlist's zone, as the analyst reads it
-            upcoming = upcoming.astimezone(watchlist.schedule.zone)
-        digests.append(
-            {
-                "watchlist": watchlist.id,
-                "schedule": watchlist.schedule.expression,
-                "timezone": watchlist.schedule.timezone,
-                "last_digest": last.scheduled_for if last else None,
-                "last_status": last.status if last else None,
-                "next_digest": upcoming,
-                "unreported_matches": (
-                    store.matches.count_unreported(watchlist.id) if store is not None else 0
-                ),
-            }
-        )
-    return {
-        "now": now,
-        "database": "ok" if store is not None else "none yet",
-        "feeds": feeds,
-        "digests": digests,
-        "counts": store.counts() if store is not None else {},
-        "outbox": store.outbox.counts() if store is not None else {},
-        # Without MONITOR_SMTP_URL, mail waits in the outbox for it.
-        "mail_waiting_for_smtp": (
-            store.outbox.pending_on("email") if store is not None and not mail else 0
-        ),
-        "failed_messages": [
-            {"kind": m.kind, "channel": m.channel, "recipient": m.recipient, "error": error}
-            for m, error in (store.outbox.failed() if store is not None else [])
-        ],
-        "watchlist_problems": [str(p) for p in loaded.problems],
-        "watchlist_notes": unset_notes(loaded.watchlists, os.environ),
-    }
-
-
-def _never_polled(url: str) -> dict[str, Any]:
-    from monitor.types import FeedStatus
-
-    return FeedStatus(url, None, None, None, None, 0, None, None, 0).__dict__
-
-
-def status_lines(report: dict[str, Any]) -> Iterator[str]:
-    yield "Feeds:"
-    for f in report["feeds"]:
-        yield from _feed_lines(f)
-    if not report["feeds"]:
-        yield "  (none)"
-    yield "Digests:"
-    for d in report["digests"]:
-        yield (
-            f"  {d['watchlist']}: last {_when(d['last_digest'])} ({d['last_status'] or '-'}); "
-            f"next {d['next_digest']:%Y-%m-%d %H:%M %Z} ({d['timezone']}); "
-            f"{d['unreported_matches']} matches waiting"
-        )
-    yield from _store_lines(report)
-    yield from (f"Watchlist problem: {p}" for p in report["watchlist_problems"])
-    yield from (f"Watchlist note: {n}" for n in report["watchlist_notes"])
-
-
-def _feed_lines(f: dict[str, Any]) -> Iterator[str]:
-    health = (
-        "ok"
-        if not f["consecutive_errors"]
-        else f"FAILING x{f['consecutive_errors']} ({f['last_error_reason']})"
-    )
-    yield f"  {redact_url(f['url'])}"
-    polls = f"last poll {_when(f['last_polled_at'])}; next {_when(f['next_poll_at'])}"
-    yield f"      {health}; {f['items']} items; {polls}"
-    if f["last_error"]:
-        yield f"      last error: {f['last_error']}"
-
-
-def _store_lines(report: dict[str, Any]) -> Iterator[str]:
-    if report["database"] != "ok":
-        yield "Counts: nothing stored yet (no database: `monitor run` or `monitor poll` makes it)"
-    else:
-        yield "Counts: " + ", ".join(f"{v} {k}" for k, v in report["counts"].items())
-    if report["outbox"]:
-        yield "Outbox: " + ", ".join(f"{v} {k}" for k, v in sorted(report["outbox"].items()))
-    if waiting := report["mail_waiting_for_smtp"]:
-        yield (
-            f"Mail: {waiting} messages wait for MONITOR_SMTP_URL; they go out once it is set "
-            "(`monitor retry` or the running service sends them)"
-        )
-    for m in report["failed_messages"]:
-        yield f"  failed: {m['kind']} {m['channel']} to {m['recipient']}: {m['error']}"
-
-
-def _when(moment: Any) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
-
-
-def matches(
-    store: Store, names: Sequence[str], start: datetime, now: datetime
-) -> list[dict[str, Any]]:
-    rows = []
-    for name in names:
-        for m in store.matches.between(name, start, now):
-            rows.append(
-                {
-                    "watchlist": m.watchlist,
-                    "rule": m.rule,
-                    "kind": m.kind,
-                    "title": m.item_title,
-                    "url": m.item_url,
-                    "terms": list(m.terms),
-                    "fields": list(m.fields),
-                    "snippet": m.snippet.text,
-                    "sources": list(m.sources),
-                    "first_seen_at": m.first_seen_at,
-                }
-            )
-    return rows

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from monitor.errors import Diagnostic, WatchlistError
 from monitor.matcher import Matcher
+from monitor.targets import unset_notes
 from monitor.text import counted
-from monitor.watchlist import Watchlist, load_file, unreadable, unset_notes, watchlist_files
+from monitor.watchlist import Watchlist, load_file, unreadable, watchlist_files
 
 log = logging.getLogger(__name__)
 

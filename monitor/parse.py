@@ -22,6 +22,7 @@ import feedparser
 import feedparser.mixin
 
 from monitor.identity import identity_key, legacy_key, unique_keys
+from monitor.jsonfeed import NotAJsonFeed, looks_like_json, parse_json_feed
 from monitor.text import clean_text, html_to_text, strip_unsafe
 from monitor.types import Entry, FeedFailure, Fetched, ParsedFeed
 
@@ -44,6 +45,8 @@ for _name, _function in UNCACHED_FEEDPARSER_FUNCTIONS.items():
 def parse_feed(fetched: Fetched, scope: str = "") -> ParsedFeed | FeedFailure:
     """The feed's entries; ``scope`` (the feed's name) qualifies guids that
     mean something only in this feed (monitor.identity)."""
+    if looks_like_json(fetched.body):
+        return _json_feed(fetched, scope)
     try:
         parsed = _feedparser(fetched, fetched.body)
     except Exception as error:  # feedparser raises anything on hostile input
@@ -68,6 +71,18 @@ def parse_feed(fetched: Fetched, scope: str = "") -> ParsedFeed | FeedFailure:
     feed = parsed.get("feed", {})
     title = clean_text(_plain(feed.get("title", "")))
     return ParsedFeed(title=title, entries=entries, ttl=_ttl(feed.get("ttl")))
+
+
+def _json_feed(fetched: Fetched, scope: str) -> ParsedFeed | FeedFailure:
+    try:
+        title, raws = parse_json_feed(fetched.body)
+    except NotAJsonFeed as error:
+        return FeedFailure(fetched.url, "not_a_feed", str(error))
+    try:
+        entries = tuple(unique_keys(_entry(raw, fetched.final_url, scope) for raw in raws))
+    except Exception as error:  # the document can hold anything
+        return _parse_error(fetched, error)
+    return ParsedFeed(title=clean_text(_plain(title)), entries=entries, ttl=None)
 
 
 def _feedparser(fetched: Fetched, body: bytes) -> Any:
@@ -110,7 +125,7 @@ def _not_a_feed_message(parsed: Any, fetched: Fetched) -> str:
     kind = fetched.content_type.split(";")[0].strip() or "unknown type"
     problem = parsed.get("bozo_exception")
     detail = f": {problem}" if problem else ""
-    return f"not an RSS or Atom feed ({kind}){detail}"[:500]
+    return f"not an RSS, Atom or JSON feed ({kind}){detail}"[:500]
 
 
 def _plain(value: str) -> str:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import re
 import stat
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -484,47 +483,3 @@ def load_all(paths: list[Path], default_timezone: str = "UTC") -> LoadResult:
 def unreadable(path: Path, error: Exception) -> Diagnostic:
     """A file that failed to load for a reason that is a bug of ours."""
     return Diagnostic(str(path), 1, 1, f"could not be loaded ({type(error).__name__}): a bug")
-
-
-# --- notification targets named by a variable ------------------------------------
-
-# The two sections that name notification targets: digests go to one, alerts,
-# spike alerts and feed notices to the other.
-NotifyKind = Literal["alerts", "digest"]
-NOTIFY_KINDS: tuple[NotifyKind, ...] = ("digest", "alerts")
-
-
-def notify_targets(
-    watchlist: Watchlist, environ: Mapping[str, str], kind: NotifyKind = "alerts"
-) -> list[str]:
-    """The targets of ``kind.notify`` that can be sent to: an ``env:NAME``
-    whose variable is unset is left out (reported when the watchlist loads),
-    so that it fails nothing and the mail goes on."""
-    unset = unset_references(watchlist, environ, kind)
-    return [t for t in _targets(watchlist, kind) if t not in unset]
-
-
-def unset_references(
-    watchlist: Watchlist, environ: Mapping[str, str], kind: NotifyKind = "alerts"
-) -> list[str]:
-    """The ``env:NAME`` targets of ``kind.notify`` whose variable is unset or empty."""
-    return [
-        t for t in _targets(watchlist, kind)
-        if t.startswith("env:") and not environ.get(t.removeprefix("env:"))
-    ]  # fmt: skip
-
-
-def unset_notes(watchlists: Iterable[Watchlist], environ: Mapping[str, str]) -> list[str]:
-    """One line for each notification target whose variable is unset, naming
-    the section it is written in."""
-    return [
-        f"{w.path}: {kind}.notify {target}: the variable is not set; those notifications "
-        "are left out, the mail goes on"
-        for w in watchlists
-        for kind in NOTIFY_KINDS
-        for target in unset_references(w, environ, kind)
-    ]
-
-
-def _targets(watchlist: Watchlist, kind: NotifyKind) -> tuple[str, ...]:
-    return watchlist.digest_notify if kind == "digest" else watchlist.alert_notify

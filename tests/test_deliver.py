@@ -14,7 +14,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlmodel import select
 
-from monitor import commands
+from monitor import status as reports
 from monitor.app import Worker
 from monitor.channels.smtp import MAX_SUBJECT, SmtpConfig, SmtpSender, build_email, message_id
 from monitor.errors import WatchlistError
@@ -248,10 +248,10 @@ def test_each_recipient_has_its_own_result_and_is_never_sent_twice(
     rcpts = [c for c in sink.commands if c.startswith("RCPT")]
     assert rcpts.count(f"RCPT {accepts}") == 1  # the retry never went to who had accepted
     assert email_rows(worker)[defers].status == "sent"
-    status = commands.status(worker.store, _loaded(worker), worker.clock())
+    status = reports.status(worker.store, _loaded(worker), worker.clock())
     assert status["outbox"] == {"sent": 3, "failed": 1}  # the file and two emails; one refused
     failed = f"failed: digest email to {refuses}: SMTP RCPT TO answered 550 5.1.1 No such user"
-    assert f"  {failed}" in list(commands.status_lines(status))
+    assert f"  {failed}" in list(reports.status_lines(status))
     worker.close()
 
 
@@ -554,9 +554,9 @@ def test_mail_without_smtp_waits_in_the_outbox_and_goes_out_once_it_is_set(
         "duty@example.org": "pending",
     }
     assert all(row.attempts == 0 for row in rows.values())  # never tried, never failed
-    report = commands.status(without.store, _loaded(without), clock(), mail=False)
+    report = reports.status(without.store, _loaded(without), clock(), mail=False)
     assert report["mail_waiting_for_smtp"] == 2
-    lines = list(commands.status_lines(report))
+    lines = list(reports.status_lines(report))
     assert any(line.startswith("Mail: 2 messages wait for MONITOR_SMTP_URL") for line in lines)
     assert report["digests"][0]["last_status"] == "queued"  # not "delivered"
     with_smtp = workers(make_settings(workdir, smtp_url=smtp_server.url), clock=clock)

@@ -15,7 +15,7 @@ import pytest
 from monitor import compose
 from monitor.channels.notify import Limits, NotifySender, cut, fit
 from monitor.digest import Rendered
-from monitor.watchlist import notify_targets
+from monitor.targets import notify_targets
 from tests.conftest import FeedServer, Route, Workers, make_settings, rss, write_watchlist
 from tests.test_pipeline import Clock
 

@@ -9,13 +9,8 @@ import pytest
 
 from monitor.errors import WatchlistError
 from monitor.live import changes
-from monitor.watchlist import (
-    Watchlist,
-    load_file,
-    notify_targets,
-    parse_watchlist,
-    unset_notes,
-)
+from monitor.targets import notify_targets, unset_notes
+from monitor.watchlist import Watchlist, load_file, parse_watchlist
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,9 +14,10 @@ from monitor import compose
 from monitor.delivery.faults import Faults
 from monitor.digest import Renderer
 from monitor.store import Store
+from monitor.targets import notify_targets
 from monitor.trends import Spike, SpikePolicy, find_spikes
 from monitor.types import FeedReport, OutboxDraft, StoredMatch
-from monitor.watchlist import Watchlist, notify_targets
+from monitor.watchlist import Watchlist
 
 log = logging.getLogger(__name__)
 

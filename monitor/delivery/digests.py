@@ -17,9 +17,10 @@ from monitor.digest import DigestFigures, Rendered, Renderer
 from monitor.errors import MonitorError
 from monitor.store import MatchesTaken, Store
 from monitor.stories import DEFAULT_THRESHOLD
+from monitor.targets import notify_targets
 from monitor.trends import daily_trend, trend_start
 from monitor.types import DigestRecord, StoredMatch
-from monitor.watchlist import Watchlist, notify_targets
+from monitor.watchlist import Watchlist
 
 log = logging.getLogger(__name__)
 
