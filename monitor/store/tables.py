@@ -54,7 +54,9 @@ class ItemRow(SQLModel, table=True):
 class ItemSourceRow(SQLModel, table=True):
     __tablename__ = "item_source"
     item_id: int = Field(foreign_key="item.id", primary_key=True)
-    feed_id: int = Field(foreign_key="feed.id", primary_key=True)
+    # Indexed on its own: a feed's items are looked up on every save (is
+    # this link another feed's item?), which would otherwise scan the table.
+    feed_id: int = Field(foreign_key="feed.id", primary_key=True, index=True)
     first_seen_at: datetime = _when(nullable=False)
 
 
