@@ -96,6 +96,10 @@ def _normalise_char(char: str) -> str | None:
         return " "
     if _is_invisible(char):
         return None
+    if char in SINGLE_QUOTES or char in DOUBLE_QUOTES or char in DASHES:
+        # Before NFKC, which turns the acute accent typed for an apostrophe
+        # (U+00B4) into a space and a combining mark.
+        return _unify_punctuation(char)
     out = unicodedata.normalize("NFKC", char).casefold()
     return "".join(_unify_punctuation(c) for c in out)
 
@@ -156,8 +160,8 @@ def normalise_with_offsets(text: str) -> Normalised:
 
 def case_preserving(text: str) -> str:
     """The normalised form without case folding, for case-sensitive aliases."""
-    out = unicodedata.normalize("NFKC", text)
-    out = "".join(_unify_punctuation(c) for c in out if not _is_invisible(c))
+    out = "".join(_unify_punctuation(c) for c in text if not _is_invisible(c))
+    out = unicodedata.normalize("NFKC", out)
     return _SPACES.sub(" ", out)
 
 

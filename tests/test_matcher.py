@@ -222,3 +222,27 @@ def test_may_and_must_bound_a_query_without_positions(
         return str(leaf) in present
 
     assert (q.may_match(tree, occurs), q.must_match(tree, occurs)) == (may, must)
+
+
+@pytest.mark.parametrize("apostrophe", ["'", "\u2019", "\u00b4", "`", "\u02bc", "\uff07"])
+def test_every_apostrophe_people_type_is_one(apostrophe: str) -> None:
+    # An acute accent (U+00B4) typed for an apostrophe: NFKC alone would make
+    # it a space and a combining mark, and "NATO´s secretary general" missed.
+    watchlist = parse_watchlist(
+        "title: W\nentities:\n  nato:\n    aliases: [\"NATO's secretary general\"]\n",
+        "w.yaml", "w", "UTC",
+    )  # fmt: skip
+    found = Matcher([watchlist]).match(f"NATO{apostrophe}s secretary general warns Pyongyang", "")
+    assert [m.rule for m in found] == ["nato"]
+
+
+def test_beijing_is_not_north_korea_in_the_seeds_context_words() -> None:
+    # "11th Corps" needs a North Korean word beside it; 北 alone was one,
+    # and it is also the first character of 北京 (Beijing).
+    seed = Matcher([load_file(ROOT / "watchlists" / "dprk-russia.yaml")])
+
+    def storm(text: str) -> bool:
+        return any(m.rule == "storm-corps" for m in seed.match("11th Corps moves", text))
+
+    assert not storm("北京 reacts as the 11th Corps of the Baltic Fleet drills.")
+    assert storm("北朝鮮の部隊: the 11th Corps left the Kursk front.")
