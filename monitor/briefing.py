@@ -162,7 +162,8 @@ def rule_index(stories: Sequence[Story], rules: Sequence[tuple[str, str, bool]])
 
 def feed_health(feeds: Sequence[FeedStatus], urls: Sequence[str], window_start: datetime) -> Health:
     """The health of the watchlist's feeds (``urls``) over a digest's period."""
-    ours = [f for f in feeds if f.url in set(urls)]
+    followed = set(urls)
+    ours = [f for f in feeds if f.url in followed]
     failing = [f for f in ours if f.consecutive_errors > 0 or f.status != "active"]
     unchecked = [
         f

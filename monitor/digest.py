@@ -43,47 +43,6 @@ EMAIL_BYTES = 100_000
 
 
 @dataclass(frozen=True)
-class Story:
-    """The reports of one story that matched one rule, earliest first."""
-
-    reports: tuple[StoredMatch, ...]
-
-    @property
-    def lead(self) -> StoredMatch:
-        return self.reports[0]
-
-    @property
-    def first_seen_at(self) -> datetime:
-        return self.lead.first_seen_at
-
-    @property
-    def latest_seen_at(self) -> datetime:
-        return max(m.first_seen_at for m in self.reports)
-
-    @property
-    def sources(self) -> tuple[str, ...]:
-        """Every outlet that carried it, the lead's first."""
-        return tuple(dict.fromkeys(s for m in self.reports for s in m.sources))
-
-    @property
-    def also(self) -> tuple[StoredMatch, ...]:
-        """The other reports: "also reported by"."""
-        return self.reports[1:]
-
-    @property
-    def also_sources(self) -> tuple[str, ...]:
-        return tuple(s for s in self.sources if s not in self.lead.sources)
-
-    @property
-    def terms(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(t for m in self.reports for t in m.terms))
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(f for m in self.reports for f in m.fields))
-
-
-@dataclass(frozen=True)
 class Section:
     """One rule's matches in a digest."""
 
@@ -92,7 +51,6 @@ class Section:
     kind: str
     alert: bool
     matches: tuple[StoredMatch, ...]  # newest first
-    stories: tuple[Story, ...] = ()  # by number of sources, then newest first
 
 
 @dataclass(frozen=True)
@@ -139,23 +97,9 @@ def story_ids(
     return {match_id: story_of_item[i] for match_id, i in item_of.items()}
 
 
-def _stories(matches: Sequence[StoredMatch], story_of: Mapping[int, int]) -> tuple[Story, ...]:
-    grouped: dict[int, list[StoredMatch]] = {}
-    for m in sorted(matches, key=lambda m: (m.first_seen_at, m.id)):
-        grouped.setdefault(story_of.get(m.id, -m.id), []).append(m)
-    stories = [Story(tuple(reports)) for reports in grouped.values()]
-    stories.sort(key=lambda s: (-len(s.sources), -s.first_seen_at.timestamp(), s.lead.id))
-    return tuple(stories)
-
-
-def plan_sections(
-    watchlist: Watchlist,
-    matches: Sequence[StoredMatch],
-    story_of: Mapping[int, int] | None = None,
-) -> list[Section]:
-    """Matches grouped by rule; alert rules first, then the watchlist's order.
-    Without ``story_of`` every item is a story of its own."""
-    story_of = story_of or {}
+def plan_sections(watchlist: Watchlist, matches: Sequence[StoredMatch]) -> list[Section]:
+    """An alert's matches grouped by rule; alert rules first, then the
+    watchlist's order."""
     names = watchlist.rule_names
     alerts = watchlist.alert_rules
     by_rule: dict[str, list[StoredMatch]] = {}
@@ -168,7 +112,6 @@ def plan_sections(
             by_rule[rule][0].kind,
             rule in alerts,
             tuple(sorted(by_rule[rule], key=lambda m: m.first_seen_at, reverse=True)),
-            _stories(by_rule[rule], story_of),
         )
         for rule in sorted(by_rule, key=lambda rule: rule_rank(watchlist, rule))
     ]

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from monitor.digest import Renderer, plan_sections, story_ids
+from monitor.briefing import briefing
+from monitor.digest import Renderer, rules_in_order, story_ids
 from monitor.stories import Report, group, headline_threshold, shingles, tokens
 from monitor.types import Snippet, StoredMatch
 from monitor.watchlist import parse_watchlist
@@ -93,19 +94,19 @@ WATCHLIST = parse_watchlist(
 )  # fmt: skip
 
 
-def test_sections_order_stories_by_sources_then_recency() -> None:
+def test_stories_rank_by_sources_then_recency() -> None:
     matches = [stored(c, i) for i, c in enumerate(CASES)]
     texts = {m.id: (m.id, c["text"]) for m, c in zip(matches, CASES, strict=True)}
-    [section] = plan_sections(WATCHLIST, matches, story_ids(matches, texts))
-    assert len(section.stories) == 19 and len(section.matches) == 26
-    first, second = section.stories[:2]  # three outlets each: the newer story first
+    stories = briefing(matches, story_ids(matches, texts), rules_in_order(WATCHLIST))
+    assert len(stories) == 19 and sum(len(s.matches) for s in stories) == 26
+    first, second = stories[:2]  # three outlets each: the newer story first
     assert first.lead.item_title.startswith("North Korea fires")
     assert second.lead.item_title == CASES[0]["title"]  # a1 leads: seen first
     assert second.sources == ("Example Wire", "Daily Courier", "Harbour Times")
-    assert second.also_sources == ("Daily Courier", "Harbour Times")
-    counts = [len(s.sources) for s in section.stories]
+    assert [name for name, _, _ in second.also_outlets] == ["Daily Courier", "Harbour Times"]
+    counts = [len(s.sources) for s in stories]
     assert counts == sorted(counts, reverse=True)
-    singles = [s.first_seen_at for s in section.stories if len(s.sources) == 1]
+    singles = [s.time.at for s in stories if len(s.sources) == 1]
     assert singles == sorted(singles, reverse=True)  # then the newest first
 
 

@@ -29,6 +29,9 @@ class Alerter:
     spikes: SpikePolicy = field(default_factory=SpikePolicy)  # MONITOR_SPIKE_*
     faults: Faults = field(default_factory=Faults)
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)  # env:NAME targets
+    # Since when each rule is watched, per watchlist: recorded once, never
+    # changed, so read again only when a watchlist gains a rule.
+    _watched: dict[str, dict[str, datetime]] = field(default_factory=dict)
 
     def queue_alerts(self, watchlists: Mapping[str, Watchlist], now: datetime) -> int:
         """Batch every not-yet-alerted alert match into one alert per watchlist
@@ -85,11 +88,12 @@ class Alerter:
 
     def _spikes(self, watchlist: Watchlist, now: datetime) -> list[Spike]:
         policy, counts = self.spikes, self.store.matches.rule_counts
-        since = self.store.digests.watched_since(watchlist.id, list(watchlist.rule_names), now)
+        since = self._watched_since(watchlist, now)
         # A rule's usual count is known only once its whole baseline was
         # watched; an alert rule already sends every match as it comes, so a
         # spike alert would repeat the burst the analyst has just been sent.
-        observed = {r for r, at in since.items() if at <= policy.baseline_start(now)}
+        start = policy.baseline_start(now)
+        observed = {r for r, at in since.items() if r in watchlist.rule_names and at <= start}
         wanted = observed - set(watchlist.alert_rules)
         if not wanted:
             return []
@@ -99,6 +103,14 @@ class Alerter:
             return []
         earlier = counts(watchlist.id, policy.baseline_start(now), now - policy.window, True)
         return find_spikes(recent, earlier, watchlist.rule_names, policy)
+
+    def _watched_since(self, watchlist: Watchlist, now: datetime) -> dict[str, datetime]:
+        known = self._watched.get(watchlist.id, {})
+        if not watchlist.rule_names.keys() <= known.keys():
+            rules = list(watchlist.rule_names)
+            known = self.store.digests.watched_since(watchlist.id, rules, now)
+            self._watched[watchlist.id] = known
+        return known
 
     def queue_feed_notice(
         self, watchlists: Iterable[Watchlist], report: FeedReport, now: datetime
