@@ -63,9 +63,9 @@ def respond(files: Files, target: str, headers: dict[str, str]) -> bytes:
         body = path.read_bytes()
     except OSError:
         return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+    kind = "text/html; charset=utf-8" if path.suffix == ".html" else "application/rss+xml"
     return (
-        f"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n"
-        f"Content-Length: {len(body)}\r\n{head}\r\n"
+        f"HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n{head}\r\n"
     ).encode() + body
 
 

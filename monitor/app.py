@@ -159,6 +159,8 @@ class Worker:
             on_progress=progress or (lambda _done, _total: None),
             raise_errors=self.raise_errors,
             alert_max_age=self.settings.alert_max_age,
+            sources=self.watchlists.sources,
+            telegram_url=self.settings.telegram_url,
         )
 
     def poll(

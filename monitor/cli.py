@@ -17,6 +17,7 @@ from monitor.clistate import State, as_json, say, state, user_errors
 from monitor.dbcli import db_app
 from monitor.errors import MonitorError
 from monitor.redact import redact_url
+from monitor.sourcecli import add, opml_app
 
 if TYPE_CHECKING:
     pass
@@ -259,6 +260,34 @@ def test_watchlist(
 
 
 @app.command()
+def tune(
+    ctx: typer.Context,
+    watchlist: Annotated[str, typer.Argument(help="Watchlist id or path to a watchlist file.")],
+    labels: Annotated[
+        Path, typer.Option(help="Labelled items (YAML): id, title, summary, expect, must_not.")
+    ],
+    cap: Annotated[int, typer.Option(help="Ids listed per rule wrongly hit or missed.")] = 10,
+) -> None:
+    """Per-rule precision, recall and F1 of a watchlist on labelled items.
+
+    Each item lists in `expect` the rules it must hit; every other rule must
+    not, unless the item gives `must_not` (then only those must not).
+
+    Example: monitor tune dprk-russia --labels tests/data/matching/reports-a.yaml
+    """
+    from monitor import commands, tune
+
+    with user_errors():
+        chosen = commands.find_watchlist(state(ctx).settings(), watchlist)
+        try:
+            source = labels.read_text(encoding="utf-8")
+        except OSError as e:
+            raise MonitorError(f"{labels}: cannot read: {e.strerror or e}") from None
+        items = tune.parse_labels(source, str(labels), tune.rule_ids(chosen))
+        say(tune.table(tune.score(chosen, items).values(), cap=cap))
+
+
+@app.command()
 def status(
     ctx: typer.Context,
     json_output: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
@@ -386,6 +415,11 @@ def demo(
         configure("text")
         path = run_demo(state(ctx).settings(), keep)
     say(f"digest written: {path}")
+
+
+# Kept in their own module: sources into and out of watchlist files.
+app.command()(add)
+app.add_typer(opml_app, name="opml")
 
 
 def main() -> None:

@@ -175,7 +175,7 @@ def digest(
     """``monitor digest``: make and record each digest now, or (``since``,
     ``dry_run``, ``to``) a preview that records nothing."""
     from monitor.channels.files import digest_file_name
-    from monitor.watchlist import is_email_address
+    from monitor.watchlistspec import is_email_address
 
     if to is not None and not is_email_address(to):
         raise MonitorError(f"--to {to!r} is not an email address")
@@ -330,7 +330,7 @@ def _documents_from_bytes(label: str, body: bytes, content_type: str) -> list[Do
     if not isinstance(parsed, FeedFailure) and parsed.entries:
         return [Document(e.url or e.key, e.title, e.text) for e in parsed.entries]
     text = body.decode("utf-8", errors="replace")
-    return [Document(label, "", html_to_text(text) if "<" in text else text)]
+    return [Document(label, "", html_to_text(text, lines=True) if "<" in text else text)]
 
 
 def explain(

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # Where the digests folder is served (e.g. https://news.example/digests):
     # emails link to their page there, which always holds every match.
     public_url: str = ""
+    # Where Telegram channels' public previews are read (a mirror, or a test
+    # server): the channel's name is appended.
+    telegram_url: str = "https://t.me/s/"
 
     @field_validator("alert_max_age", mode="before")
     @classmethod

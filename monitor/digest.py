@@ -159,6 +159,7 @@ def digest_context(
         "trend": figures.trend,
         "quiet_rules": _quiet_rules(figures.trend, rules),
         "health": health,
+        "kinds": watchlist.source_kinds,
         "failing_feeds": list(health.failing),
         "page_url": page_url,
         "medium": "page",

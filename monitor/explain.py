@@ -24,6 +24,15 @@ def explanation_lines(explanation: Explanation) -> list[str]:
             f"       ignored alias {describe_hit(h)}: none of its context words occur"
             for h in explanation.out_of_context
         ]
+        lines += [
+            f"       ignored alias {describe_hit(h)}: an exclude in its sentence"
+            f"{' (exclude_scope: item)' if explanation.entity.exclude_scope == 'item' else ''}"
+            for h in explanation.vetoed
+        ]
+        lines += [
+            f"       ignored alias {describe_hit(h)}: only in the dateline, the place of filing"
+            for h in explanation.in_dateline
+        ]
         return lines
     topic = explanation.topic
     lines = [f"{verdict} {explanation.watchlist}/{topic.id} (topic: {topic.name})"]
@@ -60,6 +69,8 @@ def explanation_json(explanation: Explanation) -> dict[str, Any]:
             "hits": [_hit_json(h) for h in explanation.hits],
             "vetoed_by": [_hit_json(h) for h in explanation.vetoed_by],
             "out_of_context": [_hit_json(h) for h in explanation.out_of_context],
+            "vetoed": [_hit_json(h) for h in explanation.vetoed],
+            "in_dateline": [_hit_json(h) for h in explanation.in_dateline],
         }
     assert isinstance(explanation, TopicExplanation)
     return base | {

@@ -56,7 +56,10 @@ def link_key(link: str | None) -> str | None:
 
 
 def content_hash(title: str, text: str) -> str:
-    return hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()[:32]
+    # Whitespace-blind: an item's text keeps its paragraphs' line breaks now,
+    # and must keep the key it had when they were spaces.
+    flat = " ".join(text.split())
+    return hashlib.sha256(f"{title}\n{flat}".encode()).hexdigest()[:32]
 
 
 def canonical_url(url: str) -> str:

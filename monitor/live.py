@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from monitor.errors import Diagnostic, WatchlistError
 from monitor.matcher import Matcher
 from monitor.targets import unset_notes
 from monitor.text import counted
-from monitor.watchlist import Watchlist, load_file, unreadable, watchlist_files
+from monitor.watchlist import FeedRef, Watchlist, load_file, unreadable, watchlist_files
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,20 @@ class LiveWatchlists:
             for feed in watchlist.feeds:
                 seconds = int(feed.every.total_seconds())
                 out[feed.url] = min(out.get(feed.url, seconds), seconds)
+        return out
+
+    @property
+    def sources(self) -> dict[str, FeedRef]:
+        """How each source is read, by URL. Where two watchlists name one
+        source, the first says how, and its articles are read if either wants them."""
+        out: dict[str, FeedRef] = {}
+        for watchlist in self.by_id.values():
+            for feed in watchlist.feeds:
+                known = out.get(feed.url)
+                if known is None:
+                    out[feed.url] = feed
+                elif feed.full_text and not known.full_text:
+                    out[feed.url] = replace(known, full_text=True)
         return out
 
 

@@ -4,9 +4,17 @@ Every alias, exclude phrase and query term of every watchlist becomes a
 pattern in a single automaton over normalised text, so the cost of matching
 an item grows with its length and its hits, not with the number of rules.
 Each raw occurrence is then checked for word boundaries and, for
-case-sensitive aliases, against the original text. Entities hit when an
-alias survives and no exclude phrase occurs in the item; topics are their
-query tree evaluated over the occurrences. Pure: values in, values out.
+case-sensitive aliases, against the original text. An entity hits when one
+of its alias mentions counts: its context words occur in the item, no exclude
+phrase stands in its sentence (or anywhere, with ``exclude_scope: item``),
+and it is not inside the text's leading dateline (unless ``dateline:
+count``). Topics are their query tree evaluated over the occurrences, with
+the sentence and paragraph of each for SENTENCE(…), PARAGRAPH(…) and NEAR/n,
+and without the dateline's unless the topic says ``dateline: count``.
+
+Sentences and the dateline cost something, so they are found only for the
+items a rule needs them for: a scoped query that may match, an exclude next
+to an alias, a mention near the start of the text. Pure: values in, values out.
 """
 
 from __future__ import annotations
@@ -20,17 +28,9 @@ from typing import Literal
 import ahocorasick
 
 from monitor import query as q
-from monitor.text import (
-    Normalised,
-    case_preserving,
-    is_word_char,
-    needs_boundary,
-    normalise,
-    normalise_with_offsets,
-    word_index,
-    word_starts,
-)
-from monitor.types import Field, Hit, Match
+from monitor.document import Document, Occurrence, veto
+from monitor.text import case_preserving, is_word_char, needs_boundary, normalise
+from monitor.types import Hit, Match
 from monitor.watchlist import Entity, Topic, Watchlist
 
 
@@ -57,52 +57,8 @@ class Pattern:
 
 
 @dataclass(frozen=True)
-class Occurrence:
-    """A pattern found in a document, in normalised document offsets."""
-
-    pattern: int
-    start: int
-    end: int
-
-
-class Document:
-    """An item's title and text, normalised and joined for one pass of the automaton."""
-
-    def __init__(self, title: str, text: str) -> None:
-        self.originals: dict[Field, str] = {"title": title, "text": text}
-        self.normal_title = normalise(title)
-        # A newline never survives normalisation, so no pattern spans the join.
-        self.normal = self.normal_title + "\n" + normalise(text)
-        self._offsets: dict[Field, Normalised] = {}
-
-    def field_of(self, start: int) -> tuple[Field, int]:
-        """Which field a document offset falls in, and the offset inside it."""
-        if start < len(self.normal_title):
-            return "title", start
-        return "text", start - len(self.normal_title) - 1
-
-    def original_span(self, start: int, end: int) -> tuple[Field, int, int]:
-        name, local = self.field_of(start)
-        if name not in self._offsets:
-            self._offsets[name] = normalise_with_offsets(self.originals[name])
-        first, last = self._offsets[name].original_span(local, local + end - start)
-        return name, first, last
-
-    def hit(self, occurrence: Occurrence, term: str) -> Hit:
-        name, start, end = self.original_span(occurrence.start, occurrence.end)
-        return Hit(term, name, start, end)
-
-    @cached_property
-    def word_starts(self) -> list[int]:
-        return word_starts(self.normal)
-
-    def word_range(self, occurrence: Occurrence) -> tuple[int, int]:
-        starts = self.word_starts
-        return word_index(starts, occurrence.start), word_index(starts, occurrence.end - 1)
-
-
-@dataclass(frozen=True)
 class _CompiledEntity:
+    index: int  # in Matcher._entities
     watchlist: str
     entity: Entity
     aliases: tuple[int, ...]  # pattern ids
@@ -116,19 +72,22 @@ class _CompiledTopic:
     topic: Topic
     terms: dict[q.Term, int]  # leaf -> pattern id
     entities: dict[str, _CompiledEntity]  # @references
+    scoped: bool  # the query needs sentences and paragraphs (SENTENCE, PARAGRAPH, NEAR)
 
 
 @dataclass(frozen=True)
 class EntityExplanation:
     watchlist: str
     entity: Entity
-    hits: tuple[Hit, ...]
-    vetoed_by: tuple[Hit, ...]  # exclude phrases found
+    hits: tuple[Hit, ...]  # the alias mentions that count
+    vetoed_by: tuple[Hit, ...]  # exclude phrases that vetoed a mention
     out_of_context: tuple[Hit, ...] = ()  # alias hits dropped: none of their context words
+    vetoed: tuple[Hit, ...] = ()  # alias hits dropped: an exclude in their sentence (or item)
+    in_dateline: tuple[Hit, ...] = ()  # alias hits dropped: only the place of filing
 
     @property
     def matched(self) -> bool:
-        return bool(self.hits) and not self.vetoed_by
+        return bool(self.hits)
 
 
 @dataclass(frozen=True)
@@ -149,12 +108,25 @@ class TopicExplanation:
 Explanation = EntityExplanation | TopicExplanation
 
 
+@dataclass(frozen=True)
+class _Mentions:
+    """An entity's alias occurrences in one document, sorted by whether they count."""
+
+    counted: list[Occurrence]
+    vetoed: list[Occurrence]  # an exclude phrase in their sentence (or the item)
+    vetoes: list[Occurrence]  # the exclude occurrences that vetoed them
+    in_dateline: list[Occurrence]
+    out_of_context: list[int]  # alias pattern ids whose context words are absent
+
+
 @dataclass
 class _Found:
     """Occurrences of one document, per pattern, after boundary checks."""
 
     document: Document
     by_pattern: dict[int, list[Occurrence]] = field(default_factory=dict)
+    # (entity index, whether the dateline counts) -> the entity's mentions
+    mentions: dict[tuple[int, bool], _Mentions] = field(default_factory=dict)
 
 
 class Matcher:
@@ -190,7 +162,8 @@ class Matcher:
             contexts = tuple(
                 tuple(self._pattern(word) for word in alias.context) for alias in entity.aliases
             )
-            compiled = _CompiledEntity(watchlist.id, entity, aliases, excludes, contexts)
+            index = len(self._entities)
+            compiled = _CompiledEntity(index, watchlist.id, entity, aliases, excludes, contexts)
             entities[entity.id] = compiled
             self._index_rule(("entity", len(self._entities)), aliases)
             self._entities.append(compiled)
@@ -206,7 +179,8 @@ class Matcher:
                 for leaf in leaves
                 if isinstance(leaf, q.EntityRef)
             }
-            compiled_topic = _CompiledTopic(watchlist.id, topic, terms, refs)
+            scoped = q.is_scoped(topic.tree)
+            compiled_topic = _CompiledTopic(watchlist.id, topic, terms, refs, scoped)
             used = list(terms.values()) + [p for e in refs.values() for p in e.aliases]
             self._index_rule(("topic", len(self._topics)), used)
             self._topics.append(compiled_topic)
@@ -288,22 +262,64 @@ class Matcher:
         return [_to_match(e) for e in explanations if e.matched]
 
     def _may_match(self, found: _Found, topic: _CompiledTopic) -> bool:
+        count_dateline = topic.topic.dateline == "count"
+
         def present(leaf: q.Leaf) -> bool:
             if isinstance(leaf, q.Term):
-                return topic.terms[leaf] in found.by_pattern
+                occurrences = found.by_pattern.get(topic.terms[leaf])
+                if not occurrences:
+                    return False
+                # One pattern's occurrences come in order: the last is outside
+                # the dateline unless they all are inside it.
+                return count_dateline or not found.document.in_dateline(occurrences[-1].start)
             entity = topic.entities[leaf.entity]
-            if any(p in found.by_pattern for p in entity.excludes):
-                return False
-            return bool(self._aliases_in_context(found, entity)[0])
+            return bool(self._mentions(found, entity, count_dateline).counted)
 
         return q.may_match(topic.topic.tree, present)
 
+    @staticmethod
+    def _term_occurrences(found: _Found, topic: _CompiledTopic, leaf: q.Term) -> list[Occurrence]:
+        occurrences = found.by_pattern.get(topic.terms[leaf], [])
+        if topic.topic.dateline == "count" or not occurrences:
+            return occurrences
+        in_dateline = found.document.in_dateline
+        if not in_dateline(occurrences[0].start):
+            return occurrences  # in order: when the first is outside the dateline, all are
+        return [o for o in occurrences if not in_dateline(o.start)]
+
     def _explain_entity(self, found: _Found, entity: _CompiledEntity) -> EntityExplanation:
+        mentions = self._mentions(found, entity, entity.entity.dateline == "count")
+        return EntityExplanation(
+            entity.watchlist,
+            entity.entity,
+            hits=self._hits_of(found, mentions.counted),
+            vetoed_by=self._hits_of(found, mentions.vetoes),
+            out_of_context=self._hits(found, mentions.out_of_context),
+            vetoed=self._hits_of(found, mentions.vetoed),
+            in_dateline=self._hits_of(found, mentions.in_dateline),
+        )
+
+    def _mentions(self, found: _Found, entity: _CompiledEntity, count_dateline: bool) -> _Mentions:
+        """Which of the entity's alias mentions count (cached per document)."""
+        key = (entity.index, count_dateline)
+        if key not in found.mentions:
+            found.mentions[key] = self._sort_mentions(found, entity, count_dateline)
+        return found.mentions[key]
+
+    def _sort_mentions(
+        self, found: _Found, entity: _CompiledEntity, count_dateline: bool
+    ) -> _Mentions:
+        document = found.document
         in_context, out_of_context = self._aliases_in_context(found, entity)
-        hits = self._hits(found, in_context)
-        vetoes = self._hits(found, entity.excludes) if hits else ()
-        dropped = self._hits(found, out_of_context)
-        return EntityExplanation(entity.watchlist, entity.entity, hits, vetoes, dropped)
+        mentions = _in_order([found.by_pattern[p] for p in in_context])
+        in_dateline: list[Occurrence] = []
+        if not count_dateline and mentions and document.in_dateline(mentions[0].start):
+            in_dateline = [o for o in mentions if document.in_dateline(o.start)]
+            mentions = mentions[len(in_dateline) :]
+        present = found.by_pattern
+        excludes = _in_order([present[p] for p in entity.excludes if p in present])
+        kept = veto(document, mentions, excludes, entity.entity.exclude_scope)
+        return _Mentions(kept.counted, kept.vetoed, kept.vetoes, in_dateline, out_of_context)
 
     @staticmethod
     def _aliases_in_context(found: _Found, entity: _CompiledEntity) -> tuple[list[int], list[int]]:
@@ -323,29 +339,38 @@ class Matcher:
         occurrences = sorted(
             (o for p in pattern_ids for o in found.by_pattern.get(p, ())), key=lambda o: o.start
         )
+        return self._hits_of(found, occurrences)
+
+    def _hits_of(self, found: _Found, occurrences: Iterable[Occurrence]) -> tuple[Hit, ...]:
         return tuple(found.document.hit(o, self.patterns[o.pattern].display) for o in occurrences)
 
     def _explain_topic(self, found: _Found, topic: _CompiledTopic) -> TopicExplanation:
         document = found.document
+        count_dateline = topic.topic.dateline == "count"
 
-        def occurrences(pattern_ids: Sequence[int], label: str | None) -> list[q.Occurrence]:
+        def placed(found_here: Iterable[Occurrence], label: str | None) -> list[q.Occurrence]:
             out = []
-            for pattern_id in pattern_ids:
-                for o in found.by_pattern.get(pattern_id, ()):
-                    first, last = document.word_range(o)
-                    term = label or self.patterns[pattern_id].display
-                    out.append(q.Occurrence(first, last, document.hit(o, term)))
+            for o in found_here:
+                first, last = document.word_range(o)
+                sentence, paragraph = document.scope_of(o.start) if topic.scoped else (0, 0)
+                hit = document.hit(o, label or self.patterns[o.pattern].display)
+                out.append(q.Occurrence(first, last, hit, sentence, paragraph))
             return out
 
         def lookup(leaf: q.Leaf) -> list[q.Occurrence]:
             if isinstance(leaf, q.Term):
-                return occurrences([topic.terms[leaf]], str(leaf))
+                return placed(self._term_occurrences(found, topic, leaf), str(leaf))
             entity = topic.entities[leaf.entity]
-            if self._hits(found, entity.excludes):
-                return []
-            return occurrences(self._aliases_in_context(found, entity)[0], None)
+            return placed(self._mentions(found, entity, count_dateline).counted, None)
 
         return TopicExplanation(topic.watchlist, topic.topic, q.evaluate(topic.topic.tree, lookup))
+
+
+def _in_order(lists: list[list[Occurrence]]) -> list[Occurrence]:
+    """Occurrences of several patterns by start (each pattern's come in order)."""
+    if len(lists) == 1:
+        return list(lists[0])
+    return sorted((o for found in lists for o in found), key=lambda o: o.start)
 
 
 def _word_end(text: str, index: int) -> int:

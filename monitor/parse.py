@@ -144,7 +144,7 @@ def _capped(text: str, limit: int) -> str:
 
 def _entry(raw: Any, base_url: str, scope: str = "") -> Entry:
     title = _capped(clean_text(_plain(raw.get("title", ""))), MAX_TITLE)
-    text = _capped(html_to_text(_body(raw)[: 4 * MAX_TEXT]), MAX_TEXT)
+    text = _capped(html_to_text(_body(raw)[: 4 * MAX_TEXT], lines=True), MAX_TEXT)
     link = _absolute(strip_unsafe(raw.get("link") or ""), base_url)
     guid = strip_unsafe(raw.get("id") or "") or None
     return Entry(

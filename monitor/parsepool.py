@@ -23,12 +23,26 @@ import pickle
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, TypeVar
 
 from monitor.matcher import Matcher
 from monitor.text import make_snippet
-from monitor.types import Entry, FeedFailure, Fetched, Match, NewMatch, Parsed, Snippet
+from monitor.types import (
+    ArticleRead,
+    ArticleWanted,
+    Entry,
+    FeedFailure,
+    Fetched,
+    Match,
+    NewMatch,
+    Parsed,
+    ParsedFeed,
+    Snippet,
+)
+from monitor.watchlist import FeedRef
 
 if TYPE_CHECKING:
     import pebble
@@ -41,16 +55,53 @@ START_SECONDS = 60.0
 KEPT_MATCHER_FILES = 2
 
 
-def parse_and_match(fetched: Fetched, matcher: Matcher, scope: str = "") -> Parsed:
+def parse_and_match(
+    fetched: Fetched, matcher: Matcher, scope: str = "", source: FeedRef | None = None
+) -> Parsed:
     """A changed body's entries (``scope``: the feed's name, see
-    monitor.identity), and the matches of every entry (the store keeps those
-    of the items it creates)."""
-    from monitor.parse import parse_feed  # feedparser: loaded where bodies are parsed
-
-    parsed = parse_feed(fetched, scope)
+    monitor.identity), read as its ``source`` says (a feed when None), and
+    the matches of every entry (the store keeps those of the items it creates)."""
+    parsed = read_source(fetched, scope, source)
     if isinstance(parsed, FeedFailure):
         return Parsed(parsed)
     return Parsed(parsed, tuple(m for e in parsed.entries for m in matches_of(matcher, e)))
+
+
+def read_source(fetched: Fetched, scope: str, source: FeedRef | None) -> ParsedFeed | FeedFailure:
+    # Each reader is loaded where bodies are parsed, and only by the sources that need it.
+    if source is not None and source.kind == "telegram":
+        from monitor.telegram import parse_telegram
+
+        return parse_telegram(fetched, scope, fetched.more)
+    if source is not None and source.kind == "page":
+        from monitor.pages import parse_page
+
+        assert source.links is not None  # a page: source has links: (monitor.watchlist)
+        return parse_page(fetched, source.links, scope)
+    from monitor.parse import parse_feed
+
+    return parse_feed(fetched, scope)
+
+
+def read_article(fetched: Fetched, wanted: ArticleWanted, matcher: Matcher) -> ArticleRead:
+    """The item's article extracted, joined to its summary, and matched."""
+    from monitor.article import extract_article  # trafilatura: loaded only for full_text
+
+    extracted = extract_article(fetched)
+    if extracted.text is None:
+        return ArticleRead(None, reason=extracted.reason)
+    entry = wanted.entry
+    text = with_article(entry.text, extracted.text)
+    return ArticleRead(text, tuple(matches_of(matcher, replace(entry, text=text))))
+
+
+def with_article(summary: str, article: str) -> str:
+    """The text an item is matched and shown by: its article, after the
+    summary unless the article already opens with it (a teaser)."""
+    lead = " ".join(summary.split())
+    if not lead or lead[:200] in " ".join(article[: 4 * len(lead) + 200].split()):
+        return article
+    return summary + "\n\n" + article
 
 
 def matches_of(matcher: Matcher, entry: Entry) -> list[NewMatch]:
@@ -73,12 +124,20 @@ def snippet_of(entry: Entry, match: Match) -> Snippet:
 _loaded: tuple[str, Matcher] | None = None  # the matcher last loaded, and its file
 
 
-def _parse_there(fetched: Fetched, matcher_file: str, scope: str) -> Parsed:
+def _matcher_from(matcher_file: str) -> Matcher:
     global _loaded
     if _loaded is None or _loaded[0] != matcher_file:
         with open(matcher_file, "rb") as file:  # written by this worker, in its own directory
             _loaded = (matcher_file, pickle.load(file))
-    return parse_and_match(fetched, _loaded[1], scope)
+    return _loaded[1]
+
+
+def _parse_there(fetched: Fetched, matcher_file: str, scope: str, source: FeedRef | None) -> Parsed:
+    return parse_and_match(fetched, _matcher_from(matcher_file), scope, source)
+
+
+def _article_there(fetched: Fetched, wanted: ArticleWanted, matcher_file: str) -> ArticleRead:
+    return read_article(fetched, wanted, _matcher_from(matcher_file))
 
 
 def _ready() -> int:
@@ -87,18 +146,32 @@ def _ready() -> int:
 
 # --- in the service's process ------------------------------------------------------
 
+T = TypeVar("T")
+
+
+def _done(work: Callable[..., T], *args: object) -> Future[T]:
+    """``work`` done here, as a finished future."""
+    done: Future[T] = Future()
+    try:
+        done.set_result(work(*args))
+    except Exception as e:  # a bug: the cycle reports it on its feed
+        done.set_exception(e)
+    return done
+
 
 class InlineParser:
     """Parses in the calling thread: where processes cannot start, or none
     are wanted (MONITOR_PARSE_PROCESSES=0). No time limit holds here."""
 
-    def submit(self, fetched: Fetched, matcher: Matcher, scope: str = "") -> Future[Parsed]:
-        done: Future[Parsed] = Future()
-        try:
-            done.set_result(parse_and_match(fetched, matcher, scope))
-        except Exception as e:  # a bug: the cycle reports it on this feed
-            done.set_exception(e)
-        return done
+    def submit(
+        self, fetched: Fetched, matcher: Matcher, scope: str = "", source: FeedRef | None = None
+    ) -> Future[Parsed]:
+        return _done(parse_and_match, fetched, matcher, scope, source)
+
+    def submit_article(
+        self, fetched: Fetched, wanted: ArticleWanted, matcher: Matcher
+    ) -> Future[ArticleRead]:
+        return _done(read_article, fetched, wanted, matcher)
 
     def close(self) -> None:
         pass
@@ -126,15 +199,32 @@ class ParsePool:
         False when they cannot start here."""
         return self._started() is not None
 
-    def submit(self, fetched: Fetched, matcher: Matcher, scope: str = "") -> Future[Parsed]:
+    def submit(
+        self, fetched: Fetched, matcher: Matcher, scope: str = "", source: FeedRef | None = None
+    ) -> Future[Parsed]:
         """The body's parse, in a process; TimeoutError from the future past
         the time limit, pebble.ProcessExpired when its process died."""
         pool = self._started()
         if pool is None:
             assert self._inline is not None
-            return self._inline.submit(fetched, matcher, scope)
+            return self._inline.submit(fetched, matcher, scope, source)
         future: Future[Parsed] = pool.schedule(
-            _parse_there, args=(fetched, self._file_of(matcher), scope), timeout=self.timeout
+            _parse_there,
+            args=(fetched, self._file_of(matcher), scope, source),
+            timeout=self.timeout,
+        )
+        return future
+
+    def submit_article(
+        self, fetched: Fetched, wanted: ArticleWanted, matcher: Matcher
+    ) -> Future[ArticleRead]:
+        """An article's extraction and match, in a process, under the same limits."""
+        pool = self._started()
+        if pool is None:
+            assert self._inline is not None
+            return self._inline.submit_article(fetched, wanted, matcher)
+        future: Future[ArticleRead] = pool.schedule(
+            _article_there, args=(fetched, wanted, self._file_of(matcher)), timeout=self.timeout
         )
         return future
 

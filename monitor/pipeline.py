@@ -19,9 +19,9 @@ import queue
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -29,10 +29,13 @@ from sqlalchemy.exc import DBAPIError
 
 from monitor.decide import RetryPolicy, decide
 from monitor.fetch import host_of
-from monitor.freshness import ALERT_MAX_AGE, mark_backfill
+from monitor.freshness import ALERT_MAX_AGE, is_backfill, mark_backfill
 from monitor.matcher import Matcher
 from monitor.store import DEFAULT_FEED_LEASE, Store
+from monitor.telegram import older_page_cursor, preview_url
 from monitor.types import (
+    ArticleRead,
+    ArticleWanted,
     CycleReport,
     FeedChange,
     FeedFailure,
@@ -42,12 +45,15 @@ from monitor.types import (
     FetchOutcome,
     Parsed,
 )
+from monitor.watchlist import TELEGRAM_PREVIEW, FeedRef
 
 log = logging.getLogger(__name__)
 
 # Polls that stored nothing (unchanged, failed) are recorded (and their leases
 # released) this many at a time, and whenever leases are renewed, and at the end.
 RECORD_BATCH = 64
+# Older pages a Telegram channel's first read goes back (about 20 posts each).
+TELEGRAM_PAGES_BACK = 5
 
 
 class FeedFetcher(Protocol):
@@ -65,9 +71,16 @@ class FeedFetcher(Protocol):
 
 class Parser(Protocol):
     """What the cycle needs of monitor.parsepool: a changed body's parse
-    (``scope``: the feed's name, which qualifies its guids)."""
+    (``scope``: the feed's name, which qualifies its guids; ``source``: how
+    to read it), and an article's."""
 
-    def submit(self, fetched: Fetched, matcher: Matcher, scope: str = "") -> Future[Parsed]: ...
+    def submit(
+        self, fetched: Fetched, matcher: Matcher, scope: str = "", source: FeedRef | None = None
+    ) -> Future[Parsed]: ...
+
+    def submit_article(
+        self, fetched: Fetched, wanted: ArticleWanted, matcher: Matcher
+    ) -> Future[ArticleRead]: ...
 
 
 @dataclass(frozen=True)
@@ -84,6 +97,29 @@ class _Parse:
     feed: FeedState
     fetched: Fetched
     seconds: float
+
+
+@dataclass(frozen=True)
+class _ArticleFetch:
+    """A new item's article (``full_text``) waiting for its host or fetching."""
+
+    feed: FeedState
+    wanted: ArticleWanted
+
+    @property
+    def host(self) -> str:
+        return host_of(self.wanted.entry.url or "")
+
+
+@dataclass(frozen=True)
+class _ArticleParse:
+    """An article's extraction and match under way."""
+
+    feed: FeedState
+    wanted: ArticleWanted
+
+
+_Work = _Fetch | _Parse | _ArticleFetch | _ArticleParse
 
 
 @dataclass
@@ -109,6 +145,10 @@ class Poller:
     raise_errors: bool = False  # tests: a bug in the pipeline fails loudly
     # Items published longer ago are old news: in the digest, never alerted.
     alert_max_age: timedelta = ALERT_MAX_AGE
+    # How each source is read, by its URL (a feed when not given).
+    sources: Mapping[str, FeedRef] = field(default_factory=dict)
+    # Where Telegram channels' previews are read (MONITOR_TELEGRAM_URL).
+    telegram_url: str = TELEGRAM_PREVIEW
 
     @property
     def batch(self) -> int:
@@ -149,7 +189,7 @@ class Poller:
                     self.store.feeds.renew(self._now(now), self.lease)
                     renewed = time.monotonic()
             cycle.record_finished()
-        return CycleReport(tuple(cycle.reports[url] for url in cycle.order))
+        return CycleReport(tuple(cycle.report(url) for url in cycle.order))
 
     def _now(self, now: datetime) -> datetime:
         return self.clock() if self.clock else now
@@ -180,7 +220,7 @@ class _Cycle:
     threads: ThreadPoolExecutor
     order: list[str] = field(default_factory=list)  # claimed, in claim order
     reports: dict[str, FeedReport] = field(default_factory=dict)
-    busy: dict[Future[Any], _Fetch | _Parse] = field(default_factory=dict)
+    busy: dict[Future[Any], _Work] = field(default_factory=dict)
     # Each future puts itself here when done: waiting on all of them at once
     # (concurrent.futures.wait) would cost each of hundreds of 304s a waiter
     # on every future still busy.
@@ -189,33 +229,65 @@ class _Cycle:
     # A feed whose host has all its fetches out waits here, not on a thread:
     # threads blocked on a busy host would hold up every other host's feeds.
     fetching: dict[str, int] = field(default_factory=dict)  # host -> fetches out
-    waiting: dict[str, deque[FeedState]] = field(default_factory=dict)  # host -> feeds
+    waiting: dict[str, deque[_Fetch | _ArticleFetch]] = field(default_factory=dict)  # by host
+    # New matches that articles added, per feed URL and watchlist.
+    article_matches: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def start(self, feeds: list[FeedState]) -> None:
         self.order += [feed.url for feed in feeds]
         for feed in feeds:
-            host = host_of(feed.fetch_url)
-            if self.fetching.get(host, 0) >= self.poller.per_host:
-                self.waiting.setdefault(host, deque()).append(feed)
-            else:
-                self._fetch_now(feed, host)
+            self._queue(_Fetch(feed), host_of(self._fetch_url(feed)))
+
+    def _queue(self, work: _Fetch | _ArticleFetch, host: str) -> None:
+        if self.fetching.get(host, 0) >= self.poller.per_host:
+            self.waiting.setdefault(host, deque()).append(work)
+        else:
+            self._fetch_now(work, host)
+
+    def _source(self, feed: FeedState) -> FeedRef | None:
+        return self.poller.sources.get(feed.url)
+
+    def _fetch_url(self, feed: FeedState) -> str:
+        """Where the feed is read: a Telegram channel wherever its previews
+        are read from (moved or not), anything else at its fetch URL."""
+        source = self._source(feed)
+        if source is not None and source.channel is not None:
+            return preview_url(self.poller.telegram_url, source.channel)
+        return feed.fetch_url
+
+    def report(self, url: str) -> FeedReport:
+        """The feed's report, with the matches its articles added."""
+        report = self.reports[url]
+        added = self.article_matches.get(url)
+        if not added:
+            return report
+        by_watchlist = dict(report.matches_by_watchlist)
+        for watchlist, n in added.items():
+            by_watchlist[watchlist] = by_watchlist.get(watchlist, 0) + n
+        return replace(
+            report,
+            new_matches=report.new_matches + sum(added.values()),
+            matches_by_watchlist=tuple(sorted(by_watchlist.items())),
+        )
 
     @property
     def outstanding(self) -> int:
         """Feeds claimed and not finished: waiting, fetching or parsing."""
         return len(self.busy) + sum(len(feeds) for feeds in self.waiting.values())
 
-    def _fetch_now(self, feed: FeedState, host: str) -> None:
+    def _fetch_now(self, work: _Fetch | _ArticleFetch, host: str) -> None:
         self.fetching[host] = self.fetching.get(host, 0) + 1
-        self._watch(self.threads.submit(self._fetch, feed), _Fetch(feed))
+        if isinstance(work, _ArticleFetch):
+            self._watch(self.threads.submit(self._fetch_article, work.wanted), work)
+        else:
+            self._watch(self.threads.submit(self._fetch, work.feed), work)
 
-    def _watch(self, future: Future[Any], work: _Fetch | _Parse) -> None:
+    def _watch(self, future: Future[Any], work: _Work) -> None:
         self.busy[future] = work
         future.add_done_callback(self.done.put)
 
-    def _fetched(self, feed: FeedState) -> None:
-        """A fetch ended: its host's next waiting feed goes out."""
-        host = host_of(feed.fetch_url)
+    def _fetched(self, host: str) -> None:
+        """A fetch ended: its host's next waiting fetch goes out."""
         self.fetching[host] -= 1
         waiting = self.waiting.get(host)
         if waiting:
@@ -224,10 +296,34 @@ class _Cycle:
     def _fetch(self, feed: FeedState) -> tuple[FetchOutcome, float]:
         """On a fetch thread."""
         started = time.monotonic()
+        url = self._fetch_url(feed)
         outcome = self.poller.fetcher.fetch(
-            feed.fetch_url, self.now, feed.etag, feed.last_modified, known_hash=feed.body_hash
+            url, self.now, feed.etag, feed.last_modified, known_hash=feed.body_hash
         )
+        source = self._source(feed)
+        if isinstance(outcome, Fetched) and source and source.channel and not feed.read_before:
+            outcome = self._page_back(outcome, source.channel)
         return outcome, time.monotonic() - started
+
+    def _page_back(self, newest: Fetched, channel: str) -> Fetched:
+        """A channel's first read: its older preview pages too, while they
+        last and up to a limit; a page that fails ends the paging, not the read."""
+        older: list[bytes] = []
+        cursor = older_page_cursor(newest.body)
+        while cursor is not None and len(older) < TELEGRAM_PAGES_BACK:
+            url = preview_url(self.poller.telegram_url, channel, before=cursor)
+            page = self.poller.fetcher.fetch(url, self.now)
+            if not isinstance(page, Fetched):
+                break
+            older.append(page.body)
+            following = older_page_cursor(page.body)
+            cursor = following if following is not None and following < cursor else None
+        return replace(newest, more=tuple(older))
+
+    def _fetch_article(self, wanted: ArticleWanted) -> FetchOutcome:
+        """On a fetch thread: the page an item links to."""
+        assert wanted.entry.url is not None  # only items with a link are wanted
+        return self.poller.fetcher.fetch(wanted.entry.url, self.now)
 
     def take(self, timeout: float) -> None:
         """Take in what finished, waiting up to ``timeout`` for the first."""
@@ -251,15 +347,19 @@ class _Cycle:
                 failure = FeedFailure(work.feed.url, "internal_error", f"{type(e).__name__}: {e}")
                 self._failed(work.feed, failure, None)
 
-    def _next(self, future: Future[Any], work: _Fetch | _Parse) -> None:
+    def _next(self, future: Future[Any], work: _Work) -> None:
         feed = work.feed
         if isinstance(work, _Parse):
             self._parsed(work, _parse_result(future, work))
             return
-        self._fetched(feed)
+        if isinstance(work, _ArticleFetch | _ArticleParse):
+            self._article_step(future, work)
+            return
+        self._fetched(host_of(self._fetch_url(feed)))
         outcome, seconds = future.result()
         if isinstance(outcome, Fetched):
-            parse = self.poller.parser.submit(outcome, self.poller.matcher, feed.url)
+            source = self._source(feed)
+            parse = self.poller.parser.submit(outcome, self.poller.matcher, feed.url, source)
             self._watch(parse, _Parse(feed, outcome, seconds))
         elif isinstance(outcome, FeedFailure):
             self._failed(feed, outcome, seconds)
@@ -267,6 +367,7 @@ class _Cycle:
             change = decide(feed, outcome, self.now, self.poller.policy())
             self.finished.append(change)
             self.reports[feed.url] = FeedReport(feed.url, outcome.reason, fetch_seconds=seconds)
+            self._want_articles(feed, self._retries(feed))
 
     def _parsed(self, work: _Parse, parsed: Parsed | FeedFailure) -> None:
         feed, now = work.feed, self.now
@@ -278,15 +379,64 @@ class _Cycle:
             return
         change = decide(feed, work.fetched, now, self.poller.policy(), parsed.feed)
         entries = parsed.feed.entries
-        matches = mark_backfill(
-            parsed.matches, entries, now, feed.read_before, self.poller.alert_max_age
-        )
-        saved = self.poller.store.items.save(change, entries, matches, now)
+        max_age = self.poller.alert_max_age
+        matches = mark_backfill(parsed.matches, entries, now, feed.read_before, max_age)
+        source = self._source(feed)
+        full_text = source is not None and source.full_text
+        retries = self._retries(feed)  # before this save's new items are wanted
+        backfill = frozenset(
+            e.key for e in entries if is_backfill(e.published_at, now, feed.read_before, max_age)
+        ) if full_text else frozenset()  # fmt: skip
+        saved = self.poller.store.items.save(
+            change, entries, matches, now, full_text=full_text,
+            edits=source is not None and source.kind == "telegram", backfill=backfill,
+        )  # fmt: skip
         self.poller.on_lease(-1)
         self.reports[feed.url] = FeedReport(
             feed.url, "updated", saved.new_items, saved.new_matches,
             fetch_seconds=work.seconds, matches_by_watchlist=saved.by_watchlist,
         )  # fmt: skip
+        self._want_articles(feed, [*saved.articles, *retries])
+
+    # --- full_text: each new item's article -------------------------------------
+
+    def _retries(self, feed: FeedState) -> list[ArticleWanted]:
+        """The feed's articles that failed once (or were left unread), read
+        again at this poll of it."""
+        source = self._source(feed)
+        if source is None or not source.full_text:
+            return []
+        return self.poller.store.articles.to_retry(feed.url)
+
+    def _want_articles(self, feed: FeedState, wanted: Sequence[ArticleWanted]) -> None:
+        for article in wanted:
+            work = _ArticleFetch(feed, article)
+            self._queue(work, work.host)
+
+    def _article_step(self, future: Future[Any], work: _ArticleFetch | _ArticleParse) -> None:
+        articles, wanted = self.poller.store.articles, work.wanted
+        if isinstance(work, _ArticleFetch):
+            self._fetched(work.host)
+            outcome = future.result()
+            if isinstance(outcome, Fetched):
+                read = self.poller.parser.submit_article(outcome, wanted, self.poller.matcher)
+                self._watch(read, _ArticleParse(work.feed, wanted))
+            else:  # FeedFailure: no validators were sent, so nothing else comes back
+                articles.failed(wanted, getattr(outcome, "message", "") or outcome.reason)
+            return
+        result = _article_result(future)
+        if result.text is None:
+            articles.failed(wanted, result.reason)
+            return
+        matches = (
+            [replace(m, backfill=True) for m in result.matches]
+            if wanted.old_news
+            else list(result.matches)
+        )
+        added = articles.read(wanted, result.text, matches, self.now)
+        counts = self.article_matches.setdefault(work.feed.url, {})
+        for watchlist, n in added:
+            counts[watchlist] = counts.get(watchlist, 0) + n
 
     def _failed(self, feed: FeedState, failure: FeedFailure, seconds: float | None) -> None:
         change = decide(feed, failure, self.now, self.poller.policy())
@@ -322,4 +472,21 @@ def _parse_result(future: Future[Any], work: _Parse) -> Parsed | FeedFailure:
             raise
         return FeedFailure(url, "parse_error", f"the parse process died on this feed ({e})")
     assert isinstance(result, Parsed)
+    return result
+
+
+def _article_result(future: Future[Any]) -> ArticleRead:
+    """The article's read; one that ran out of time or killed its process
+    is a failure recorded on its item, like any other."""
+    try:
+        result = future.result()
+    except TimeoutError:
+        return ArticleRead(None, reason="extracting this article took too long")
+    except OSError as e:
+        from pebble import ProcessExpired
+
+        if not isinstance(e, ProcessExpired):
+            raise
+        return ArticleRead(None, reason=f"the parse process died on this article ({e})")
+    assert isinstance(result, ArticleRead)
     return result

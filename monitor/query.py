@@ -6,12 +6,19 @@
     near     := unary ("NEAR/n" unary)*        within n words, either order
     unary    := ("NOT" | "-") unary | primary
     primary  := term | term* | "phrase" | @entity | "(" or ")"
+              | "SENTENCE(" or ")" | "PARAGRAPH(" or ")"
 
 Precedence is NOT > NEAR > AND > OR. Operators are upper case; lower-case
-"and", "or", "not" are ordinary words. Pure: no I/O, no matching. The caller
-supplies, for each leaf, where it occurs (``Occurrence`` values), and
-``evaluate`` returns the truth of every node, which doubles as the
-explanation of a match.
+"and", "or", "not", "sentence" are ordinary words. Pure: no I/O, no
+matching. The caller supplies, for each leaf, where it occurs
+(``Occurrence`` values: words, sentence, paragraph), and ``evaluate``
+returns the truth of every node, which doubles as the explanation of a match.
+
+Scope: ``SENTENCE(q)`` holds when ``q`` holds within one sentence (NOT
+inside included: ``SENTENCE(missile* -test)`` is a sentence with a missile
+and no test), ``PARAGRAPH(q)`` within one paragraph; ``a NEAR/n b`` needs
+both sides in one sentence. The caller decides what a sentence is (the
+matcher: the title is one, and the text's are ``monitor.sentences``').
 """
 
 from __future__ import annotations
@@ -78,13 +85,41 @@ class Near:
         return f"({self.left} NEAR/{self.distance} {self.right})"
 
 
+@dataclass(frozen=True)
+class Sentence:
+    """The child holds within one sentence."""
+
+    child: Node
+    position: int
+
+    def __str__(self) -> str:
+        return "SENTENCE" + _grouped(self.child)
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """The child holds within one paragraph."""
+
+    child: Node
+    position: int
+
+    def __str__(self) -> str:
+        return "PARAGRAPH" + _grouped(self.child)
+
+
+def _grouped(node: Node) -> str:
+    text = str(node)
+    return text if isinstance(node, And | Or | Near) else f"({text})"
+
+
 Leaf = Term | EntityRef
-Node = Term | EntityRef | Not | And | Or | Near
+Scope = Sentence | Paragraph
+Node = Term | EntityRef | Not | And | Or | Near | Sentence | Paragraph
 
 
 @dataclass(frozen=True)
 class Token:
-    kind: str  # LPAREN RPAREN AND OR NOT MINUS NEAR PHRASE TERM ENTITY END
+    kind: str  # LPAREN RPAREN AND OR NOT MINUS NEAR SCOPE PHRASE TERM ENTITY END
     text: str
     position: int
 
@@ -95,6 +130,7 @@ _TOKEN = re.compile(
   | (?P<LPAREN>\()
   | (?P<RPAREN>\))
   | (?P<NEAR>NEAR/(?P<distance>\d+)(?=[\s()"“”]|$))
+  | (?P<SCOPE>(?:SENTENCE|PARAGRAPH)(?=\s*\())
   | (?P<PHRASE>["“”](?P<phrase>[^"“”]*)["“”]\*?)
   | (?P<ENTITY>@[\w.-]+)
   | (?P<MINUS>-(?=[^\s-]))
@@ -123,10 +159,14 @@ def tokenize(query: str) -> list[Token]:
     return tokens
 
 
-_STARTS_OPERAND = {"TERM", "PHRASE", "ENTITY", "LPAREN", "NOT", "MINUS"}
+_STARTS_OPERAND = {"TERM", "PHRASE", "ENTITY", "LPAREN", "NOT", "MINUS", "SCOPE"}
+_SCOPES: dict[str, type[Sentence] | type[Paragraph]] = {
+    "SENTENCE": Sentence,
+    "PARAGRAPH": Paragraph,
+}
 
 
-# Parentheses and NOTs nest at most this deep: deeper is no one's query, and
+# Parentheses, scopes and NOTs nest at most this deep: deeper is no one's query, and
 # the parser (and every walk of the tree) recurses once a level.
 MAX_DEPTH = 32
 
@@ -208,18 +248,29 @@ class _Parser:
     def parse_primary(self) -> Node:
         token = self.current
         if token.kind == "LPAREN":
-            self.advance()
-            self.deeper()
-            node = self.parse_or()
-            if self.current.kind != "RPAREN":
-                raise self.expected("')'")
-            self.advance()
-            self.depth -= 1
+            return self.parse_group()
+        if token.kind == "SCOPE":
+            self.advance()  # the tokenizer saw the "(" that follows
+            node = _SCOPES[token.text](self.parse_group(), token.position)
+            if can_match_nothing(node.child):
+                raise QuerySyntaxError(
+                    f"{token.text}(…) needs a term to look for, not only NOT", token.position
+                )
             return node
         if token.kind in ("TERM", "PHRASE", "ENTITY"):
             self.advance()
             return _leaf(token)
         raise self.expected("a term, a quoted phrase, @entity or '('")
+
+    def parse_group(self) -> Node:
+        self.advance()  # "("
+        self.deeper()
+        node = self.parse_or()
+        if self.current.kind != "RPAREN":
+            raise self.expected("')'")
+        self.advance()
+        self.depth -= 1
+        return node
 
 
 def _leaf(token: Token) -> Leaf:
@@ -229,6 +280,11 @@ def _leaf(token: Token) -> Leaf:
         raise QuerySyntaxError("NEAR needs a distance in words, as in NEAR/5", token.position)
     if token.kind == "TERM" and token.text == "@":
         raise QuerySyntaxError("@ needs an entity id, as in @dprk", token.position)
+    if token.kind == "TERM" and token.text in _SCOPES:
+        raise QuerySyntaxError(
+            f"{token.text} needs its terms in parentheses, as in {token.text}(a AND b)",
+            token.position,
+        )
     prefix = token.text.endswith("*")
     text = token.text.rstrip("*")
     if token.kind == "PHRASE":
@@ -253,7 +309,7 @@ def leaves(node: Node) -> list[Leaf]:
     """Every term and entity reference in the tree, left to right."""
     if isinstance(node, Term | EntityRef):
         return [node]
-    if isinstance(node, Not):
+    if isinstance(node, Not | Sentence | Paragraph):
         return leaves(node.child)
     if isinstance(node, Near):
         return leaves(node.left) + leaves(node.right)
@@ -262,11 +318,14 @@ def leaves(node: Node) -> list[Leaf]:
 
 @dataclass(frozen=True)
 class Occurrence:
-    """Where a leaf occurs: a word range (for NEAR) and an opaque payload."""
+    """Where a leaf occurs: a word range (for NEAR), its sentence and
+    paragraph (for scope, NEAR) and an opaque payload."""
 
     first_word: int
     last_word: int  # inclusive
     payload: object = None
+    sentence: int = 0  # any numbering, one number per sentence of the item
+    paragraph: int = 0
 
 
 @dataclass(frozen=True)
@@ -284,15 +343,21 @@ Lookup = Callable[[Leaf], Sequence[Occurrence]]
 
 def evaluate(node: Node, lookup: Lookup) -> Evaluation:
     """Evaluate ``node`` given where each leaf occurs."""
+    return _evaluate(node, lookup)
+
+
+def _evaluate(node: Node, lookup: Lookup) -> Evaluation:
     if isinstance(node, Term | EntityRef):
         found = tuple(lookup(node))
         return Evaluation(node, bool(found), found)
     if isinstance(node, Not):
-        inner = evaluate(node.child, lookup)
+        inner = _evaluate(node.child, lookup)
         return Evaluation(node, not inner.value, (), (inner,))
     if isinstance(node, Near):
         return _evaluate_near(node, lookup)
-    children = tuple(evaluate(child, lookup) for child in node.children)
+    if isinstance(node, Sentence | Paragraph):
+        return _evaluate_scope(node, lookup)
+    children = tuple(_evaluate(child, lookup) for child in node.children)
     combine = all if isinstance(node, And) else any
     value = combine(child.value for child in children)
     evidence = tuple(o for c in children if c.value for o in c.occurrences) if value else ()
@@ -300,15 +365,40 @@ def evaluate(node: Node, lookup: Lookup) -> Evaluation:
 
 
 def _evaluate_near(node: Near, lookup: Lookup) -> Evaluation:
-    left, right = evaluate(node.left, lookup), evaluate(node.right, lookup)
+    left, right = _evaluate(node.left, lookup), _evaluate(node.right, lookup)
     pairs = [
         (a, b)
         for a in left.occurrences
         for b in right.occurrences
-        if words_between(a, b) <= node.distance
+        if a.sentence == b.sentence and words_between(a, b) <= node.distance
     ]
     evidence = tuple(dict.fromkeys(o for pair in pairs for o in pair))
     return Evaluation(node, bool(pairs), evidence, (left, right))
+
+
+def _unit(node: Scope, occurrence: Occurrence) -> int:
+    return occurrence.sentence if isinstance(node, Sentence) else occurrence.paragraph
+
+
+def _evaluate_scope(node: Scope, lookup: Lookup) -> Evaluation:
+    """True when the child holds with only one sentence's (paragraph's)
+    occurrences; the evidence is every such unit's, the child shown is the
+    first unit's, or, when none holds, the child over the whole item."""
+    known = {leaf: tuple(lookup(leaf)) for leaf in leaves(node.child)}  # asked once each
+    units = sorted({_unit(node, o) for found in known.values() for o in found})
+    held = []
+    for unit in units:
+
+        def within(leaf: Leaf, unit: int = unit) -> list[Occurrence]:
+            return [o for o in known[leaf] if _unit(node, o) == unit]
+
+        inner = _evaluate(node.child, within)
+        if inner.value:
+            held.append(inner)
+    if not held:
+        return Evaluation(node, False, (), (_evaluate(node.child, known.__getitem__),))
+    evidence = tuple(dict.fromkeys(o for inner in held for o in inner.occurrences))
+    return Evaluation(node, True, evidence, (held[0],))
 
 
 def may_match(node: Node, present: Callable[[Leaf], bool]) -> bool:
@@ -321,6 +411,8 @@ def may_match(node: Node, present: Callable[[Leaf], bool]) -> bool:
         return not must_match(node.child, present)
     if isinstance(node, Near):
         return may_match(node.left, present) and may_match(node.right, present)
+    if isinstance(node, Sentence | Paragraph):
+        return may_match(node.child, present)
     combine = all if isinstance(node, And) else any
     return combine(may_match(child, present) for child in node.children)
 
@@ -331,7 +423,7 @@ def must_match(node: Node, present: Callable[[Leaf], bool]) -> bool:
         return present(node)
     if isinstance(node, Not):
         return not may_match(node.child, present)
-    if isinstance(node, Near):
+    if isinstance(node, Near | Sentence | Paragraph):
         return False  # depends on positions
     combine = all if isinstance(node, And) else any
     return combine(must_match(child, present) for child in node.children)
@@ -344,6 +436,17 @@ def words_between(a: Occurrence, b: Occurrence) -> int:
     if b.last_word < a.first_word:
         return a.first_word - b.last_word - 1
     return 0
+
+
+def is_scoped(node: Node) -> bool:
+    """Whether evaluating ``node`` needs sentences and paragraphs (scope or NEAR)."""
+    if isinstance(node, Near | Sentence | Paragraph):
+        return True
+    if isinstance(node, Term | EntityRef):
+        return False
+    if isinstance(node, Not):
+        return is_scoped(node.child)
+    return any(is_scoped(child) for child in node.children)
 
 
 def can_match_nothing(node: Node) -> bool:

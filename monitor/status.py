@@ -20,10 +20,12 @@ def status(
 ) -> dict[str, Any]:
     """Feeds, digests and counts; with no database yet (``store`` None), what
     the watchlists set up, none of it polled."""
-    followed = dict.fromkeys(feed.url for w in loaded.watchlists for feed in w.feeds)
+    kinds = {url: kind for w in loaded.watchlists for url, kind in w.source_kinds.items()}
     known = store.feeds.statuses() if store is not None else []
-    feeds = [f.__dict__ for f in known if f.url in followed]
-    feeds += [_never_polled(url) for url in followed if url not in {f.url for f in known}]
+    feeds = [f.__dict__ for f in known if f.url in kinds]
+    feeds += [_never_polled(url) for url in kinds if url not in {f.url for f in known}]
+    articles = store.articles.states() if store is not None else {}
+    feeds = [{**f, "kind": kinds[f["url"]], "articles": articles.get(f["url"], {})} for f in feeds]
     digests = []
     for watchlist in loaded.watchlists:
         last = store.digests.last(watchlist.id) if store is not None else None
@@ -69,11 +71,21 @@ def _never_polled(url: str) -> dict[str, Any]:
     return FeedStatus(url, None, None, None, None, 0, None, None, 0).__dict__
 
 
+# How `monitor status` heads each kind of source, in its order.
+_KIND_HEADINGS = {"feed": "Feeds:", "Telegram channel": "Telegram channels:", "page": "Pages:"}
+
+
 def status_lines(report: dict[str, Any]) -> Iterator[str]:
-    yield "Feeds:"
+    by_heading: dict[str, list[dict[str, Any]]] = {}
     for f in report["feeds"]:
-        yield from _feed_lines(f)
-    if not report["feeds"]:
+        heading = _KIND_HEADINGS[f.get("kind", "feed").split(",")[0]]
+        by_heading.setdefault(heading, []).append(f)
+    for heading in sorted(by_heading, key=list(_KIND_HEADINGS.values()).index):
+        yield heading
+        for f in by_heading[heading]:
+            yield from _feed_lines(f)
+    if not by_heading:
+        yield "Feeds:"
         yield "  (none)"
     yield "Digests:"
     for d in report["digests"]:
@@ -93,11 +105,18 @@ def _feed_lines(f: dict[str, Any]) -> Iterator[str]:
         if not f["consecutive_errors"]
         else f"FAILING x{f['consecutive_errors']} ({f['last_error_reason']})"
     )
-    yield f"  {redact_url(f['url'])}"
+    full_text = " (full text)" if f.get("kind", "").endswith("full text") else ""
+    yield f"  {redact_url(f['url'])}{full_text}"
     polls = f"last poll {_when(f['last_polled_at'])}; next {_when(f['next_poll_at'])}"
     yield f"      {health}; {f['items']} items; {polls}"
     if f["last_error"]:
         yield f"      last error: {f['last_error']}"
+    if articles := f.get("articles"):
+        yield "      articles: " + ", ".join(
+            f"{articles[state]} {words}"
+            for state, words in (("done", "read"), ("wanted", "to read"), ("failed", "failed"))
+            if state in articles
+        )
 
 
 def _store_lines(report: dict[str, Any]) -> Iterator[str]:

@@ -17,12 +17,24 @@ import html
 import re
 import unicodedata
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 DASHES = "\u002d\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d\u2e3a\u2e3b"
-SINGLE_QUOTES = "\u0027\u2018\u2019\u201a\u201b\u2032\u2035\u0060\u00b4\u02bc\uff07"
-DOUBLE_QUOTES = "\u0022\u201c\u201d\u201e\u201f\u2033\u2036\u00ab\u00bb\u2039\u203a\uff02"
+# Everything people (and keyboards, and transliteration) type for an
+# apostrophe: quotes, primes, accents and modifier letters. Several are
+# letters to Unicode (U+02BC, the Ukrainian apostrophe) or become a space and
+# a combining mark under NFKC (U+00B4, U+1FBF): all are unified before NFKC.
+SINGLE_QUOTES = (
+    "\u0027\u2018\u2019\u201a\u201b\u2032\u2035\u0060\u00b4\uff07"  # quotes, primes, accents
+    "\u02b9\u02bb\u02bc\u02bd\u02ca\u02cb\ua78b\ua78c"  # modifier letters, saltillo
+    "\u1fbd\u1fbf\u1fef\u1ffd\u055a\u05f3"  # Greek spacing accents, Armenian, geresh
+)
+DOUBLE_QUOTES = (
+    "\u0022\u201c\u201d\u201e\u201f\u00ab\u00bb\u2039\u203a\uff02"  # quotes, guillemets
+    "\u2033\u2036\u02ba\u02dd\u301d\u301e\u301f\u05f4"  # double primes and accents
+)
 
 _BLOCK_TAGS = (
     "address|article|aside|blockquote|br|dd|div|dl|dt|figcaption|figure|footer|h[1-6]|"
@@ -46,16 +58,20 @@ _UNSAFE_CHARS = re.compile(
 )
 
 
-def html_to_text(markup: str) -> str:
-    """Plain text of a feed's HTML: scripts dropped, block tags become spaces."""
+def html_to_text(markup: str, *, lines: bool = False) -> str:
+    """Plain text of a feed's HTML: scripts dropped, block tags become spaces,
+    or with ``lines`` line breaks, so that paragraphs survive (``clean_lines``)."""
     if "<" in markup:
         markup = _DROPPED_ELEMENTS.sub(" ", markup)
         markup = _COMMENTS.sub(" ", markup)
-        markup = _BLOCK_TAG.sub(" ", markup)
+        if lines:  # in HTML a line break is a space; block elements make the lines
+            markup = _BLOCK_TAG.sub("\n", _SPACES.sub(" ", markup))
+        else:
+            markup = _BLOCK_TAG.sub(" ", markup)
         markup = _ANY_TAG.sub("", markup)
     if "&" in markup:
         markup = html.unescape(markup)
-    return clean_text(markup)
+    return clean_lines(markup) if lines else clean_text(markup)
 
 
 def strip_unsafe(text: str) -> str:
@@ -67,6 +83,17 @@ def clean_text(text: str) -> str:
     """NFC, control characters and lone surrogates removed, whitespace collapsed."""
     text = strip_unsafe(text)
     return _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
+
+
+_LINE_BREAK = re.compile(r"\r\n|[\n\r\x85\u2028\u2029]")
+
+
+def clean_lines(text: str) -> str:
+    """``clean_text`` line by line: line breaks kept (one between two lines of
+    text), blank lines dropped, whitespace inside each line collapsed."""
+    text = unicodedata.normalize("NFC", strip_unsafe(text))
+    stripped = (_SPACES.sub(" ", line).strip() for line in _LINE_BREAK.split(text))
+    return "\n".join(line for line in stripped if line)
 
 
 def _is_invisible(char: str) -> bool:
@@ -158,6 +185,26 @@ def normalise_with_offsets(text: str) -> Normalised:
     return Normalised("".join(chars), tuple(origin))
 
 
+def normalised_offsets(text: str, offsets: Sequence[int]) -> list[int]:
+    """Where each of the ascending ``offsets`` of ``text`` falls in ``normalise(text)``.
+
+    The text is normalised piece by piece between the offsets, which is exact
+    (the table maps each character alone; only a run of spaces across a cut
+    needs joining) and costs one ``normalise``, without a map per character."""
+    out: list[int] = []
+    length, previous, space_before = 0, 0, False
+    for offset in offsets:
+        piece = _SPACE_RUNS.sub(" ", text[previous:offset].translate(_TABLE))
+        if space_before and piece.startswith(" "):
+            piece = piece[1:]
+        if piece:
+            space_before = piece.endswith(" ")
+        length += len(piece)
+        out.append(length)
+        previous = offset
+    return out
+
+
 def case_preserving(text: str) -> str:
     """The normalised form without case folding, for case-sensitive aliases."""
     out = "".join(_unify_punctuation(c) for c in text if not _is_invisible(c))
@@ -217,7 +264,10 @@ def make_snippet(
     text: str, spans: list[tuple[int, int]], width: int = 240
 ) -> tuple[str, list[tuple[int, int]]]:
     """A window of ``text`` around the first span, cut at word boundaries,
-    with the spans that fall inside it re-based onto the window."""
+    with the spans that fall inside it re-based onto the window, on one line."""
+    # A snippet is one line in a digest or an alert; a character for a
+    # character, so that the spans still point at their words.
+    text = text.translate(_ONE_LINE)
     if not spans or len(text) <= width:
         return _shorten(text, width), _disjoint(sorted(spans)) if len(text) <= width else []
     first = min(start for start, _ in spans)
@@ -234,6 +284,9 @@ def make_snippet(
     shift = len(prefix) - start
     inside = sorted((a + shift, b + shift) for a, b in spans if a >= start and b <= end)
     return prefix + text[start:end] + suffix, _disjoint(inside)
+
+
+_ONE_LINE = str.maketrans("\n\r\t", "   ")
 
 
 def _shorten(text: str, width: int) -> str:

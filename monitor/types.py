@@ -46,6 +46,9 @@ class Fetched:
     body_hash: str  # sha256 of body, to skip parsing an unchanged body
     max_age: timedelta | None = None  # from Cache-Control, uncapped
     moved_to: str | None = None  # final_url when every redirect on the way was permanent
+    # Older pages of the same source read in the same poll (a Telegram
+    # channel's first read pages back), oldest last.
+    more: tuple[bytes, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,9 @@ class Entry:
     url: str | None
     published_at: datetime | None  # UTC; None when missing or unparseable
     legacy_key: str | None = None  # its key before guids were scoped to their feed
+    # Where the item came from when not from the source itself: a Telegram
+    # post's "Forwarded from …".
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +168,25 @@ class NewMatch:
     match: Match
     snippet: Snippet
     backfill: bool = False  # old news (monitor.freshness): no alert, no spike
+
+
+@dataclass(frozen=True)
+class ArticleWanted:
+    """A stored item whose article its source reads (``full_text``)."""
+
+    item_id: int
+    entry: Entry  # as the feed gave it: the summary is matched with the article
+    old_news: bool = False  # stored as old news: what the article adds is not alerted
+    tries: int = 0  # failed reads so far (one retry, then it is left)
+
+
+@dataclass(frozen=True)
+class ArticleRead:
+    """An article fetched and extracted in a parse process, and matched."""
+
+    text: str | None  # the item's text: summary and article; None when nothing came out
+    matches: tuple[NewMatch, ...] = ()
+    reason: str = ""  # why nothing came out, in words
 
 
 @dataclass(frozen=True)

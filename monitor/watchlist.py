@@ -10,34 +10,29 @@ from __future__ import annotations
 import re
 import stat
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
     ValidationError,
-    field_validator,
-    model_validator,
 )
 
 from monitor import query as q
 from monitor.errors import Diagnostic, QuerySyntaxError, WatchlistError
 from monitor.schedule import Cron, QuietHours, parse_duration
+from monitor.watchlistspec import (
+    DatelineUse,
+    EntitySpec,
+    ExcludeScope,
+    FeedSpec,
+    WatchlistSpec,
+)
 from monitor.yamlsource import MAX_BYTES, Located, Path_, YamlRefused, compose
 
 DEFAULT_POLL_EVERY = timedelta(minutes=15)
-DEFAULT_SCHEDULE = "0 7 * * *"
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-_ENV_REFERENCE = re.compile(r"^env:[A-Za-z_][A-Za-z0-9_]*$")
-# No spaces, separators, quotes or encoded-word openers: an address goes into
-# the To header and the SMTP envelope as it is written.
-_ATOM = r'[^@\s<>,;:()\[\]\\"]+'
-_EMAIL = re.compile(rf"^{_ATOM}@{_ATOM}\.{_ATOM}$")
 
 
 # --- the values the rest of the program sees ---------------------------------
@@ -67,6 +62,8 @@ class Entity:
     aliases: tuple[Alias, ...]
     exclude: tuple[str, ...]
     alert: bool
+    exclude_scope: ExcludeScope = "sentence"
+    dateline: DatelineUse = "ignore"
 
 
 @dataclass(frozen=True)
@@ -76,13 +73,36 @@ class Topic:
     query: str
     tree: q.Node
     alert: bool
+    dateline: DatelineUse = "ignore"  # for the query's terms and @entity mentions alike
+
+
+# What a source is read as: a feed (RSS, Atom, JSON Feed), a Telegram
+# channel's public preview, or a page whose new links become items.
+SourceKind = Literal["feed", "telegram", "page"]
+TELEGRAM_PREVIEW = "https://t.me/s/"
 
 
 @dataclass(frozen=True)
 class FeedRef:
+    # The source's identity: the feed's URL, the page's URL, or the channel's
+    # preview URL (https://t.me/s/NAME, wherever MONITOR_TELEGRAM_URL reads it).
     url: str
     every: timedelta
     title: str | None = None  # the watchlist's name for it, over the feed's own
+    kind: SourceKind = "feed"
+    links: str | None = None  # page: the CSS selector of the links that become items
+    full_text: bool = False  # each new item's article is fetched and matched too
+
+    @property
+    def channel(self) -> str | None:
+        """A Telegram source's channel name."""
+        return self.url.removeprefix(TELEGRAM_PREVIEW) if self.kind == "telegram" else None
+
+    @property
+    def kind_name(self) -> str:
+        """What the source is, as the health report says it."""
+        name = {"feed": "feed", "telegram": "Telegram channel", "page": "page"}[self.kind]
+        return name + (", full text" if self.full_text else "")
 
 
 @dataclass(frozen=True)
@@ -110,6 +130,11 @@ class Watchlist:
         return names
 
     @property
+    def source_kinds(self) -> dict[str, str]:
+        """URL -> what the source is (FeedRef.kind_name)."""
+        return {f.url: f.kind_name for f in self.feeds}
+
+    @property
     def feed_titles(self) -> dict[str, str]:
         """URL -> the name this watchlist gives the feed (``title:``), where it gives one."""
         return {f.url: f.title for f in self.feeds if f.title}
@@ -118,153 +143,6 @@ class Watchlist:
     def alert_rules(self) -> frozenset[str]:
         rules = [e.id for e in self.entities if e.alert] + [t.id for t in self.topics if t.alert]
         return frozenset(rules)
-
-
-# --- the file format, as pydantic models -------------------------------------
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _AliasSpec(_Strict):
-    text: str = Field(min_length=1)
-    case_sensitive: bool = False
-    context: list[str] = []
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_string(cls, value: Any) -> Any:
-        return {"text": value} if isinstance(value, str) else value
-
-    @field_validator("text")
-    @classmethod
-    def _has_letters(cls, text: str) -> str:
-        if not text.strip("* "):
-            raise ValueError("an alias needs at least one letter")
-        return text
-
-    @field_validator("context")
-    @classmethod
-    def _context_has_letters(cls, context: list[str]) -> list[str]:
-        if any(not word.strip("* ") for word in context):
-            raise ValueError("a context word needs at least one letter")
-        return context
-
-
-class _EntitySpec(_Strict):
-    name: str | None = None
-    aliases: list[_AliasSpec] = Field(min_length=1)
-    exclude: list[str] = []
-    alert: bool = False
-
-
-class _TopicSpec(_Strict):
-    name: str | None = None
-    query: str = Field(min_length=1)
-    alert: bool = False
-
-
-class _FeedSpec(_Strict):
-    url: str
-    every: str | None = None
-    title: str | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_string(cls, value: Any) -> Any:
-        return {"url": value} if isinstance(value, str) else value
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, url: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", url):
-            raise ValueError("a feed URL must start with http:// or https://")
-        return url
-
-    @field_validator("every")
-    @classmethod
-    def _duration(cls, every: str | None) -> str | None:
-        if every is not None and parse_duration(every) < timedelta(seconds=1):
-            raise ValueError("a poll interval must be at least 1s")
-        return every
-
-
-def is_email_address(address: str) -> bool:
-    return bool(_EMAIL.match(address)) and "=?" not in address
-
-
-def _check_emails(addresses: list[str]) -> list[str]:
-    for address in addresses:
-        if not is_email_address(address):
-            raise ValueError(f"not an email address: {address!r}")
-    return addresses
-
-
-def _check_notify(urls: list[str]) -> list[str]:
-    for url in urls:
-        if not (_ENV_REFERENCE.match(url) or "://" in url):
-            raise ValueError(f"{url!r}: use a notification URL (e.g. ntfy://topic) or env:VARIABLE")
-    return urls
-
-
-class _DigestSpec(_Strict):
-    schedule: str = DEFAULT_SCHEDULE
-    timezone: str | None = None
-    email: list[str] = []
-    notify: list[str] = []  # a short summary of each digest, not the digest itself
-
-    _emails = field_validator("email")(_check_emails)
-    _notify = field_validator("notify")(_check_notify)
-
-    @field_validator("schedule")
-    @classmethod
-    def _cron(cls, schedule: str) -> str:
-        # Raises ValueError when malformed; a date that never comes (30 February)
-        # would make every digest tick search years ahead for nothing.
-        if Cron(schedule, "UTC").next_after(datetime(2000, 1, 1, tzinfo=UTC)) is None:
-            raise ValueError(f"{schedule!r} never fires (no such date)")
-        return schedule
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, zone: str | None) -> str | None:
-        if zone is not None:
-            _require_zone(zone)
-        return zone
-
-
-class _AlertSpec(_Strict):
-    email: list[str] = []
-    notify: list[str] = []
-    quiet_hours: str | None = None  # "22:00-07:00" in the digest's zone
-
-    _emails = field_validator("email")(_check_emails)
-    _notify = field_validator("notify")(_check_notify)
-
-    @field_validator("quiet_hours")
-    @classmethod
-    def _window(cls, window: str | None) -> str | None:
-        if window is not None:
-            QuietHours.parse(window)
-        return window
-
-
-class _WatchlistSpec(_Strict):
-    title: str | None = None
-    description: str = ""
-    feeds: list[_FeedSpec] = []
-    entities: dict[str, _EntitySpec] = {}
-    topics: dict[str, _TopicSpec] = {}
-    digest: _DigestSpec = _DigestSpec()
-    alerts: _AlertSpec = _AlertSpec()
-
-
-def _require_zone(zone: str) -> None:
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError) as e:
-        raise ValueError(f"unknown time zone {zone!r} (use an IANA name like Europe/Kyiv)") from e
 
 
 # --- loading -------------------------------------------------------------------
@@ -323,7 +201,7 @@ def parse_watchlist(source: str, name: str, watchlist_id: str, default_timezone:
     data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
     trees = _parse_queries(data, name, located, problems)
     try:
-        spec = _WatchlistSpec.model_validate(data)
+        spec = WatchlistSpec.model_validate(data)
     except ValidationError as e:
         problems += [_diagnostic(located, name, err) for err in e.errors()]
         raise WatchlistError(sorted(problems, key=_position)) from e
@@ -351,18 +229,18 @@ def _diagnostic(located: Located, name: str, error: Any) -> Diagnostic:
 
 
 def _is_union_branch(part: Any) -> bool:
-    # pydantic names the branch of a union it tried ("str", "_AliasSpec")
+    # pydantic names the branch of a union it tried ("str", "AliasSpec")
     return isinstance(part, str) and part in _BRANCHES
 
 
 # The names pydantic gives the branches of a union in an error's location.
-_BRANCHES = frozenset({"str", "int", "_AliasSpec", "_FeedSpec"})
+_BRANCHES = frozenset({"str", "int", "AliasSpec", "FeedSpec"})
 # The models' own names, in pydantic's messages, said as a person would.
-_MODEL_NAMES = re.compile(r" or instance of _\w+Spec")
+_MODEL_NAMES = re.compile(r" or instance of \w+Spec")
 
 
 def _build(
-    spec: _WatchlistSpec,
+    spec: WatchlistSpec,
     trees: dict[str, q.Node],
     name: str,
     watchlist_id: str,
@@ -383,7 +261,7 @@ def _build(
         problem(("topics", rule_id), f"{rule_id!r} is both an entity and a topic")
     entities = tuple(_entity(rule_id, s) for rule_id, s in spec.entities.items())
     topics = tuple(
-        Topic(rule_id, t.name or rule_id, t.query.strip(), trees[rule_id], t.alert)
+        Topic(rule_id, t.name or rule_id, t.query.strip(), trees[rule_id], t.alert, t.dateline)
         for rule_id, t in spec.topics.items()
         if rule_id in trees
     )
@@ -405,14 +283,28 @@ def _build(
     )
 
 
-def _entity(rule_id: str, spec: _EntitySpec) -> Entity:
+def _entity(rule_id: str, spec: EntitySpec) -> Entity:
     aliases = tuple(Alias(a.text, a.case_sensitive, tuple(a.context)) for a in spec.aliases)
-    return Entity(rule_id, spec.name or rule_id, aliases, tuple(spec.exclude), spec.alert)
+    return Entity(
+        rule_id,
+        spec.name or rule_id,
+        aliases,
+        tuple(spec.exclude),
+        spec.alert,
+        spec.exclude_scope,
+        spec.dateline,
+    )
 
 
-def _feed(spec: _FeedSpec) -> FeedRef:
+def _feed(spec: FeedSpec) -> FeedRef:
     every = parse_duration(spec.every) if spec.every else DEFAULT_POLL_EVERY
-    return FeedRef(spec.url, every, spec.title.strip() or None if spec.title else None)
+    title = spec.title.strip() or None if spec.title else None
+    if spec.telegram is not None:
+        return FeedRef(TELEGRAM_PREVIEW + spec.telegram, every, title, "telegram")
+    if spec.page is not None:
+        return FeedRef(spec.page, every, title, "page", spec.links, spec.full_text)
+    assert spec.url is not None
+    return FeedRef(spec.url, every, title, full_text=spec.full_text)
 
 
 def _parse_queries(

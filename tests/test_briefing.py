@@ -229,5 +229,5 @@ def test_the_email_links_to_its_page_when_the_archive_is_served() -> None:
 def test_an_empty_digest_says_which_feeds_failed() -> None:
     text, html, _, _ = render(Matches())
     assert "No new matches in this period. But 1 of 5 feeds could not be read" in text
-    assert "Every feed was read" not in text and "Moscow Beat: failing, http_503" in text
+    assert "Every feed was read" not in text and "Moscow Beat (feed): failing, http_503" in text
     assert "could not be read" in html

@@ -246,3 +246,252 @@ def test_beijing_is_not_north_korea_in_the_seeds_context_words() -> None:
 
     assert not storm("北京 reacts as the 11th Corps of the Baltic Fleet drills.")
     assert storm("北朝鮮の部隊: the 11th Corps left the Kursk front.")
+
+
+# --- scope, datelines and scoped excludes (issue 18) ------------------------------
+
+SCOPED_WATCHLIST = """\
+entities:
+  dprk:
+    aliases: [North Korea, North Korean*, DPRK, Pyongyang]
+  pyongyang-anywhere:
+    aliases: [Pyongyang]
+    dateline: count
+  kursk:
+    aliases: [Kursk]
+    exclude: [submarine*, Kursk submarine]
+  kursk-item:
+    aliases: [Kursk]
+    exclude: [submarine*]
+    exclude_scope: item
+  lavrov:
+    aliases: [Lavrov]
+    exclude: [Kirill Lavrov]
+topics:
+  troops:
+    query: '@dprk AND (troops OR forces) AND (Ukraine OR Russia)'
+  troops-in-a-sentence:
+    query: 'SENTENCE(@dprk AND (troops OR forces)) AND Ukraine'
+  troops-in-a-paragraph:
+    query: 'PARAGRAPH(@dprk troops Kursk)'
+  missiles:
+    query: 'missile* NEAR/8 Ukraine'
+  forces-count-dateline:
+    query: '@dprk AND forces'
+    dateline: count
+  vladivostok:
+    query: 'Vladivostok AND @dprk'
+"""
+
+
+@pytest.fixture(scope="module")
+def scoped() -> Matcher:
+    return Matcher([parse_watchlist(SCOPED_WATCHLIST, "s.yaml", "s", "UTC")])
+
+
+KCNA = "PYONGYANG, June 14 (KCNA) -- The armed forces of Ukraine keep shelling, the paper said."
+LIVE = (
+    "North Korean troops are fighting in the Kursk region, Kyiv says.\n\n"
+    "Later, relatives marked the anniversary of the Kursk submarine disaster."
+)
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "expected"),
+    [
+        # A dateline is the place of filing: Pyongyang there is no subject.
+        ("Press review", KCNA, {"pyongyang-anywhere", "forces-count-dateline"}),
+        (
+            "Press review",
+            "SEOUL, Nov. 5 (Yonhap) -- The DPRK forces in Russia...",
+            {"dprk", "troops", "forces-count-dateline"},
+        ),
+        ("Forum", "VLADIVOSTOK (Reuters) - A North Korean delegation arrived.", {"dprk"}),
+        ("Forum", "A North Korean delegation arrived in Vladivostok.", {"dprk", "vladivostok"}),
+        # Not a dateline: the same words inside a sentence count.
+        (
+            "Press review",
+            "In Pyongyang, June 14, the armed forces of Ukraine were discussed.",
+            {
+                "dprk",
+                "pyongyang-anywhere",
+                "troops",
+                "troops-in-a-sentence",
+                "forces-count-dateline",
+            },
+        ),
+        # NEAR/8 stays in one sentence, and the title is a sentence of its own.
+        ("Missile strike", "A missile hit Kharkiv. Ukraine said troops were nearby.", set()),
+        ("Missile strike on Kharkiv", "Ukraine said troops were nearby.", set()),
+        ("Strike", "A missile hit Kharkiv, Ukraine said.", {"missiles"}),
+        # SENTENCE: the entity and the troops in one sentence.
+        (
+            "War in Ukraine",
+            "North Korea denies it. Russian troops moved.",
+            {"dprk", "troops"},
+        ),
+        (
+            "War in Ukraine",
+            "North Korean troops moved, officials say.",
+            {"dprk", "troops", "troops-in-a-sentence"},
+        ),
+    ],
+)
+def test_scope_and_datelines(scoped: Matcher, title: str, text: str, expected: set[str]) -> None:
+    assert rules(scoped, title, text) == expected
+
+
+def test_paragraph_scope_follows_line_breaks(scoped: Matcher) -> None:
+    together = "North Korean troops crossed. They reached Kursk.\n\nOther news."
+    apart = "North Korean troops crossed.\n\nThey reached Kursk."
+    assert "troops-in-a-paragraph" in rules(scoped, "Update", together)
+    assert "troops-in-a-paragraph" not in rules(scoped, "Update", apart)
+    assert "troops-in-a-paragraph" not in rules(scoped, "Kursk", "North Korean troops crossed.")
+
+
+def test_an_exclude_vetoes_only_its_sentence(scoped: Matcher) -> None:
+    found = {m.rule: m for m in scoped.match("Live: war in Ukraine", LIVE)}
+    assert set(found) == {
+        "dprk",
+        "kursk",
+        "troops",
+        "troops-in-a-sentence",
+        "troops-in-a-paragraph",
+    }
+    assert [(h.term, LIVE[h.start : h.end]) for h in found["kursk"].hits] == [("Kursk", "Kursk")]
+    assert found["kursk"].hits[0].start == LIVE.index("Kursk")
+    [explanation] = [
+        e
+        for e in scoped.explain("Live: war in Ukraine", LIVE)
+        if isinstance(e, EntityExplanation) and e.entity.id == "kursk"
+    ]
+    assert [h.start for h in explanation.vetoed] == [LIVE.index("Kursk submarine")]
+    assert [h.term for h in explanation.vetoed_by] == ["Kursk submarine", "submarine*"]
+
+
+@pytest.mark.parametrize(
+    ("title", "text", "kursk"),
+    [
+        # The headline says what the item is about: it goes with every sentence.
+        ("Divers recall the Kursk", "The sunken submarine lay at 108 metres.", False),
+        ("Kursk submarine: 25 years on", "Troops in Kursk mourned the crew.", False),
+        ("Live: Kursk", "North Korean troops in Kursk. A submarine film opens.", True),
+        # A look-alike ("Kursk submarine") is what later bare mentions refer back to.
+        ("Anniversary", "The Kursk submarine sank in 2000. Kursk was its name.", False),
+        ("Anniversary", "Kursk was shelled. The Kursk submarine sank in 2000.", True),
+    ],
+)
+def test_the_headline_and_look_alikes_reach_beyond_their_sentence(
+    scoped: Matcher, title: str, text: str, kursk: bool
+) -> None:
+    assert ("kursk" in rules(scoped, title, text)) is kursk
+    assert "kursk-item" not in rules(scoped, title, text)  # exclude_scope: item
+
+
+def test_a_look_alike_name_vetoes_the_bare_mentions_after_it(scoped: Matcher) -> None:
+    text = "The theatre marked the centenary of actor Kirill Lavrov. Lavrov appeared in 60 films."
+    assert "lavrov" not in rules(scoped, "Theatre", text)
+    assert "lavrov" in rules(scoped, "Talks", "Lavrov met Rubio. Kirill Lavrov films were shown.")
+
+
+def test_explain_says_which_mentions_the_dateline_took(scoped: Matcher) -> None:
+    explanations = {
+        (e.entity.id if isinstance(e, EntityExplanation) else e.topic.id): e
+        for e in scoped.explain("Press review", KCNA)
+    }
+    dprk = explanations["dprk"]
+    assert isinstance(dprk, EntityExplanation) and not dprk.matched
+    assert [(h.term, h.start, h.end) for h in dprk.in_dateline] == [("Pyongyang", 0, 9)]
+    counted = explanations["pyongyang-anywhere"]
+    assert isinstance(counted, EntityExplanation) and [h.start for h in counted.hits] == [0]
+
+
+def test_explanation_lines_show_the_scope_and_its_hits(scoped: Matcher) -> None:
+    from monitor.explain import explanation_lines
+
+    text = "Kyiv reports. North Korean troops moved toward Kursk."
+    [topic] = [
+        e
+        for e in scoped.explain("War in Ukraine", text)
+        if isinstance(e, TopicExplanation) and e.topic.id == "troops-in-a-sentence"
+    ]
+    assert [line.strip() for line in explanation_lines(topic)] == [
+        "HIT  s/troops-in-a-sentence (topic: troops-in-a-sentence)",
+        "✓ AND",
+        "✓ SENTENCE",
+        "✓ AND",
+        "✓ @dprk  [text 14-26]",
+        "✓ OR",
+        "✓ troops  [text 27-33]",
+        "✗ forces",
+        "✓ Ukraine  [title 7-14]",
+    ]
+
+
+def test_sentences_are_placed_right_when_normalising_moves_offsets(scoped: Matcher) -> None:
+    # A ligature NFKC spells out in 18 letters, ß and invisible characters
+    # move offsets before the break: it must still fall between the sentences.
+    wide = "Ｓｔｒａßｅ\u200b\u200b ﷺ ﷺ ﷺ ﷺ ｉｓ ｗｉｄｅ."
+    assert rules(scoped, "Strike", f"{wide} A missile hit Kharkiv, Ukraine said.") == {"missiles"}
+    assert rules(scoped, "Strike", f"{wide} A missile hit. Ukraine said.") == set()
+
+
+def test_the_quick_path_agrees_with_full_explanations_on_scoped_rules(scoped: Matcher) -> None:
+    texts = [
+        ("Press review", KCNA),
+        ("Live: war in Ukraine", LIVE),
+        ("Divers recall the Kursk", "The sunken submarine lay at 108 metres."),
+        ("Missile strike", "A missile hit Kharkiv. Ukraine said North Korean troops were nearby."),
+        ("Forum", "VLADIVOSTOK (Reuters) - A North Korean delegation arrived in Vladivostok."),
+        ("Theatre", "Actor Kirill Lavrov. Lavrov appeared in films. Pyongyang forces."),
+    ]
+    for title, text in texts:
+        quick = {(m.rule, m.hits) for m in scoped.match(title, text)}
+        full = {
+            (m.rule, m.hits)
+            for m in (_to_match(e) for e in scoped.explain(title, text) if e.matched)
+        }
+        assert quick == full, title
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            "entities:\n  e:\n    aliases: [a]\n    exclude_scope: paragraph\n",
+            "w.yaml:4:20: entities.e.exclude_scope: Input should be 'sentence' or 'item'",
+        ),
+        (
+            "entities:\n  e:\n    aliases: [a]\n    dateline: drop\n",
+            "w.yaml:4:15: entities.e.dateline: Input should be 'ignore' or 'count'",
+        ),
+        (
+            "topics:\n  t:\n    query: a SENTENCE(NOT b)\n",
+            "w.yaml:3:14: topics.t.query: SENTENCE(…) needs a term to look for, not only NOT",
+        ),
+        (
+            "topics:\n  t:\n    query: PARAGRAPH a\n",
+            "w.yaml:3:12: topics.t.query: PARAGRAPH needs its terms in parentheses,"
+            " as in PARAGRAPH(a AND b)",
+        ),
+    ],
+)
+def test_new_settings_and_syntax_are_reported_at_file_line(source: str, message: str) -> None:
+    from monitor.errors import WatchlistError
+
+    with pytest.raises(WatchlistError) as caught:
+        parse_watchlist(source, "w.yaml", "w", "UTC")
+    assert [str(d) for d in caught.value.diagnostics] == [message]
+
+
+def test_explanation_lines_say_why_a_mention_did_not_count(scoped: Matcher) -> None:
+    from monitor.explain import explanation_lines
+
+    explanations = {
+        (e.entity.id if isinstance(e, EntityExplanation) else e.topic.id): e
+        for e in scoped.explain("Press review", KCNA)
+    }
+    assert [line.strip() for line in explanation_lines(explanations["dprk"])] == [
+        "miss s/dprk (entity: dprk)",
+        'ignored alias "Pyongyang" in text at 0-9: only in the dateline, the place of filing',
+    ]

@@ -665,3 +665,12 @@ def test_titles_and_texts_are_capped_when_stored() -> None:
     [entry] = parsed.entries
     assert len(entry.title) == 1000 and entry.title.endswith("…")
     assert len(entry.text) == 100_000 and entry.title.startswith("Kursk ")
+
+
+def test_an_item_without_guid_or_link_keeps_its_key_now_that_its_paragraphs_are_kept() -> None:
+    from monitor.identity import identity_key
+
+    flattened = identity_key(None, None, "Talks in Moscow", "First paragraph. Second one.")
+    with_lines = identity_key(None, None, "Talks in Moscow", "First paragraph.\n\nSecond one.")
+    assert flattened == with_lines
+    assert flattened != identity_key(None, None, "Talks in Moscow", "First paragraph.")

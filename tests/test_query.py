@@ -80,3 +80,127 @@ def test_evaluation_keeps_the_truth_of_every_node() -> None:
 def test_pure_negation_is_recognised() -> None:
     assert q.can_match_nothing(q.parse("NOT a"))
     assert not q.can_match_nothing(q.parse("a NOT b"))
+
+
+# --- scope: SENTENCE(…), PARAGRAPH(…), and NEAR within a sentence ---------------
+
+
+@pytest.mark.parametrize(
+    ("text", "tree"),
+    [
+        ("SENTENCE(a b) OR c", "(SENTENCE(a AND b) OR c)"),
+        ("SENTENCE (a)", "SENTENCE(a)"),
+        (
+            "PARAGRAPH(@dprk SENTENCE(x NEAR/3 y)) z",
+            "(PARAGRAPH(@dprk AND SENTENCE(x NEAR/3 y)) AND z)",
+        ),
+        ("a -SENTENCE(b c)", "(a AND NOT SENTENCE(b AND c))"),
+        ("sentence (a b)", "(sentence AND (a AND b))"),  # lower case: an ordinary word
+    ],
+)
+def test_parse_scopes(text: str, tree: str) -> None:
+    assert str(q.parse(text)) == tree
+
+
+@pytest.mark.parametrize(
+    ("text", "position", "message"),
+    [
+        ("a SENTENCE b", 2, "SENTENCE needs its terms in parentheses, as in SENTENCE(a AND b)"),
+        ("a PARAGRAPH", 2, "PARAGRAPH needs its terms in parentheses"),
+        ("x SENTENCE(NOT a)", 2, "SENTENCE(…) needs a term to look for, not only NOT"),
+        ("PARAGRAPH(-a -b) x", 0, "PARAGRAPH(…) needs a term to look for"),
+        ("SENTENCE(a OR b", 15, "expected ')', found the end of the query"),
+        ("SENTENCE()", 9, "expected a term, a quoted phrase, @entity or '(', found ')'"),
+        ("SENTENCE(a) NEAR/2 NOT b", 12, "NEAR needs terms on both sides"),
+    ],
+)
+def test_scope_syntax_errors_say_where_and_what(text: str, position: int, message: str) -> None:
+    with pytest.raises(QuerySyntaxError) as caught:
+        q.parse(text)
+    assert (caught.value.position, message in caught.value.message) == (position, True)
+
+
+def placed(**words: list[tuple[int, int, int]]) -> q.Lookup:
+    """Occurrences given as (word, sentence, paragraph)."""
+
+    def lookup(leaf: q.Leaf) -> list[q.Occurrence]:
+        name = leaf.text if isinstance(leaf, q.Term) else leaf.entity
+        return [q.Occurrence(w, w, None, s, p) for w, s, p in words.get(name, [])]
+
+    return lookup
+
+
+@pytest.mark.parametrize(
+    ("text", "words", "expected"),
+    [
+        ("SENTENCE(a b)", {"a": [(0, 0, 0)], "b": [(3, 0, 0)]}, True),
+        ("SENTENCE(a b)", {"a": [(0, 0, 0)], "b": [(3, 1, 0)]}, False),
+        ("SENTENCE(a b)", {"a": [(0, 0, 0), (9, 1, 0)], "b": [(3, 1, 0)]}, True),
+        ("SENTENCE(a OR b)", {"b": [(3, 4, 2)]}, True),
+        ("SENTENCE(a -b)", {"a": [(0, 0, 0)], "b": [(3, 0, 0)]}, False),
+        ("SENTENCE(a -b)", {"a": [(0, 0, 0), (8, 1, 0)], "b": [(3, 0, 0)]}, True),
+        ("PARAGRAPH(a b)", {"a": [(0, 0, 0)], "b": [(3, 1, 0)]}, True),
+        ("PARAGRAPH(a b)", {"a": [(0, 1, 0)], "b": [(3, 2, 1)]}, False),
+        (
+            "PARAGRAPH(SENTENCE(a b) c)",
+            {"a": [(0, 1, 1)], "b": [(1, 1, 1)], "c": [(5, 2, 1)]},
+            True,
+        ),
+        (
+            "PARAGRAPH(SENTENCE(a b) c)",
+            {"a": [(0, 1, 1)], "b": [(1, 1, 1)], "c": [(5, 2, 2)]},
+            False,
+        ),
+        ("a NEAR/5 b", {"a": [(0, 0, 0)], "b": [(2, 1, 0)]}, False),  # two words, next sentence
+        ("a NEAR/5 b", {"a": [(0, 0, 0), (7, 1, 0)], "b": [(9, 1, 0)]}, True),
+        ("NOT SENTENCE(a b) c", {"a": [(0, 0, 0)], "b": [(3, 1, 0)], "c": [(5, 1, 0)]}, True),
+    ],
+)
+def test_evaluate_scope(
+    text: str, words: dict[str, list[tuple[int, int, int]]], expected: bool
+) -> None:
+    assert q.evaluate(q.parse(text), placed(**words)).value is expected
+
+
+def test_a_scope_shows_the_sentence_that_held_or_else_the_whole_item() -> None:
+    tree = q.parse("SENTENCE(a b)")
+    held = q.evaluate(tree, placed(a=[(0, 0, 0), (5, 1, 0)], b=[(6, 1, 0), (9, 2, 0)]))
+    assert held.value
+    [inner] = held.children
+    assert [o.first_word for o in inner.occurrences] == [5, 6]
+    assert [o.first_word for o in held.occurrences] == [5, 6]
+    failed = q.evaluate(tree, placed(a=[(0, 0, 0)], b=[(9, 2, 0)]))
+    assert not failed.value and failed.occurrences == ()
+    [whole] = failed.children
+    assert [c.value for c in whole.children] == [True, True]
+
+
+def test_a_scope_asks_for_each_leaf_once() -> None:
+    asked: list[str] = []
+    inner = placed(a=[(w, w, 0) for w in range(20)], b=[(w, w, 0) for w in range(20)])
+
+    def lookup(leaf: q.Leaf) -> list[q.Occurrence]:
+        asked.append(str(leaf))
+        return list(inner(leaf))
+
+    assert q.evaluate(q.parse("SENTENCE(a b)"), lookup).value
+    assert sorted(asked) == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("text", "scoped"),
+    [("a b", False), ("a NEAR/2 b", True), ("a -SENTENCE(b)", True), ("PARAGRAPH(a)", True)],
+)
+def test_is_scoped(text: str, scoped: bool) -> None:
+    assert q.is_scoped(q.parse(text)) is scoped
+
+
+def test_may_and_must_read_a_scope_as_its_inside() -> None:
+    def present(leaf: q.Leaf) -> bool:
+        return str(leaf) in {"a", "b"}
+
+    assert q.may_match(q.parse("SENTENCE(a b)"), present)
+    assert not q.may_match(q.parse("SENTENCE(a c)"), present)
+    assert not q.must_match(q.parse("SENTENCE(a b)"), present)  # depends on where
+    assert q.may_match(q.parse("b -SENTENCE(a b)"), present)
+    assert q.can_match_nothing(q.parse("NOT SENTENCE(a b)"))

@@ -3,12 +3,17 @@ from __future__ import annotations
 import pytest
 
 from monitor.text import (
+    DOUBLE_QUOTES,
+    SINGLE_QUOTES,
+    case_preserving,
+    clean_lines,
     clean_text,
     html_to_text,
     is_unspaced_script,
     make_snippet,
     normalise,
     normalise_with_offsets,
+    normalised_offsets,
 )
 
 
@@ -97,3 +102,102 @@ def test_snippet_merges_overlapping_spans() -> None:
     snippet, spans = make_snippet("North Korean troops", [(0, 12), (6, 12), (13, 19)])
     assert spans == [(0, 12), (13, 19)]
     assert snippet == "North Korean troops"
+
+
+@pytest.mark.parametrize(
+    ("mark", "name"),
+    [
+        ("\u0027", "apostrophe"),
+        ("\u00b4", "acute accent"),
+        ("\u02bc", "modifier letter apostrophe (Ukrainian)"),
+        ("\u02b9", "modifier letter prime"),
+        ("\u02bb", "modifier letter turned comma"),
+        ("\u02bd", "modifier letter reversed comma"),
+        ("\u02ca", "modifier letter acute accent"),
+        ("\u02cb", "modifier letter grave accent"),
+        ("\u2032", "prime"),
+        ("\u2035", "reversed prime"),
+        ("\u0060", "grave accent"),
+        ("\u2018", "left single quotation mark"),
+        ("\u2019", "right single quotation mark"),
+        ("\u201a", "single low-9 quotation mark"),
+        ("\u201b", "single high-reversed-9 quotation mark"),
+        ("\uff07", "fullwidth apostrophe"),
+        ("\ua78c", "latin small letter saltillo"),
+        ("\u1fbf", "greek psili"),
+        ("\u1ffd", "greek oxia"),
+        ("\u05f3", "hebrew geresh"),
+    ],
+)
+def test_every_apostrophe_like_mark_is_an_apostrophe(mark: str, name: str) -> None:
+    assert normalise(f"NATO{mark}s chief") == "nato's chief", name
+    assert normalise(f"Прем{mark}єр") == "прем'єр", name
+    assert case_preserving(f"NATO{mark}s") == "NATO's", name
+
+
+@pytest.mark.parametrize(
+    ("mark", "name"),
+    [
+        ("\u0022", "quotation mark"),
+        ("\u2033", "double prime"),
+        ("\u2036", "reversed double prime"),
+        ("\u02ba", "modifier letter double prime"),
+        ("\u02dd", "double acute accent"),
+        ("\u201c", "left double quotation mark"),
+        ("\u201d", "right double quotation mark"),
+        ("\u201e", "double low-9 quotation mark"),
+        ("\u201f", "double high-reversed-9 quotation mark"),
+        ("\u00ab", "left guillemet"),
+        ("\u00bb", "right guillemet"),
+        ("\uff02", "fullwidth quotation mark"),
+        ("\u301d", "reversed double prime quotation mark"),
+        ("\u301e", "double prime quotation mark"),
+        ("\u05f4", "hebrew gershayim"),
+    ],
+)
+def test_every_double_quote_like_mark_is_a_double_quote(mark: str, name: str) -> None:
+    assert normalise(f"Корпус {mark}Буря{mark}") == 'корпус "буря"', name
+
+
+def test_the_quote_tables_hold_no_letter_or_space_after_unifying() -> None:
+    assert {normalise(c) for c in SINGLE_QUOTES} == {"'"}
+    assert {normalise(c) for c in DOUBLE_QUOTES} == {'"'}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "North Korea's troops. Kursk region!",
+        "Die  ＫＵＲＳＫ-Region.  Straße \u200b zu.\n\nNeu",
+        "   lead  and\ttrail   ",
+        "ﬁne ﬂags ㎞ \u00b4s",
+        "",
+    ],
+)
+def test_normalised_offsets_agree_with_the_offset_map(raw: str) -> None:
+    # Every cut of the original lands where the slow, per-character map says.
+    mapped = normalise_with_offsets(raw)
+    origin = mapped.origin or tuple(range(len(mapped.text) + 1))
+    cuts = list(range(len(raw) + 1))
+    expected = [next(i for i, o in enumerate(origin) if o >= cut) for cut in cuts]
+    assert normalised_offsets(raw, cuts) == expected
+
+
+def test_html_to_text_can_keep_paragraphs() -> None:
+    html = "<p>North Korean troops\n moved.</p><p>Kursk  region</p><br>line<div></div>"
+    assert html_to_text(html, lines=True) == "North Korean troops moved.\nKursk region\nline"
+    assert html_to_text(html) == "North Korean troops moved. Kursk region line"
+
+
+def test_clean_lines_keeps_one_break_between_lines_of_text() -> None:
+    assert clean_lines(" a \u202e b \r\n\r\n\n  c\u2028d ") == "a b\nc\nd"
+
+
+def test_a_snippet_of_a_text_with_paragraphs_is_one_line_and_its_spans_still_fit() -> None:
+    from monitor.text import make_snippet
+
+    text = "Troops moved at night.\n\nOfficials named the Storm Corps.\nNo figures were given."
+    start = text.index("Storm Corps")
+    snippet, spans = make_snippet(text, [(start, start + len("Storm Corps"))])
+    assert "\n" not in snippet
+    assert [snippet[a:b] for a, b in spans] == ["Storm Corps"]

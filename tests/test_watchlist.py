@@ -59,7 +59,7 @@ digest:
   timezone: Mars/Olympus
 """
     assert problems(source) == [
-        "w.yaml:3:5: feeds.0.url: a feed URL must start with http:// or https://",
+        "w.yaml:3:5: feeds.0.url: a feed or page URL must start with http:// or https://",
         "w.yaml:5:12: feeds.1.every: not a duration: '5 parsecs' (use e.g. 30s, 15m, 1h30m, 2d)",
         "w.yaml:8:14: entities.a.aliases: List should have at least 1 item after validation, not 0",
         "w.yaml:11:13: entities.b.colour: unknown key 'colour'",

@@ -2,7 +2,8 @@
 
 ``Store`` opens the database and holds one part per domain: ``feeds``
 (claims, leases and each poll's decided values), ``items`` (a changed
-feed's entries and matches, retention), ``matches`` (read back for digests,
+feed's entries and matches, retention), ``articles`` (full text read
+or failed), ``matches`` (read back for digests,
 alerts and listings), ``digests`` (and spikes), ``outbox`` and the running
 services' ``heartbeats``. Each method
 is one short transaction; none is held open across network I/O or
@@ -18,6 +19,7 @@ from contextlib import AbstractContextManager
 from sqlalchemy import func, text
 from sqlmodel import Session, select
 
+from monitor.store.articles import Articles
 from monitor.store.db import Database, sqlite_path
 from monitor.store.digests import Digests, MatchesTaken
 from monitor.store.feeds import DEFAULT_FEED_LEASE, Feeds, lease_owner_id
@@ -48,6 +50,7 @@ class Store:
         self.owner = lease_owner_id()  # this process's name on the feed leases it holds
         self.feeds = Feeds(self.db, self.owner)
         self.items = Items(self.db, self.feeds)
+        self.articles = Articles(self.db)
         self.matches = Matches(self.db)
         self.digests = Digests(self.db)
         self.outbox = Outbox(self.db)

@@ -18,7 +18,7 @@ from monitor.identity import link_key
 from monitor.store.db import MAX_KEY_CHARS, Database, chunks, core, stored_key
 from monitor.store.feeds import Feeds
 from monitor.store.tables import FeedRow, ItemRow, ItemSourceRow, MatchRow, PrunedKeyRow
-from monitor.types import Entry, FeedChange, NewMatch, StoredItem
+from monitor.types import ArticleWanted, Entry, FeedChange, NewMatch, StoredItem
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class Saved:
     new_items: int
     new_matches: int
     by_watchlist: tuple[tuple[str, int], ...] = ()  # new matches per watchlist
+    articles: tuple[ArticleWanted, ...] = ()  # new items whose article is to be read
+    edited: int = 0  # items whose source changed their text (an edited post)
 
 
 class Items:
@@ -41,13 +43,20 @@ class Items:
         entries: Sequence[Entry],
         matches: Sequence[NewMatch],
         now: datetime,
+        full_text: bool = False,
+        edits: bool = False,
+        backfill: frozenset[str] = frozenset(),
     ) -> Saved:
         """Store one changed feed in one transaction: new items, the links from
         the feed to all its items, the matches of the items this call created,
-        and the feed's new values (its lease released)."""
+        and the feed's new values (its lease released). With ``full_text`` the
+        new items' articles are wanted (those keyed in ``backfill`` as old
+        news); with ``edits`` an item of this feed whose text changed takes
+        the new text and the matches it gained."""
         if any(len(e.key) > MAX_KEY_CHARS for e in entries):
             entries = [replace(e, key=stored_key(e.key)) for e in entries]
             matches = [replace(m, item_key=stored_key(m.item_key)) for m in matches]
+            backfill = frozenset(stored_key(k) for k in backfill)
         with self.db.connection() as c:
             feed_id = self._feed_id(c, change.url)
             keys = [e.key for e in entries]
@@ -64,7 +73,7 @@ class Items:
                 item = core(ItemRow).c
                 inserted = c.execute(
                     self.db.insert_ignoring_duplicates(ItemRow).returning(item.key, item.id),
-                    [_item_values(e, now) for e in fresh],
+                    [_item_values(e, now, full_text, e.key in backfill) for e in fresh],
                 )
                 created = {key: item_id for key, item_id in inserted}
             ids = {**known, **created}
@@ -72,12 +81,15 @@ class Items:
                 ids.update(_item_ids(c, missing))  # stored concurrently by another worker
             self._link_sources(c, feed_id, ids.values(), now)
             published = {e.key: e.published_at for e in entries}
-            stored = self._insert_matches(c, created, matches, published, now)
+            edited = _edited(c, entries, known) if edits else {}
+            stored = self._insert_matches(c, {**created, **edited}, matches, published, now)
             self.feeds.apply(c, [change])
-        by_watchlist: dict[str, int] = {}
-        for value in stored:
-            by_watchlist[value["watchlist"]] = by_watchlist.get(value["watchlist"], 0) + 1
-        return Saved(len(created), len(stored), tuple(sorted(by_watchlist.items())))
+        articles = tuple(
+            ArticleWanted(created[e.key], e, e.key in backfill)
+            for e in entries
+            if full_text and e.key in created and e.url
+        )
+        return Saved(len(created), len(stored), per_watchlist(stored), articles, len(edited))
 
     def _feed_id(self, c: Connection, url: str) -> int:
         feed = core(FeedRow).c
@@ -106,7 +118,7 @@ class Items:
         # Only items this transaction created get matches: an item that
         # another feed (or worker) stored first was matched there.
         values = [
-            _match_values(
+            match_values(
                 created[m.item_key], m, sane_published(published.get(m.item_key), now), now
             )
             for m in matches
@@ -236,7 +248,9 @@ def _pruned(c: Connection, keys: Sequence[str]) -> set[str]:
     return found
 
 
-def _item_values(entry: Entry, now: datetime) -> dict[str, Any]:
+def _item_values(
+    entry: Entry, now: datetime, full_text: bool = False, old_news: bool = False
+) -> dict[str, Any]:
     return {
         "key": entry.key,
         "title": entry.title,
@@ -245,10 +259,44 @@ def _item_values(entry: Entry, now: datetime) -> dict[str, Any]:
         "link_key": stored_key(k) if (k := link_key(entry.url)) else None,
         "published_at": entry.published_at,
         "first_seen_at": now,
+        "note": entry.note,
+        "article_state": "wanted" if full_text and entry.url else None,
+        "old_news": old_news,
     }
 
 
-def _match_values(
+def per_watchlist(stored: Iterable[dict[str, Any]]) -> tuple[tuple[str, int], ...]:
+    """How many of the stored match values each watchlist got."""
+    by_watchlist: dict[str, int] = {}
+    for value in stored:
+        by_watchlist[value["watchlist"]] = by_watchlist.get(value["watchlist"], 0) + 1
+    return tuple(sorted(by_watchlist.items()))
+
+
+def _edited(c: Connection, entries: Sequence[Entry], known: dict[str, int]) -> dict[str, int]:
+    """Entry key -> item id of the known items whose title or text the source
+    changed, given the new ones. Their matches are inserted as for a new item:
+    a rule already matched is not matched twice."""
+    item = core(ItemRow).c
+    mine = {e.key: e for e in entries if e.key in known}
+    changed: dict[str, int] = {}
+    for chunk in chunks(sorted(mine)):
+        rows = c.execute(core_select(item.key, item.title, item.text).where(item.key.in_(chunk)))
+        for key, title, text in rows:
+            entry = mine[key]
+            if (entry.title, entry.text) != (title, text):
+                changed[key] = known[key]
+    for key, item_id in changed.items():
+        entry = mine[key]
+        c.execute(
+            update(core(ItemRow))
+            .where(item.id == item_id)
+            .values(title=entry.title, text=entry.text, note=entry.note)
+        )
+    return changed
+
+
+def match_values(
     item_id: int, new: NewMatch, dated_at: datetime | None, now: datetime
 ) -> dict[str, Any]:
     match = new.match

@@ -49,6 +49,16 @@ class ItemRow(SQLModel, table=True):
     link_key: str | None = Field(default=None, index=True)
     published_at: datetime | None = _when()
     first_seen_at: datetime = _when(index=True, nullable=False)
+    # Where it came from when not from its source itself ("Forwarded from …").
+    note: str | None = Field(default=None, sa_type=Text)
+    # full_text: its article read ("done"), to read ("wanted"), or failed
+    # ("failed": retried once, then left); None where no one asked for it.
+    article_state: str | None = Field(default=None, index=True)
+    article_tries: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    article_error: str | None = Field(default=None, sa_type=Text)
+    # Stored as old news (monitor.freshness): what its article adds later is
+    # no more alerted than the item was.
+    old_news: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class ItemSourceRow(SQLModel, table=True):
