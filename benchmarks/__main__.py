@@ -39,7 +39,7 @@ import feedparser
 import feedparser.mixin
 from sqlalchemy import text
 
-from benchmarks import clients, cron, matching, render, window
+from benchmarks import about, clients, cron, matching, render, window
 from benchmarks.corpus import feed
 from benchmarks.harness import (
     SERVERS,
@@ -263,6 +263,7 @@ def main() -> None:
         for title, costs in tables:
             print_table(title, "ms", [(n, s * 1000, s / costs[0][1]) for n, s in costs], 0)
         print_table("matching (title + text of 2,000 items)", "MB/s", matching.run(), 2)
+        print("\nthe meaning check (about: topics)\n" + "\n".join(about.lines(about.run())))
         print_clients(clients.run())
         ingest, rerun, startup = cron.run(args.cron_feeds)
         print_table(f"whole process, {args.cron_feeds} feeds: first ingest", "items/s", ingest, 0)

@@ -19,9 +19,8 @@ import time
 from pathlib import Path
 from statistics import median
 
-from benchmarks.harness import serve_in_another_process, write_corpus
+from benchmarks.harness import seed_with_feeds, serve_in_another_process, write_corpus
 from monitor.config import PROJECT_ROOT
-from monitor.resources import SEED, seed_watchlists
 
 Row = tuple[str, float, float]  # label, value, ratio to the row's baseline
 
@@ -64,14 +63,8 @@ def _monitor(workdir: Path, base_url: str, *args: str) -> float:
 
 
 def _watchlist(workdir: Path, urls: list[str]) -> None:
-    seed = (seed_watchlists() / SEED).read_text(encoding="utf-8")
-    head, _, rest = seed.partition("\nfeeds:\n")
-    _, _, tail = rest.partition("\nentities:\n")
-    feeds = "\n".join(f"  - {url}" for url in urls)
     (workdir / "watchlists").mkdir()
-    (workdir / "watchlists" / "cron.yaml").write_text(
-        f"{head}\nfeeds:\n{feeds}\nentities:\n{tail}", encoding="utf-8"
-    )
+    (workdir / "watchlists" / "cron.yaml").write_text(seed_with_feeds(urls), encoding="utf-8")
 
 
 def _startup(command: list[str], cwd: Path, runs: int = 5) -> float:

@@ -29,14 +29,8 @@ def bench_worker(
     seed's rules (or the ``entities:`` section given as YAML)."""
     watchlists = workdir / "watchlists"
     watchlists.mkdir()
-    seed = (seed_watchlists() / SEED).read_text(encoding="utf-8")
-    head, _, rest = seed.partition("\nfeeds:\n")
-    _, _, tail = rest.partition("\nentities:\n")
-    tail = entities or tail
-    feeds = "\n".join(f"  - {base_url}/{name}" for name in names)
-    (watchlists / "bench.yaml").write_text(
-        f"{head}\nfeeds:\n{feeds}\nentities:\n{tail}", encoding="utf-8"
-    )
+    urls = [f"{base_url}/{name}" for name in names]
+    (watchlists / "bench.yaml").write_text(seed_with_feeds(urls, entities), encoding="utf-8")
     settings = Settings(
         database_url=f"sqlite:///{workdir / 'bench.db'}",
         watchlists=watchlists,
@@ -46,6 +40,18 @@ def bench_worker(
         _env_file=None,  # type: ignore[call-arg]
     )
     return Worker(settings)
+
+
+def seed_with_feeds(urls: list[str], entities: str | None = None) -> str:
+    """The seed watchlist reading ``urls`` (and with the ``entities:``
+    section given as YAML, if given)."""
+    seed = (seed_watchlists() / SEED).read_text(encoding="utf-8")
+    head, _, rest = seed.partition("\nfeeds:\n")
+    seed_feeds, _, tail = rest.partition("\nentities:\n")
+    # The x- keys between feeds: and entities: hold anchors the rules use.
+    anchors = seed_feeds[seed_feeds.find("\nx-") :] if "\nx-" in seed_feeds else ""
+    feeds = "\n".join(f"  - {url}" for url in urls)
+    return f"{head}\nfeeds:\n{feeds}{anchors}\nentities:\n{entities or tail}"
 
 
 def timed_poll(worker: Worker) -> tuple[float, CycleReport]:

@@ -285,6 +285,11 @@ def tune(
             raise MonitorError(f"{labels}: cannot read: {e.strerror or e}") from None
         items = tune.parse_labels(source, str(labels), tune.rule_ids(chosen))
         say(tune.table(tune.score(chosen, items).values(), cap=cap))
+        if any(topic.about for topic in chosen.topics):
+            from monitor.meaning import SentenceEncoder  # loaded only for about-topics
+
+            best = tune.about_thresholds(chosen, items, SentenceEncoder())
+            say(tune.thresholds_table(chosen, best))
 
 
 @app.command()

@@ -270,16 +270,21 @@ class Document:
 @dataclass(frozen=True)
 class ExplainResult:
     items: tuple[tuple[Document, tuple[Explanation, ...]], ...]
+    # Per document: the about-topics' similarity notes, by topic id.
+    about: tuple[dict[str, str], ...] = ()
+
+    def notes(self, index: int) -> dict[str, str]:
+        return self.about[index] if index < len(self.about) else {}
 
     def lines(self) -> Iterator[str]:
         from monitor.explain import explanation_lines
 
-        for document, explanations in self.items:
+        for index, (document, explanations) in enumerate(self.items):
             yield f"== {document.label}: {document.title[:100]}"
             if not explanations:
                 yield "   no rule has any hit"
             for explanation in explanations:
-                yield from explanation_lines(explanation)
+                yield from explanation_lines(explanation, self.notes(index))
             yield ""
         hits = sum(1 for _, ex in self.items for e in ex if e.matched)
         yield f"{len(self.items)} documents, {hits} rule hits"
@@ -288,8 +293,12 @@ class ExplainResult:
         from monitor.explain import explanation_json
 
         return [
-            {"label": d.label, "title": d.title, "rules": [explanation_json(e) for e in ex]}
-            for d, ex in self.items
+            {
+                "label": d.label,
+                "title": d.title,
+                "rules": [explanation_json(e, self.notes(index)) for e in ex],
+            }
+            for index, (d, ex) in enumerate(self.items)
         ]
 
 
@@ -339,9 +348,17 @@ def explain(
     from monitor.matcher import Matcher
 
     matcher = Matcher([find_watchlist(config, name)])
-    return ExplainResult(
-        tuple((d, tuple(matcher.explain(d.title, d.text, all_rules=all_rules))) for d in documents)
+    explained = tuple(
+        (d, tuple(matcher.explain(d.title, d.text, all_rules=all_rules))) for d in documents
     )
+    if not matcher.about_topics:
+        return ExplainResult(explained)
+    from monitor.explain import about_notes
+    from monitor.meaning import SentenceEncoder  # the model loads only for about-topics
+
+    documents_explained = [((d.title, d.text), ex) for d, ex in explained]
+    notes = about_notes(matcher, documents_explained, SentenceEncoder())
+    return ExplainResult(explained, notes)
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from monitor import query as q
-from monitor.matcher import EntityExplanation, Explanation, TopicExplanation
+from monitor.matcher import EntityExplanation, Explanation, Matcher, TopicExplanation
+from monitor.meaning import Encoder, text_for_meaning
+from monitor.meaningcheck import about_note, judged, score
 from monitor.types import Hit
 
 
@@ -13,7 +16,8 @@ def describe_hit(hit: Hit) -> str:
     return f'"{hit.term}" in {hit.field} at {hit.start}-{hit.end}'
 
 
-def explanation_lines(explanation: Explanation) -> list[str]:
+def explanation_lines(explanation: Explanation, about: dict[str, str] | None = None) -> list[str]:
+    """``about``: the meaning check's note by topic id (monitor.meaningcheck)."""
     verdict = "HIT " if explanation.matched else "miss"
     if isinstance(explanation, EntityExplanation):
         entity = explanation.entity
@@ -36,6 +40,8 @@ def explanation_lines(explanation: Explanation) -> list[str]:
         return lines
     topic = explanation.topic
     lines = [f"{verdict} {explanation.watchlist}/{topic.id} (topic: {topic.name})"]
+    if about and topic.id in about:
+        lines.append(f"       {about[topic.id]}")
     return lines + _tree_lines(explanation.evaluation, depth=1)
 
 
@@ -60,7 +66,9 @@ def _operator(node: q.Node) -> str:
     return type(node).__name__.upper()
 
 
-def explanation_json(explanation: Explanation) -> dict[str, Any]:
+def explanation_json(
+    explanation: Explanation, about: dict[str, str] | None = None
+) -> dict[str, Any]:
     base: dict[str, Any] = {"watchlist": explanation.watchlist, "matched": explanation.matched}
     if isinstance(explanation, EntityExplanation):
         return base | {
@@ -73,13 +81,21 @@ def explanation_json(explanation: Explanation) -> dict[str, Any]:
             "in_dateline": [_hit_json(h) for h in explanation.in_dateline],
         }
     assert isinstance(explanation, TopicExplanation)
-    return base | {
-        "rule": explanation.topic.id,
-        "kind": "topic",
-        "query": explanation.topic.query,
-        "hits": [_hit_json(h) for h in explanation.hits],
-        "tree": _tree_json(explanation.evaluation),
-    }
+    return (
+        base
+        | {
+            "rule": explanation.topic.id,
+            "kind": "topic",
+            "query": explanation.topic.query,
+            "hits": [_hit_json(h) for h in explanation.hits],
+            "tree": _tree_json(explanation.evaluation),
+        }
+        | (
+            {"about": about[explanation.topic.id]}
+            if about and explanation.topic.id in about
+            else {}
+        )
+    )
 
 
 def _hit_json(hit: Hit) -> dict[str, Any]:
@@ -96,3 +112,28 @@ def _tree_json(evaluation: q.Evaluation) -> dict[str, Any]:
         "value": evaluation.value,
         "children": [_tree_json(c) for c in evaluation.children],
     }
+
+
+def about_notes(
+    matcher: Matcher,
+    explained: Sequence[tuple[tuple[str, str], Sequence[Explanation]]],
+    encoder: Encoder,
+) -> tuple[dict[str, str], ...]:
+    """Per (title, text) and its explanations, per about-topic id: its
+    similarity against its threshold and what the meaning check does."""
+    texts = [text_for_meaning(title, text) for (title, text), _ in explained]
+    scores = score(matcher.about_topics, texts, encoder)
+    notes: list[dict[str, str]] = []
+    for row, (text, (_, explanations)) in enumerate(zip(texts, explained, strict=True)):
+        entity = any(isinstance(e, EntityExplanation) and e.matched for e in explanations)
+        keyword = {
+            e.topic.id for e in explanations if isinstance(e, TopicExplanation) and e.matched
+        }
+        notes.append({
+            topic.id: about_note(
+                scores[column][row] if judged(text) else None,
+                topic.min_similarity or 0.0, topic.id in keyword, entity,
+            )
+            for column, (_, topic) in enumerate(matcher.about_topics)
+        })  # fmt: skip
+    return tuple(notes)

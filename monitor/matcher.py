@@ -142,6 +142,11 @@ class Matcher:
         for watchlist in self.watchlists:
             self._compile(watchlist)
         self._automaton = self._build_automaton()
+        # The topics with a meaning check (monitor.meaningcheck), by watchlist
+        # id: empty for keyword-only watchlists, which then load no model.
+        self.about_topics: tuple[tuple[str, Topic], ...] = tuple(
+            (w.id, t) for w in self.watchlists for t in w.topics if t.about
+        )
 
     # --- compiling ---
 

@@ -23,7 +23,7 @@ import pickle
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
@@ -47,6 +47,8 @@ from monitor.watchlist import FeedRef
 if TYPE_CHECKING:
     import pebble
 
+    from monitor.meaning import SentenceEncoder
+
 log = logging.getLogger(__name__)
 
 # How long a new process may take to start and import its modules.
@@ -64,7 +66,8 @@ def parse_and_match(
     parsed = read_source(fetched, scope, source)
     if isinstance(parsed, FeedFailure):
         return Parsed(parsed)
-    return Parsed(parsed, tuple(m for e in parsed.entries for m in matches_of(matcher, e)))
+    matches = [m for e in parsed.entries for m in matches_of(matcher, e)]
+    return Parsed(parsed, checked(matcher, parsed.entries, matches))
 
 
 def read_source(fetched: Fetched, scope: str, source: FeedRef | None) -> ParsedFeed | FeedFailure:
@@ -92,7 +95,8 @@ def read_article(fetched: Fetched, wanted: ArticleWanted, matcher: Matcher) -> A
         return ArticleRead(None, reason=extracted.reason)
     entry = wanted.entry
     text = with_article(entry.text, extracted.text)
-    return ArticleRead(text, tuple(matches_of(matcher, replace(entry, text=text))))
+    read = replace(entry, text=text)
+    return ArticleRead(text, checked(matcher, [read], matches_of(matcher, read)))
 
 
 def with_article(summary: str, article: str) -> str:
@@ -109,6 +113,31 @@ def matches_of(matcher: Matcher, entry: Entry) -> list[NewMatch]:
         NewMatch(entry.key, match, snippet_of(entry, match))
         for match in matcher.match(entry.title, entry.text)
     ]
+
+
+def checked(
+    matcher: Matcher, entries: Sequence[Entry], matches: list[NewMatch]
+) -> tuple[NewMatch, ...]:
+    """The keyword matches, held against the about-topics' meaning when the
+    watchlists have any (the model loads here, in the parse process, then)."""
+    if not matcher.about_topics or not matches:
+        return tuple(matches)
+    from monitor.meaningcheck import check_meaning
+
+    return check_meaning(matcher.about_topics, entries, matches, encoder(), snippet_of).matches
+
+
+_encoder: SentenceEncoder | None = None  # this process's, made at the first about-topic
+
+
+def encoder() -> SentenceEncoder:
+    """This process's sentence encoder (the model loads at its first embed)."""
+    global _encoder
+    if _encoder is None:
+        from monitor.meaning import SentenceEncoder
+
+        _encoder = SentenceEncoder()
+    return _encoder
 
 
 def snippet_of(entry: Entry, match: Match) -> Snippet:

@@ -401,20 +401,22 @@ def _evaluate_scope(node: Scope, lookup: Lookup) -> Evaluation:
     return Evaluation(node, True, evidence, (held[0],))
 
 
-def may_match(node: Node, present: Callable[[Leaf], bool]) -> bool:
+def may_match(node: Node, present: Callable[[Leaf], bool], scoped: bool = False) -> bool:
     """False only when ``node`` cannot match, knowing just which leaves occur
     (not where): a cheap test that spares most items a full evaluation.
-    NEAR is read as AND, which it implies."""
+    NEAR is read as AND, which it implies. Inside a scope (``scoped``) a NOT
+    may hold whatever occurs: its word elsewhere in the item is not in the
+    sentence that counts."""
     if isinstance(node, Term | EntityRef):
         return present(node)
     if isinstance(node, Not):
-        return not must_match(node.child, present)
+        return scoped or not must_match(node.child, present)
     if isinstance(node, Near):
-        return may_match(node.left, present) and may_match(node.right, present)
+        return may_match(node.left, present, True) and may_match(node.right, present, True)
     if isinstance(node, Sentence | Paragraph):
-        return may_match(node.child, present)
+        return may_match(node.child, present, True)
     combine = all if isinstance(node, And) else any
-    return combine(may_match(child, present) for child in node.children)
+    return combine(may_match(child, present, scoped) for child in node.children)
 
 
 def must_match(node: Node, present: Callable[[Leaf], bool]) -> bool:

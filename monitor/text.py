@@ -65,7 +65,7 @@ def html_to_text(markup: str, *, lines: bool = False) -> str:
         markup = _DROPPED_ELEMENTS.sub(" ", markup)
         markup = _COMMENTS.sub(" ", markup)
         if lines:  # in HTML a line break is a space; block elements make the lines
-            markup = _BLOCK_TAG.sub("\n", _SPACES.sub(" ", markup))
+            markup = _BLOCK_TAG.sub("\n", markup.translate(_BREAKS_TO_SPACES))
         else:
             markup = _BLOCK_TAG.sub(" ", markup)
         markup = _ANY_TAG.sub("", markup)
@@ -85,15 +85,19 @@ def clean_text(text: str) -> str:
     return _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
 
 
-_LINE_BREAK = re.compile(r"\r\n|[\n\r\x85\u2028\u2029]")
-
-
 def clean_lines(text: str) -> str:
     """``clean_text`` line by line: line breaks kept (one between two lines of
     text), blank lines dropped, whitespace inside each line collapsed."""
     text = unicodedata.normalize("NFC", strip_unsafe(text))
-    stripped = (_SPACES.sub(" ", line).strip() for line in _LINE_BREAK.split(text))
-    return "\n".join(line for line in stripped if line)
+    # str methods, not regexes: this runs on every entry's text. A "\r\n"
+    # becomes an empty line, dropped with the other blank ones.
+    lines = (" ".join(line.split()) for line in text.translate(_BREAKS_TO_NEWLINES).split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+# Line breaks as HTML reads them: whitespace like any other.
+_BREAKS_TO_SPACES = str.maketrans(dict.fromkeys("\n\r\x85\u2028\u2029", " "))
+_BREAKS_TO_NEWLINES = str.maketrans(dict.fromkeys("\r\x85\u2028\u2029", "\n"))
 
 
 def _is_invisible(char: str) -> bool:

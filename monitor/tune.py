@@ -35,6 +35,9 @@ import yaml
 
 from monitor.errors import Diagnostic, MonitorError
 from monitor.matcher import Matcher
+from monitor.meaning import Encoder, text_for_meaning
+from monitor.meaningcheck import judged
+from monitor.meaningcheck import score as score_meaning
 from monitor.watchlist import Watchlist
 
 KEYS = ("id", "title", "summary", "expect", "must_not")
@@ -362,3 +365,55 @@ def best_threshold(scored: Sequence[tuple[float, bool]]) -> Threshold:
             best = candidate
     assert best is not None
     return best
+
+
+def about_thresholds(
+    watchlist: Watchlist, items: Sequence[LabelledItem], encoder: Encoder
+) -> dict[str, Threshold]:
+    """For each topic with ``about:``, the threshold that maximises F1 over
+    its candidates: items its keywords match or that name one of the
+    watchlist's entities (Ukrainian ones aside: the model does not judge them)."""
+    matcher = Matcher([watchlist])
+    about = matcher.about_topics
+    found = [(item, _rules_hit(matcher, item)) for item in items]
+    candidates = [
+        (item, hits) for item, hits in found
+        if any(_is_candidate(hits, topic.id) for _, topic in about)
+        and judged(_meaning_text(item))
+    ]  # fmt: skip
+    if not candidates:
+        return {}
+    scores = score_meaning(about, [_meaning_text(item) for item, _ in candidates], encoder)
+    best: dict[str, Threshold] = {}
+    for column, (_, topic) in enumerate(about):
+        scored = [
+            (scores[column][row], topic.id in item.expect)
+            for row, (item, hits) in enumerate(candidates)
+            if item.judges(topic.id) and _is_candidate(hits, topic.id)
+        ]
+        if scored:
+            best[topic.id] = best_threshold(scored)
+    return best
+
+
+def thresholds_table(watchlist: Watchlist, best: dict[str, Threshold]) -> str:
+    """One line per about-topic: its threshold now, and the best on the labels."""
+    now = {t.id: t.min_similarity for t in watchlist.topics}
+    return "\n".join(
+        f"{rule}: min_similarity {now[rule]:.2f} now; best {b.threshold:.2f} "
+        f"(precision {b.precision:.2f}, recall {b.recall:.2f} of its candidates, F1 {b.f1:.2f})"
+        for rule, b in best.items()
+    )
+
+
+def _rules_hit(matcher: Matcher, item: LabelledItem) -> set[str]:
+    """ "entity:ID" and "topic:ID" for each rule the keywords hit."""
+    return {f"{m.kind}:{m.rule}" for m in matcher.match(item.title, item.summary)}
+
+
+def _is_candidate(hits: set[str], topic: str) -> bool:
+    return f"topic:{topic}" in hits or any(hit.startswith("entity:") for hit in hits)
+
+
+def _meaning_text(item: LabelledItem) -> str:
+    return text_for_meaning(item.title, item.summary)

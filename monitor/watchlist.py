@@ -23,10 +23,12 @@ from monitor import query as q
 from monitor.errors import Diagnostic, QuerySyntaxError, WatchlistError
 from monitor.schedule import Cron, QuietHours, parse_duration
 from monitor.watchlistspec import (
+    DEFAULT_MIN_SIMILARITY,
     DatelineUse,
     EntitySpec,
     ExcludeScope,
     FeedSpec,
+    TopicSpec,
     WatchlistSpec,
 )
 from monitor.yamlsource import MAX_BYTES, Located, Path_, YamlRefused, compose
@@ -74,6 +76,10 @@ class Topic:
     tree: q.Node
     alert: bool
     dateline: DatelineUse = "ignore"  # for the query's terms and @entity mentions alike
+    # The meaning check (monitor.meaningcheck): example sentences, and the
+    # cosine an item must reach; both empty/None for a keyword-only topic.
+    about: tuple[str, ...] = ()
+    min_similarity: float | None = None
 
 
 # What a source is read as: a feed (RSS, Atom, JSON Feed), a Telegram
@@ -259,11 +265,13 @@ def _build(
             problem((section, rule_id), f"rule id {rule_id!r}: use lower-case letters, digits, -")
     for rule_id in set(spec.entities) & set(spec.topics):
         problem(("topics", rule_id), f"{rule_id!r} is both an entity and a topic")
+    for rule_id, t in spec.topics.items():
+        if t.min_similarity is not None and t.about is None:
+            needs = "min_similarity needs about: (the sentences to compare with)"
+            problem(("topics", rule_id, "min_similarity"), f"topics.{rule_id}.{needs}")
     entities = tuple(_entity(rule_id, s) for rule_id, s in spec.entities.items())
     topics = tuple(
-        Topic(rule_id, t.name or rule_id, t.query.strip(), trees[rule_id], t.alert, t.dateline)
-        for rule_id, t in spec.topics.items()
-        if rule_id in trees
+        _topic(rule_id, t, trees[rule_id]) for rule_id, t in spec.topics.items() if rule_id in trees
     )
     schedule = Cron(spec.digest.schedule, spec.digest.timezone or default_timezone)
     return Watchlist(
@@ -294,6 +302,15 @@ def _entity(rule_id: str, spec: EntitySpec) -> Entity:
         spec.exclude_scope,
         spec.dateline,
     )
+
+
+def _topic(rule_id: str, spec: TopicSpec, tree: q.Node) -> Topic:
+    about = tuple(sentence.strip() for sentence in spec.about or ())
+    threshold = spec.min_similarity
+    if about and threshold is None:
+        threshold = DEFAULT_MIN_SIMILARITY
+    name, query = spec.name or rule_id, spec.query.strip()
+    return Topic(rule_id, name, query, tree, spec.alert, spec.dateline, about, threshold)
 
 
 def _feed(spec: FeedSpec) -> FeedRef:

@@ -75,11 +75,28 @@ class EntitySpec(_Strict):
     alert: bool = False
 
 
+# The threshold of an about: check when the topic gives none: measured on
+# held-out news, keyword AND similarity >= 0.4 kept the true matches.
+DEFAULT_MIN_SIMILARITY = 0.4
+MAX_ABOUT = 20
+
+
 class TopicSpec(_Strict):
     name: str | None = None
     query: str = Field(min_length=1)
     dateline: DatelineUse = "ignore"
     alert: bool = False
+    # A meaning check: sentences saying what the topic is about, and how
+    # close (cosine, 0..1) a matching item must come to the nearest of them.
+    about: list[str] | None = Field(None, min_length=1, max_length=MAX_ABOUT)
+    min_similarity: float | None = Field(None, gt=0, lt=1)
+
+    @field_validator("about")
+    @classmethod
+    def _sentences(cls, about: list[str] | None) -> list[str] | None:
+        if about is not None and any(not sentence.strip() for sentence in about):
+            raise ValueError("an about: sentence must not be empty")
+        return about
 
 
 class FeedSpec(_Strict):

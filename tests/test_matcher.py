@@ -495,3 +495,11 @@ def test_explanation_lines_say_why_a_mention_did_not_count(scoped: Matcher) -> N
         "miss s/dprk (entity: dprk)",
         'ignored alias "Pyongyang" in text at 0-9: only in the dateline, the place of filing',
     ]
+
+
+def test_a_not_inside_a_scope_is_judged_in_that_sentence_not_in_the_item() -> None:
+    source = "topics:\n  strike:\n    query: 'SENTENCE(missile* -test*)'\n"
+    scoped_not = Matcher([parse_watchlist(source, "w.yaml", "w", "UTC")])
+
+    assert rules(scoped_not, "", "A missile hit Kyiv. North Korea held a test.") == {"strike"}
+    assert rules(scoped_not, "", "North Korea held a missile test.") == set()

@@ -312,7 +312,10 @@ def test_tune_imports_only_the_model_layer() -> None:
         for alias in node.names
     }
     project = {name for name in imported if name.startswith("monitor")}
-    assert project == {"monitor.errors", "monitor.matcher", "monitor.watchlist"}
+    assert project == {
+        "monitor.errors", "monitor.matcher", "monitor.meaning", "monitor.meaningcheck",
+        "monitor.watchlist",
+    }  # fmt: skip
     assert imported - project <= {"__future__", "ast", "math", "collections.abc", "dataclasses",
                                   "typing", "yaml"}  # fmt: skip
 
@@ -328,3 +331,11 @@ def test_reports_a_is_large_covers_every_rule_and_names_only_seed_rules() -> Non
     assert {rule: positives[rule] for rule in rules if positives[rule] < 6} == {}
     assert sum(1 for entry in items if not entry.expect) >= 40
     assert all(entry.must_not is None for entry in items)
+
+
+@pytest.mark.parametrize("name", ["cases", "holdout", "reports-a", "reports-b", "blind"])
+def test_every_labelled_set_reads_and_names_only_the_seeds_rules(name: str) -> None:
+    path = ROOT / "tests" / "data" / "matching" / f"{name}.yaml"
+    items = parse_labels(path.read_text(encoding="utf-8"), str(path), rule_ids(load_file(SEED)))
+    assert len(items) >= 80
+    assert len({entry.id for entry in items}) == len(items)

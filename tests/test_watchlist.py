@@ -275,3 +275,39 @@ def test_an_unset_variable_is_reported_under_the_section_that_names_it() -> None
         f"w.yaml: digest.notify env:DIGEST_HOOK{tail}"
     ]
     assert notify_targets(watchlist, {}, "digest") == []
+
+
+ABOUT_BASE = """\
+entities:
+  dprk: {aliases: [North Korea]}
+topics:
+  troops:
+    query: "@dprk AND troops"
+"""
+
+
+def test_about_sentences_and_threshold_reach_the_topic() -> None:
+    source = ABOUT_BASE + "    about: [North Korean soldiers fight for Russia]\n"
+    topic = parse_watchlist(source, "w.yaml", "w", "UTC").topics[0]
+    assert topic.about == ("North Korean soldiers fight for Russia",)
+    assert topic.min_similarity == 0.4  # the default, when about: is given
+    given = parse_watchlist(source + "    min_similarity: 0.55\n", "w.yaml", "w", "UTC")
+    assert given.topics[0].min_similarity == 0.55
+    plain = parse_watchlist(ABOUT_BASE, "w.yaml", "w", "UTC").topics[0]
+    assert (plain.about, plain.min_similarity) == ((), None)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("    min_similarity: 0.5\n", "w.yaml:6:21: topics.troops.min_similarity needs about:"),
+        ("    about: []\n", "w.yaml:6:12: topics.troops.about: List should have at least 1 item"),
+        ('    about: ["  "]\n', "w.yaml:6:12: topics.troops.about: an about: sentence"),
+        ("    about: [a]\n    min_similarity: 1.5\n", "w.yaml:7:21: topics.troops.min_similarity"),
+        ("    about: [a]\n    min_similarity: 0\n", "w.yaml:7:21: topics.troops.min_similarity"),
+        ("    about: " + str(["s"] * 21) + "\n", "w.yaml:6:12: topics.troops.about: List should"),
+    ],
+)
+def test_a_bad_about_or_threshold_is_reported_at_file_line_col(extra: str, expected: str) -> None:
+    found = problems(ABOUT_BASE + extra)
+    assert len(found) == 1 and found[0].startswith(expected), found
