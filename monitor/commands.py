@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # imported where used: `monitor status` loads neither
     from monitor.app import Worker
     from monitor.digest import Rendered
     from monitor.matcher import Explanation
+    from monitor.types import Fetched
 
 
 class NoDatabase(MonitorError):
@@ -305,10 +306,6 @@ class ExplainResult:
 def documents_to_test(
     config: Settings, text: str | None, title: str, file: Path | None, url: str | None
 ) -> list[Document]:
-    from monitor.app import fetch_policy
-    from monitor.clock import utc_now
-    from monitor.fetch import Fetcher
-    from monitor.types import FeedFailure, Fetched
 
     if text is not None:
         return [Document("text", title, text)]
@@ -319,15 +316,27 @@ def documents_to_test(
             raise MonitorError(f"cannot read {file}: {e.strerror}") from e
         return _documents_from_bytes(str(file), body, "")
     assert url is not None
+    outcome = fetch_one(config, url)
+    return _documents_from_bytes(url, outcome.body, outcome.content_type)
+
+
+def fetch_one(config: Settings, url: str) -> Fetched:
+    """``url`` fetched once, through the service's guard and limits; a
+    failure is a MonitorError in words."""
+    from monitor.app import fetch_policy
+    from monitor.clock import utc_now
+    from monitor.fetch import Fetcher
+    from monitor.types import FeedFailure, Fetched
+
     fetcher = Fetcher(fetch_policy(config))
     try:
         outcome = fetcher.fetch(url, utc_now())
     finally:
         fetcher.close()
     if isinstance(outcome, FeedFailure):
-        raise MonitorError(f"{url}: {outcome.reason}: {outcome.message}")
-    assert isinstance(outcome, Fetched)
-    return _documents_from_bytes(url, outcome.body, outcome.content_type)
+        raise MonitorError(f"cannot fetch {url}: {outcome.message}")
+    assert isinstance(outcome, Fetched)  # no validators sent: no 304
+    return outcome
 
 
 def _documents_from_bytes(label: str, body: bytes, content_type: str) -> list[Document]:

@@ -18,12 +18,13 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import lxml.etree
 import lxml.html
 
 from monitor.errors import MonitorError
+from monitor.identity import absolute_link
 from monitor.jsonfeed import VERSION_PREFIX, looks_like_json
 from monitor.selectors import check_selector, selector_xpath
 from monitor.text import clean_text, html_to_text
@@ -313,22 +314,9 @@ _FEED_TYPES = frozenset(
 )  # fmt: skip
 
 
-def _absolute(href: str | None, base: str) -> str | None:
-    href = (href or "").strip()
-    if not href or href.startswith("#"):
-        return None
-    try:
-        absolute = urljoin(base, href)
-        parts = urlsplit(absolute)
-        parts.port  # noqa: B018 -- raises ValueError on a malformed port
-    except ValueError:
-        return None
-    return absolute if parts.scheme in ("http", "https") and parts.hostname else None
-
-
 def _base_url(tree: Any, url: str) -> str:
     for href in tree.xpath("//base[@href][1]/@href"):
-        return _absolute(str(href), url) or url
+        return absolute_link(str(href), url) or url
     return url
 
 
@@ -346,7 +334,7 @@ def _alternates(tree: Any, base: str) -> tuple[FoundFeed, ...]:
     for link in tree.xpath("//link[@href][@rel][@type]"):
         rel = str(link.get("rel")).lower().split()
         kind = str(link.get("type")).split(";")[0].strip().lower()
-        url = _absolute(link.get("href"), base)
+        url = absolute_link(link.get("href"), base)
         if "alternate" not in rel or kind not in _FEED_TYPES or url is None:
             continue
         if kind == "application/json" and "/wp-json/" in url:
@@ -394,7 +382,7 @@ def _links(tree: Any, selector: str, base: str) -> dict[str, str]:
     for element in tree.xpath(selector_xpath(selector)):
         if not isinstance(element, lxml.html.HtmlElement) or element.tag != "a":
             continue
-        url = _absolute(element.get("href"), base)
+        url = absolute_link(element.get("href"), base)
         text = clean_text(element.text_content())
         if url and text:
             found.setdefault(url, text)

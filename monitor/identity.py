@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+from monitor.text import strip_unsafe
 from monitor.types import Entry
 
 _TRACKING_PARAMS = re.compile(r"^(utm_\w+|fbclid|gclid|mc_cid|mc_eid|ocid|cmpid|at_\w+)$", re.I)
@@ -90,3 +91,19 @@ def unique_keys(entries: Iterable[Entry]) -> Iterable[Entry]:
                 seen[key] = entry
                 legacy = entry.legacy_key + suffix if entry.legacy_key else None
                 yield replace(entry, key=key, legacy_key=legacy)
+
+
+def absolute_link(href: str | None, base_url: str) -> str | None:
+    """``href`` made absolute; None unless it is a well-formed http(s) URL.
+    A fragment alone (``#top``) is a place on this page, not an article;
+    javascript:, mailto: and data: links never reach a digest's href."""
+    href = strip_unsafe(href or "").strip()
+    if not href or href.startswith("#"):
+        return None
+    try:
+        absolute = urljoin(base_url, href)
+        parts = urlsplit(absolute)
+        parts.port  # noqa: B018 -- raises ValueError on a malformed port
+    except ValueError:
+        return None
+    return absolute if parts.scheme in ("http", "https") and parts.hostname else None

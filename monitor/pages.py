@@ -18,17 +18,16 @@ import copy
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import charset_normalizer
 import lxml.etree
 import lxml.html
 
-from monitor.identity import identity_key, link_key, unique_keys
+from monitor.identity import absolute_link, identity_key, link_key, unique_keys
 from monitor.jsonfeed import looks_like_json
 from monitor.parse import MAX_TITLE
 from monitor.selectors import selector_xpath
-from monitor.text import clean_text, counted, html_to_text, strip_unsafe
+from monitor.text import clean_text, counted, html_to_text
 from monitor.types import Entry, FeedFailure, Fetched, ParsedFeed
 
 # A page's link list is tens of links; a selector that matches thousands
@@ -171,22 +170,6 @@ def _stand_in_title(element: Any) -> str:
 
 def _capped(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def absolute_link(href: str | None, base_url: str) -> str | None:
-    """``href`` made absolute; None unless it is a well-formed http(s) URL.
-    A fragment alone (``#top``) is a place on this page, not an article;
-    javascript:, mailto: and data: links never reach a digest's href."""
-    href = strip_unsafe(href or "").strip()
-    if not href or href.startswith("#"):
-        return None
-    try:
-        absolute = urljoin(base_url, href)
-        parts = urlsplit(absolute)
-        parts.port  # noqa: B018 -- raises ValueError on a malformed port
-    except ValueError:
-        return None
-    return absolute if parts.scheme in ("http", "https") and parts.hostname else None
 
 
 def _site_title(tree: Any) -> str:

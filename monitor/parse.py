@@ -16,12 +16,11 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import feedparser
 import feedparser.mixin
 
-from monitor.identity import identity_key, legacy_key, unique_keys
+from monitor.identity import absolute_link, identity_key, legacy_key, unique_keys
 from monitor.jsonfeed import NotAJsonFeed, looks_like_json, parse_json_feed
 from monitor.text import clean_text, html_to_text, strip_unsafe
 from monitor.types import Entry, FeedFailure, Fetched, ParsedFeed
@@ -145,7 +144,7 @@ def _capped(text: str, limit: int) -> str:
 def _entry(raw: Any, base_url: str, scope: str = "") -> Entry:
     title = _capped(clean_text(_plain(raw.get("title", ""))), MAX_TITLE)
     text = _capped(html_to_text(_body(raw)[: 4 * MAX_TEXT], lines=True), MAX_TEXT)
-    link = _absolute(strip_unsafe(raw.get("link") or ""), base_url)
+    link = absolute_link(raw.get("link"), base_url)
     guid = strip_unsafe(raw.get("id") or "") or None
     return Entry(
         key=identity_key(guid, link, title, text, scope),
@@ -155,20 +154,6 @@ def _entry(raw: Any, base_url: str, scope: str = "") -> Entry:
         url=link,
         published_at=_date(raw),
     )
-
-
-def _absolute(link: str | None, base_url: str) -> str | None:
-    """The entry's link made absolute; None unless it is a well-formed http(s)
-    URL: a javascript: or data: link must never reach a digest's href."""
-    if not link or not link.strip():
-        return None
-    try:
-        absolute = urljoin(base_url, link.strip())
-        parts = urlsplit(absolute)
-        parts.port  # noqa: B018 -- raises ValueError on a malformed port
-    except ValueError:
-        return None
-    return absolute if parts.scheme in ("http", "https") and parts.hostname else None
 
 
 def _body(raw: Any) -> str:

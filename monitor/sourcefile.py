@@ -107,19 +107,9 @@ def look_up(config: Settings, url: str, links: str | None) -> Discovery:
     """What ``url`` is, fetched by the project's own fetcher (its guard,
     limits and user agent). A source found at a URL that moved for good is
     written with its new URL."""
-    from monitor.app import fetch_policy
-    from monitor.clock import utc_now
-    from monitor.fetch import Fetcher
-    from monitor.types import FeedFailure, Fetched
+    from monitor.commands import fetch_one
 
-    fetcher = Fetcher(fetch_policy(config))
-    try:
-        outcome = fetcher.fetch(url, utc_now())
-    finally:
-        fetcher.close()
-    if isinstance(outcome, FeedFailure):
-        raise MonitorError(f"cannot fetch {url}: {outcome.message}")
-    assert isinstance(outcome, Fetched)  # no validators sent: no 304
+    outcome = fetch_one(config, url)
     found = discover(outcome.body, outcome.content_type, outcome.final_url, links)
     return found if found.kind == "alternates" else replace(found, url=outcome.moved_to or url)
 
