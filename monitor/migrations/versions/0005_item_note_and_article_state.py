@@ -1,5 +1,7 @@
-"""Each item's source note (a Telegram post's "Forwarded from …") and the
-state of its article where a source reads full text.
+"""Each item's source note and the state of its full-text article.
+
+The note is a Telegram post's "Forwarded from …"; the article's state, tries
+and error are kept where a source reads full text (full_text: true).
 
 Revision ID: 0005
 Revises: 0004
