@@ -421,8 +421,9 @@ class _Cycle:
             if isinstance(outcome, Fetched):
                 read = self.poller.parser.submit_article(outcome, wanted, self.poller.matcher)
                 self._watch(read, _ArticleParse(work.feed, wanted))
-            else:  # FeedFailure: no validators were sent, so nothing else comes back
-                articles.failed(wanted, getattr(outcome, "message", "") or outcome.reason)
+            else:
+                assert isinstance(outcome, FeedFailure)  # no validators sent: no 304
+                articles.failed(wanted, outcome.message or outcome.reason)
             return
         result = _article_result(future)
         if result.text is None:
