@@ -16,7 +16,6 @@ an exception.
 
 from __future__ import annotations
 
-import codecs
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from urllib.parse import quote, urlsplit
 from lxml import etree, html
 
 from monitor.identity import identity_key
+from monitor.pages import decode_html
 from monitor.parse import MAX_TEXT, MAX_TITLE
 from monitor.text import clean_text
 from monitor.types import Entry, FeedFailure, Fetched, ParsedFeed
@@ -142,7 +142,7 @@ def _document(body: bytes, content_type: str) -> Any:
     handed to lxml as UTF-8, so any codec Python knows works. huge_tree: a
     page of unclosed tags nests each post in the last, past libxml2's
     default depth of 256; the body's size is bounded by the fetch."""
-    text = body.decode(_encoding(body, content_type), errors="replace")
+    text, _ = decode_html(body, content_type)
     parser = html.HTMLParser(encoding="utf-8", huge_tree=True)
     try:
         return html.document_fromstring(text.encode("utf-8", errors="replace"), parser=parser)
@@ -167,40 +167,6 @@ def _channel_title(root: Any) -> str:
         if title:
             return title
     return ""
-
-
-# --- the encoding -------------------------------------------------------------------
-
-_BOMS = {codecs.BOM_UTF8: "utf-8-sig", codecs.BOM_UTF16_LE: "utf-16", codecs.BOM_UTF16_BE: "utf-16"}
-_HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I)
-_META_CHARSET = re.compile(rb"<meta\b[^>]*?charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I)
-
-
-def _encoding(body: bytes, content_type: str) -> str:
-    """As a browser picks it: a byte-order mark, the Content-Type charset,
-    the page's own <meta>, else UTF-8 (Telegram's, and undecodable bytes
-    become U+FFFD)."""
-    for bom, codec in _BOMS.items():
-        if body.startswith(bom):
-            return codec
-    header = _HEADER_CHARSET.search(content_type)
-    meta = _META_CHARSET.search(body[:8192])
-    for found in (header.group(1) if header else None, meta.group(1).decode() if meta else None):
-        name = _codec(found)
-        if name:
-            return name
-    return "utf-8"
-
-
-def _codec(label: str | None) -> str | None:
-    if not label:
-        return None
-    try:
-        name = codecs.lookup(label).name
-    except LookupError:
-        return None
-    # A page that declares UTF-16 in ASCII is not UTF-16 (the HTML standard agrees).
-    return "utf-8" if name.startswith("utf-16") else name
 
 
 # --- a post -----------------------------------------------------------------------
