@@ -91,7 +91,7 @@ def story_ids(
         key = item if item is not None else (m.item_title, m.item_url)
         if key not in items:
             items[key] = len(reports)
-            reports.append(Report(m.item_title, text, m.sources))
+            reports.append(Report(m.item_title, text, m.sources, m.published_at or m.first_seen_at))
         item_of[m.id] = items[key]
     story_of_item = {i: n for n, members in enumerate(group(reports, threshold)) for i in members}
     return {match_id: story_of_item[i] for match_id, i in item_of.items()}

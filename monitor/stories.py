@@ -11,9 +11,12 @@ in a digest. Two reports are the same story when
   ("Read the full story at ...") does not make two of its unrelated
   headlines one story, while other outlets carrying its text are copies; or
 - their headlines alone share at least ``headline_threshold(threshold)``
-  (halfway between the threshold and identical) and give no different
-  numbers: headlines are short, so one other word ("Kursk" for "Pokrovsk")
-  or number ("day 1,005" for "day 1,006") keeps two stories apart.
+  (halfway between the threshold and identical), give no different numbers
+  and were published within ``HEADLINE_WINDOW`` of each other: headlines
+  are short, so one other word ("Kursk" for "Pokrovsk") or number ("day
+  1,005" for "day 1,006") keeps two stories apart, and a recurring title
+  ("Press Review", "Review of Rodong Sinmun") on another day is another
+  day's news.
 
 Candidate pairs come from MinHash LSH (rensa), so a large digest is not
 compared pair by pair; each candidate is then checked on the exact shingle
@@ -27,6 +30,7 @@ import heapq
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from itertools import pairwise
 
 from rensa import RMinHash, RMinHashLSH  # type: ignore[import-untyped]
@@ -42,6 +46,9 @@ MAX_CANDIDATES = 24
 # together; only their headlines can.
 MIN_TEXT_SHINGLES = 12
 MIN_HEADLINE = 0.2
+# Headlines alone join reports only this close together: a state agency's
+# "Press Review" or a live blog's title comes back every day over other news.
+HEADLINE_WINDOW = timedelta(hours=18)
 
 # Numbers stay whole ("1,005", "3.5"), so that they can be compared.
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*(?!\w)|\w+")
@@ -55,6 +62,7 @@ class Report:
     title: str
     text: str  # the item's text (or the start of it)
     sources: tuple[str, ...] = ()  # the outlets that carried it
+    when: datetime | None = None  # published (or first seen), aware; None: unknown
 
 
 def headline_threshold(threshold: float) -> float:
@@ -98,6 +106,7 @@ class _Shingled:
     text_size: int
     numbers: frozenset[str]  # the numbers in the headline
     sources: frozenset[str]
+    when: datetime | None
 
 
 def _shingled(report: Report) -> _Shingled:
@@ -112,13 +121,20 @@ def _shingled(report: Report) -> _Shingled:
         len(text),
         frozenset(w for w in title if _NUMBER.fullmatch(w)),
         frozenset(report.sources),
+        report.when,
     )
+
+
+def _apart(a: datetime | None, b: datetime | None, window: timedelta) -> bool:
+    """Published further apart than ``window``; unknown times are not apart."""
+    return a is not None and b is not None and abs(a - b) > window
 
 
 def same_story(a: _Shingled, b: _Shingled, threshold: float) -> bool:
     headlines = jaccard(a.title, b.title)
     numbers_differ = bool(a.numbers and b.numbers and a.numbers != b.numbers)
-    if headlines >= headline_threshold(threshold) and not numbers_differ:
+    same_headline = headlines >= headline_threshold(threshold) and not numbers_differ
+    if same_headline and not _apart(a.when, b.when, HEADLINE_WINDOW):
         return True
     if min(a.text_size, b.text_size) < MIN_TEXT_SHINGLES:
         return False
