@@ -10,6 +10,7 @@ compare the check alone; its load is reported on its own line.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import time
@@ -26,6 +27,8 @@ from monitor.resources import SEED, seed_watchlists
 from monitor.types import Fetched, ParsedFeed
 from monitor.watchlist import load_file
 
+# The seed's real rate: six feeds, polled every 15 minutes.
+SEED_FEEDS = 6
 ABOUT_TOPIC = """\
   bench-about:
     query: "@dprk AND (troops OR soldiers OR forces)"
@@ -33,6 +36,10 @@ ABOUT_TOPIC = """\
       - North Korean soldiers are fighting for Russia in the war against Ukraine
       - Troops from North Korea were deployed to the Kursk region
 """
+
+
+# The seed's real rate: six feeds, polled every 15 minutes.
+SEED_FEEDS = 6
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,16 @@ class AboutCost:
     candidates: float  # share of the items embedded
     texts_per_second: float  # the model, sustained, batched, on the candidates' texts
     load_seconds: float
+    # The corpus's first poll with the service's parse processes (the model
+    # loading in each at its first about-feed), seconds: without, with.
+    pooled: tuple[float, float]
+    items_per_feed: int
+
+    def seed_poll_ms(self) -> float:
+        """What the check adds to a first read of the seed's six feeds, from
+        the one-process rates (a later poll finds a handful of new items)."""
+        items = SEED_FEEDS * self.items_per_feed
+        return 1000 * items * (1 / self.with_about - 1 / self.without)
 
 
 def seed_tail(with_about: bool) -> str:
@@ -61,26 +78,42 @@ def run(feeds: int = 40, items: int = 50) -> AboutCost:
         encoder = SentenceEncoder()
         encoder.load()  # the process's one model, which the inline parser uses too
         load = time.perf_counter() - started
-        rates: dict[bool, float] = {}
         with serve_in_another_process(directory) as base_url:
-            for with_about in (False, True):
-                run_dir = workdir / f"run-{with_about}"
-                run_dir.mkdir()
-                worker = bench_worker(base_url, names, run_dir, 0, seed_tail(with_about))
-                try:
-                    seconds, report = timed_poll(worker)
-                finally:
-                    worker.close()
-                rates[with_about] = report.new_items / seconds
-        written = workdir / "run-True" / "watchlists" / "bench.yaml"
+            inline = [first_poll(base_url, names, workdir, 0, w) for w in (False, True)]
+            pooled = [first_poll(base_url, names, workdir, _cores(), w) for w in (False, True)]
+        written = workdir / "run-0-True" / "watchlists" / "bench.yaml"
         texts, total = candidate_texts(written, directory, names)
         started = time.perf_counter()
         encoder.embed(texts)
         rate = len(texts) / (time.perf_counter() - started) if texts else 0.0
         share = len(texts) / total if total else 0.0
-        return AboutCost(total, rates[False], rates[True], share, rate, load)
+        without, with_about = (total / seconds for seconds in inline)
+        return AboutCost(
+            total, without, with_about, share, rate, load, (pooled[0], pooled[1]), items
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def first_poll(
+    base_url: str, names: list[str], workdir: Path, processes: int, with_about: bool
+) -> float:
+    """Seconds of a fresh worker's first poll of the corpus, with ``processes``
+    parse processes (0: in this process), with or without the about-topic.
+    With processes the check runs in them: a feed waits for its own
+    candidates only, and the model loads in each at its first about-feed."""
+    run_dir = workdir / f"run-{processes}-{with_about}"
+    run_dir.mkdir()
+    worker = bench_worker(base_url, names, run_dir, processes, seed_tail(with_about))
+    try:
+        seconds, _ = timed_poll(worker)
+    finally:
+        worker.close()
+    return seconds
+
+
+def _cores() -> int:
+    return max(1, os.cpu_count() or 1)
 
 
 def candidate_texts(watchlist: Path, directory: Path, names: list[str]) -> tuple[list[str], int]:
@@ -103,6 +136,7 @@ def candidate_texts(watchlist: Path, directory: Path, names: list[str]) -> tuple
 
 
 def lines(cost: AboutCost) -> list[str]:
+    pooled_without, pooled_with = cost.pooled
     return [
         f"first ingest of {cost.items:,} items, 1 process, model loaded beforehand:",
         f"  without about: topics      {cost.without:8.0f} items/s",
@@ -111,6 +145,11 @@ def lines(cost: AboutCost) -> list[str]:
         f"  candidates embedded        {cost.candidates:8.1%} of the items",
         f"  model, sustained, batched  {cost.texts_per_second:8.0f} texts/s (candidates)",
         f"  model load, once per process {cost.load_seconds:6.2f} s",
+        f"the seed's rate ({SEED_FEEDS} feeds every 15 minutes): a first read of "
+        f"{SEED_FEEDS * cost.items_per_feed} items takes {cost.seed_poll_ms():.0f} ms more",
+        f"stress: the same first poll with {_cores()} parse processes (the model loading "
+        f"in each): {pooled_without:.2f} s without, {pooled_with:.2f} s with"
+        f" ({pooled_with / pooled_without:.2f}x)",
     ]
 
 

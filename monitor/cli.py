@@ -284,12 +284,15 @@ def tune(
         except OSError as e:
             raise MonitorError(f"{labels}: cannot read: {e.strerror or e}") from None
         items = tune.parse_labels(source, str(labels), tune.rule_ids(chosen))
-        say(tune.table(tune.score(chosen, items).values(), cap=cap))
-        if any(topic.about for topic in chosen.topics):
-            from monitor.meaning import SentenceEncoder  # loaded only for about-topics
+        if not any(topic.about for topic in chosen.topics):
+            say(tune.table(tune.score(chosen, items).values(), cap=cap))
+            return
+        from monitor.meaning import SentenceEncoder  # loaded only for about-topics
 
-            best = tune.about_thresholds(chosen, items, SentenceEncoder())
-            say(tune.thresholds_table(chosen, best))
+        encoder = SentenceEncoder()
+        say("With the meaning check of the about-topics:")
+        say(tune.table(tune.score(chosen, items, encoder).values(), cap=cap))
+        say("", tune.thresholds_table(chosen, tune.about_thresholds(chosen, items, encoder)))
 
 
 @app.command()

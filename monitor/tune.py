@@ -283,14 +283,49 @@ def tally(
     return scores
 
 
-def score(watchlist: Watchlist, items: Iterable[LabelledItem]) -> dict[str, RuleScore]:
-    """Each rule of the watchlist scored by its matcher over the items."""
+def score(
+    watchlist: Watchlist, items: Sequence[LabelledItem], encoder: Encoder | None = None
+) -> dict[str, RuleScore]:
+    """Each rule of the watchlist scored by its matcher over the items; given
+    an ``encoder``, with its about-topics' meaning check applied as the
+    service applies it (monitor.meaningcheck)."""
     matcher = Matcher([watchlist])
+    found = [_rules_hit(matcher, item) for item in items]
+    if encoder is not None and matcher.about_topics:
+        found = _meaning_checked(matcher, items, found, encoder)
+    rules = {
+        item.id: {hit.split(":", 1)[1] for hit in hits}
+        for item, hits in zip(items, found, strict=True)
+    }
+    return tally(rule_ids(watchlist), items, lambda item: rules[item.id])
 
-    def hits(item: LabelledItem) -> set[str]:
-        return {match.rule for match in matcher.match(item.title, item.summary)}
 
-    return tally(rule_ids(watchlist), items, hits)
+def _meaning_checked(
+    matcher: Matcher, items: Sequence[LabelledItem], found: list[set[str]], encoder: Encoder
+) -> list[set[str]]:
+    """``found`` with each about-topic's keyword hits below its threshold
+    dropped, and the topic added to items that name an entity and reach it."""
+    about = matcher.about_topics
+    rows = [
+        row for row, (item, hits) in enumerate(zip(items, found, strict=True))
+        if any(_is_candidate(hits, topic.id) for _, topic in about)
+        and judged(_meaning_text(item))
+    ]  # fmt: skip
+    if not rows:
+        return found
+    scores = score_meaning(about, [_meaning_text(items[row]) for row in rows], encoder)
+    checked = [set(hits) for hits in found]
+    for column, (_, topic) in enumerate(about):
+        threshold = topic.min_similarity
+        assert threshold is not None  # an about-topic has one (monitor.watchlist)
+        rule = f"topic:{topic.id}"
+        for position, row in enumerate(rows):
+            close = scores[column][position] >= threshold
+            if rule in checked[row] and not close:
+                checked[row].discard(rule)
+            elif close and _is_candidate(checked[row], topic.id):
+                checked[row].add(rule)
+    return checked
 
 
 def overall(scores: Iterable[RuleScore]) -> RuleScore:
@@ -315,7 +350,7 @@ def table(scores: Iterable[RuleScore], *, cap: int | None = 10) -> str:
             f"{row.recall:>6.3f}  {row.f1:>5.3f}"
         )
     errors = [
-        f"{row.rule} {label} ({len(ids)}): {_capped(ids, cap)}"
+        f"{row.rule} {label} ({len(ids)})" + (f": {_capped(ids, cap)}" if cap != 0 else "")
         for row in rows
         for label, ids in (("wrongly hit", row.false_positives), ("missed", row.false_negatives))
         if ids

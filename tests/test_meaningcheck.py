@@ -126,3 +126,20 @@ def test_tune_finds_the_threshold_that_separates_the_candidates() -> None:
     line = thresholds_table(watchlist(), best)
     assert line.startswith("troops: min_similarity 0.60 now; best ")
     assert "(precision 1.00, recall 1.00 of its candidates" in line
+
+
+def test_tune_scores_rules_as_the_service_checks_them() -> None:
+    from monitor.tune import LabelledItem, RuleScore, score
+
+    items = [
+        # keywords and meaning agree: kept
+        LabelledItem("a", "North Korea troops", "soldiers at war", frozenset({"dprk", "troops"})),
+        # keywords match a parade: the check drops it, rightly
+        LabelledItem("c", "North Korea troops", "a parade and football", frozenset({"dprk"})),
+        # no topic words, but an entity and the meaning: added
+        LabelledItem("e", "North Korea", "soldiers at war", frozenset({"dprk", "troops"})),
+    ]
+    keywords, checked = score(watchlist(), items), score(watchlist(), items, FakeEncoder())
+    assert keywords["troops"] == RuleScore("troops", ["a"], ["c"], ["e"])
+    assert checked["troops"] == RuleScore("troops", ["a", "e"], [], [])
+    assert checked["dprk"] == keywords["dprk"] == RuleScore("dprk", ["a", "c", "e"], [], [])
