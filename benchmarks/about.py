@@ -10,7 +10,6 @@ compare the check alone; its load is reported on its own line.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import tempfile
 import time
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.harness import bench_worker, serve_in_another_process, timed_poll, write_corpus
+from monitor.config import Settings
 from monitor.matcher import Matcher
 from monitor.meaning import SentenceEncoder, text_for_meaning
 from monitor.meaningcheck import candidates_of
@@ -36,10 +36,6 @@ ABOUT_TOPIC = """\
       - North Korean soldiers are fighting for Russia in the war against Ukraine
       - Troops from North Korea were deployed to the Kursk region
 """
-
-
-# The seed's real rate: six feeds, polled every 15 minutes.
-SEED_FEEDS = 6
 
 
 @dataclass(frozen=True)
@@ -113,7 +109,9 @@ def first_poll(
 
 
 def _cores() -> int:
-    return max(1, os.cpu_count() or 1)
+    """The parse processes the service would start here (MONITOR_PARSE_PROCESSES,
+    by default one per core it may run on)."""
+    return max(1, Settings(_env_file=None).parse_processes)  # type: ignore[call-arg]
 
 
 def candidate_texts(watchlist: Path, directory: Path, names: list[str]) -> tuple[list[str], int]:
