@@ -84,21 +84,25 @@ def _guarded(name: str, job: Callable[[], object], outage: Outage) -> Callable[[
     return run
 
 
-def _poller(worker: Worker) -> Callable[[], None]:
-    """The poll job. On SQLite the file lock proves this worker alone: leases
-    left by one that was killed are taken back before its first poll (and
-    again until that works), not left to run out."""
+def _poller(worker: Worker, polled: threading.Event) -> Callable[[], None]:
+    """The poll job; ``polled`` is set once its first run has ended, however
+    it ended. On SQLite the file lock proves this worker alone: leases left by
+    one that was killed are taken back before its first poll (and again until
+    that works), not left to run out."""
     taken = sqlite_path(worker.settings.database_url) is None
     hinted = False
 
     def poll() -> None:
         nonlocal taken, hinted
-        if not taken:
-            if count := worker.store.feeds.take_back():
-                leases = "1 feed lease" if count == 1 else f"{count} feed leases"
-                log.info("took back %s a stopped worker held", leases)
-            taken = True
-        report = worker.poll()
+        try:
+            if not taken:
+                if count := worker.store.feeds.take_back():
+                    leases = "1 feed lease" if count == 1 else f"{count} feed leases"
+                    log.info("took back %s a stopped worker held", leases)
+                taken = True
+            report = worker.poll()
+        finally:
+            polled.set()
         if report.feeds:
             log.info("poll: %s", report.summary())
         if not hinted and report.feeds and all(f.outcome in OFFLINE for f in report.feeds):
@@ -136,6 +140,18 @@ def _plan(worker: Worker, now: datetime) -> Iterator[str]:
         else:
             mail = f"mailed to {', '.join(watchlist.digest_email)}"
         yield f"digest {watchlist.id}: next {when}; pages in {pages}/, {mail}"
+
+
+def _digester(worker: Worker, polled: threading.Event) -> Callable[[], None]:
+    """The digest job. It waits for the first poll after start: a digest due
+    while the service was down (or due at once) then holds what that poll
+    brought in, not nothing."""
+
+    def digest() -> None:
+        if polled.is_set():
+            _digests_and_log(worker)
+
+    return digest
 
 
 def _digests_and_log(worker: Worker) -> None:
@@ -216,6 +232,7 @@ def _run(settings: Settings, clock: Clock) -> int:
         raise
     outage = Outage()
     stop = threading.Event()
+    polled = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     scheduler = BackgroundScheduler(
@@ -226,8 +243,8 @@ def _run(settings: Settings, clock: Clock) -> int:
     jobs: list[tuple[str, Callable[[], object], float]] = [
         ("heartbeat", lambda: worker.store.heartbeats.beat(clock()), settings.heartbeat_seconds),
         ("reload", worker.reload, settings.reload_seconds),
-        ("poll", _poller(worker), settings.poll_tick_seconds),
-        ("digest", lambda: _digests_and_log(worker), settings.digest_tick_seconds),
+        ("poll", _poller(worker, polled), settings.poll_tick_seconds),
+        ("digest", _digester(worker, polled), settings.digest_tick_seconds),
         ("deliver", lambda: _deliver_and_log(worker), settings.deliver_tick_seconds),
         ("prune", lambda: _prune_and_log(worker), PRUNE_SECONDS),
     ]

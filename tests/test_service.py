@@ -12,6 +12,7 @@ from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,36 @@ def test_the_service_alerts_digests_reloads_and_stops_on_sigterm(
     assert output.rstrip().endswith("stopped")
     assert feed_server.count("/wire.xml") >= 1
     assert (workdir / "digests" / "test-watch" / "index.html").exists()
+
+
+def test_the_first_digest_waits_for_the_first_poll(
+    workdir: Path, feed_server: FeedServer, smtp_server: Smtp
+) -> None:
+    """A digest due every second, a feed that takes 3 s to answer: the first
+    digest holds what the first poll brought in, not an empty page."""
+    body = (DATA / "wire.xml").read_bytes()
+
+    def slow(request: BaseHTTPRequestHandler) -> None:
+        time.sleep(3)
+        request.send_response(200)
+        request.send_header("Content-Type", "application/rss+xml")
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    feed_server.routes["/wire.xml"] = Route(custom=slow)
+    write_watchlist(
+        workdir, [feed_server.url("/wire.xml")], schedule="* * * * * *",
+        digest_email="analyst@example.org",
+    )  # fmt: skip
+    service = start_service(workdir, smtp_server)
+    try:
+        [first, *_] = smtp_server.sink.wait_for(1)
+        assert first["Subject"].startswith("Test watch: 5 matches")
+    finally:
+        service.send_signal(signal.SIGTERM)
+        output, _ = service.communicate(timeout=30)
+    assert service.returncode == 0, output
 
 
 def test_a_new_feeds_old_items_raise_no_alert_and_the_next_new_one_raises_one(
