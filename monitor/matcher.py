@@ -274,9 +274,15 @@ class Matcher:
                 occurrences = found.by_pattern.get(topic.terms[leaf])
                 if not occurrences:
                     return False
-                # One pattern's occurrences come in order: the last is outside
-                # the dateline unless they all are inside it.
-                return count_dateline or not found.document.in_dateline(occurrences[-1].start)
+                # One pattern's occurrences come in order, and the dateline is
+                # one span after the title: some are outside it unless the
+                # first and the last both are inside.
+                in_dateline = found.document.in_dateline
+                return (
+                    count_dateline
+                    or not in_dateline(occurrences[0].start)
+                    or not in_dateline(occurrences[-1].start)
+                )
             entity = topic.entities[leaf.entity]
             return bool(self._mentions(found, entity, count_dateline).counted)
 

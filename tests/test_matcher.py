@@ -308,6 +308,12 @@ LIVE = (
         ),
         ("Forum", "VLADIVOSTOK (Reuters) - A North Korean delegation arrived.", {"dprk"}),
         ("Forum", "A North Korean delegation arrived in Vladivostok.", {"dprk", "vladivostok"}),
+        # The title names the city, the dateline names it again: the title counts.
+        (
+            "North Korean delegation lands in Vladivostok",
+            "VLADIVOSTOK (Reuters) - Talks began on Monday.",
+            {"dprk", "vladivostok"},
+        ),
         # Not a dateline: the same words inside a sentence count.
         (
             "Press review",
