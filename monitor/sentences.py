@@ -164,14 +164,26 @@ def _boundary(text: str, at: int, found: str, next_at: int) -> str | None:
     return "sentence" if _ends_sentence(text, at, stop, next_at) else None
 
 
+# Text wrapped at a fixed width (plain-text feeds, mail, wire copy) breaks
+# lines this long mid-sentence, before any word; a headline-like line is shorter.
+_WRAPPED_LINE = 50
+
+
 def _soft_wrap(text: str, at: int, found: str, next_at: int) -> bool:
-    """One line break inside a sentence that goes on in lower case."""
+    """One line break inside a sentence: it goes on in lower case, or a long
+    line stopped mid-sentence before a word ("two North⏎Korean soldiers")."""
     if found.count("\n") > 1:
         return False
     last = at - 1
     while last >= 0 and text[last].isspace():
         last -= 1
-    return last >= 0 and text[last] not in _SENTENCE_PUNCTUATION and text[next_at].islower()
+    if last < 0 or text[last] in _SENTENCE_PUNCTUATION:
+        return False
+    following = text[next_at]
+    if following.islower():
+        return True
+    line_start = text.rfind("\n", 0, at) + 1
+    return following.isalpha() and at - line_start >= _WRAPPED_LINE
 
 
 def _ends_sentence(text: str, stop_at: int, stop: str, next_at: int) -> bool:

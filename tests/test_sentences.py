@@ -102,6 +102,21 @@ def test_line_breaks_make_paragraphs_and_a_soft_wrap_does_not() -> None:
     ]
 
 
+def test_text_wrapped_at_a_fixed_width_keeps_its_sentences() -> None:
+    text = (
+        "The officer who has spent weeks questioning two North\n"
+        "Korean soldiers captured in January says both believed it.\n"
+        "Short headline-like line\n"
+        "Another paragraph."
+    )
+    assert sentences(text) == [
+        "The officer who has spent weeks questioning two North\n"
+        "Korean soldiers captured in January says both believed it.",
+        "Short headline-like line",
+        "Another paragraph.",
+    ]
+
+
 def test_layout_numbers_offsets_by_sentence_and_paragraph() -> None:
     text = "One. Two.\nThree."
     found = layout(text)
