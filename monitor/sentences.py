@@ -26,6 +26,7 @@ an exclude vetoing one sentence, a dateline to leave out).
 from __future__ import annotations
 
 import re
+import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
 
@@ -165,7 +166,8 @@ def _boundary(text: str, at: int, found: str, next_at: int) -> str | None:
 
 
 # Text wrapped at a fixed width (plain-text feeds, mail, wire copy) breaks
-# lines this long mid-sentence, before any word; a headline-like line is shorter.
+# lines this wide (in columns) mid-sentence, before any word; a headline-like
+# line is narrower.
 _WRAPPED_LINE = 50
 
 
@@ -183,7 +185,12 @@ def _soft_wrap(text: str, at: int, found: str, next_at: int) -> bool:
     if following.islower():
         return True
     line_start = text.rfind("\n", 0, at) + 1
-    return following.isalpha() and at - line_start >= _WRAPPED_LINE
+    return following.isalpha() and _columns(text[line_start:at]) >= _WRAPPED_LINE
+
+
+def _columns(line: str) -> int:
+    """How wide ``line`` is on a terminal: Hangul and Han take two columns."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in line)
 
 
 def _ends_sentence(text: str, stop_at: int, stop: str, next_at: int) -> bool:
