@@ -115,7 +115,7 @@ def test_text_wrapped_at_a_fixed_width_keeps_its_sentences() -> None:
         "Short headline-like line",
         "Another paragraph.",
     ]
-    korean = "탈북민 단체에 따르면 러시아 전선에 보내진 조선인민군\n병사들의 가족에게는 지시가 내려졌다."
+    korean = "탈북민 단체에 따르면 러시아 전선에 보내진 조선인민군\n병사들의 가족에게 지시가 갔다."
     assert sentences(korean) == [korean]
     assert sentences("짧은 제목\n병사들의 가족.") == ["짧은 제목", "병사들의 가족."]
 

@@ -161,3 +161,29 @@ def test_the_cross_outlet_set_joins_nothing_wrongly_by_words() -> None:
     assert storyset.score(cases, group(dated)).grouped_pairs == 0
     undated = storyset.score(cases, group([replace(r, when=None) for r in dated]))
     assert undated.grouped_pairs > 0 and undated.true_pairs == 0
+
+
+def test_the_meaning_measurement_links_by_average_and_standardises_per_language_pair() -> None:
+    """The tool behind `python -m tests.storymeaning` (no model needed here)."""
+    import numpy as np
+
+    from tests.storymeaning import average_linkage, per_language_pair_z
+
+    similar = np.array([[1.0, 0.9, 0.2], [0.9, 1.0, 0.6], [0.2, 0.6, 1.0]])
+    everywhere = np.ones((3, 3), dtype=bool)
+    assert sorted(map(sorted, average_linkage(similar, everywhere, 0.5))) == [[0, 1], [2]]
+    # Average, not single, linkage: 2 is 0.6 from 1 but 0.4 from the pair.
+    assert len(average_linkage(similar, everywhere, 0.45)) == 2
+    assert len(average_linkage(similar, everywhere, 0.35)) == 1
+    apart = everywhere.copy()
+    apart[0, 1] = apart[1, 0] = False  # outside the time window
+    assert sorted(map(sorted, average_linkage(similar, apart, 0.5))) == [[0], [1, 2]]
+
+    cosine = np.array(
+        [[1.0, 0.8, 0.3, 0.5], [0.8, 1.0, 0.4, 0.4], [0.3, 0.4, 1.0, 0.2], [0.5, 0.4, 0.2, 1.0]]
+    )
+    z = per_language_pair_z(cosine, ["en", "en", "ko", "ko"])
+    # One en-en pair and one ko-ko pair: each is its own mean. The en-ko pairs
+    # (0.3, 0.5, 0.4, 0.4) have mean 0.4: 0.5 stands above it, 0.3 below.
+    assert z[0, 1] == 0 and z[2, 3] == 0
+    assert z[0, 3] > 0 > z[0, 2] and z[0, 3] == z[3, 0]

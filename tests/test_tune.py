@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.matcher import EntityExplanation, Explanation, Matcher
 from monitor.tune import (
     LabelledItem,
     LabelsError,
@@ -22,7 +23,6 @@ from monitor.tune import (
     table,
     tally,
 )
-from monitor.matcher import EntityExplanation, Explanation, Matcher
 from monitor.watchlist import load_file, parse_watchlist
 
 ROOT = Path(__file__).resolve().parent.parent
