@@ -324,9 +324,11 @@ class Matcher:
         in_context, out_of_context = self._aliases_in_context(found, entity)
         mentions = _in_order([found.by_pattern[p] for p in in_context])
         in_dateline: list[Occurrence] = []
-        if not count_dateline and mentions and document.in_dateline(mentions[0].start):
+        if not count_dateline and mentions:
+            # The title comes first: the dateline's mentions may follow its.
             in_dateline = [o for o in mentions if document.in_dateline(o.start)]
-            mentions = mentions[len(in_dateline) :]
+            if in_dateline:
+                mentions = [o for o in mentions if not document.in_dateline(o.start)]
         present = found.by_pattern
         excludes = _in_order([present[p] for p in entity.excludes if p in present])
         kept = veto(document, mentions, excludes, entity.entity.exclude_scope)

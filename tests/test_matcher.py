@@ -308,6 +308,12 @@ LIVE = (
         ),
         ("Forum", "VLADIVOSTOK (Reuters) - A North Korean delegation arrived.", {"dprk"}),
         ("Forum", "A North Korean delegation arrived in Vladivostok.", {"dprk", "vladivostok"}),
+        # The title names North Korea; the dateline's Pyongyang is still no subject.
+        (
+            "North Korea's press review",
+            KCNA,
+            {"dprk", "pyongyang-anywhere", "troops", "forces-count-dateline"},
+        ),
         # The title names the city, the dateline names it again: the title counts.
         (
             "North Korean delegation lands in Vladivostok",
