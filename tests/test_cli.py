@@ -153,6 +153,19 @@ def test_demo_runs_offline_and_writes_a_digest(tmp_path: Path) -> None:
     assert (path.parent / "index.html").is_file()
 
 
+def test_the_demo_anywhere_warns_of_no_missing_watchlist_folder(tmp_path: Path) -> None:
+    """Run outside a checkout, the demo uses its own seed watchlist: it does
+    not say that nothing is monitored."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "monitor.cli", "demo", "--keep", str(tmp_path / "demo")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "digest written:" in result.stdout
+    assert "no watchlist folder" not in result.stderr
+
+
 def test_a_broken_file_costs_only_itself(workdir: Path, feed_server: FeedServer) -> None:
     """An alias bomb beside a good watchlist: every command goes on with the
     good one and names the broken file in one line, at once."""
