@@ -26,7 +26,6 @@ an exclude vetoing one sentence, a dateline to leave out).
 from __future__ import annotations
 
 import re
-import unicodedata
 from bisect import bisect_right
 from dataclasses import dataclass
 
@@ -165,32 +164,14 @@ def _boundary(text: str, at: int, found: str, next_at: int) -> str | None:
     return "sentence" if _ends_sentence(text, at, stop, next_at) else None
 
 
-# Text wrapped at a fixed width (plain-text feeds, mail, wire copy) breaks
-# lines this wide (in columns) mid-sentence, before any word; a headline-like
-# line is narrower.
-_WRAPPED_LINE = 50
-
-
 def _soft_wrap(text: str, at: int, found: str, next_at: int) -> bool:
-    """One line break inside a sentence: it goes on in lower case, or a long
-    line stopped mid-sentence before a word ("two North⏎Korean soldiers")."""
+    """One line break inside a sentence that goes on in lower case."""
     if found.count("\n") > 1:
         return False
     last = at - 1
     while last >= 0 and text[last].isspace():
         last -= 1
-    if last < 0 or text[last] in _SENTENCE_PUNCTUATION:
-        return False
-    following = text[next_at]
-    if following.islower():
-        return True
-    line_start = text.rfind("\n", 0, at) + 1
-    return following.isalpha() and _columns(text[line_start:at]) >= _WRAPPED_LINE
-
-
-def _columns(line: str) -> int:
-    """How wide ``line`` is on a terminal: Hangul and Han take two columns."""
-    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in line)
+    return last >= 0 and text[last] not in _SENTENCE_PUNCTUATION and text[next_at].islower()
 
 
 def _ends_sentence(text: str, stop_at: int, stop: str, next_at: int) -> bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.sentences import dateline_end, layout, paragraphs, sentences
+from monitor.text import html_to_text
 
 
 @pytest.mark.parametrize(
@@ -102,22 +103,19 @@ def test_line_breaks_make_paragraphs_and_a_soft_wrap_does_not() -> None:
     ]
 
 
-def test_text_wrapped_at_a_fixed_width_keeps_its_sentences() -> None:
-    text = (
-        "The officer who has spent weeks questioning two North\n"
-        "Korean soldiers captured in January says both believed it.\n"
-        "Short headline-like line\n"
-        "Another paragraph."
+def test_a_line_break_before_a_capital_ends_the_paragraph_however_long_the_line() -> None:
+    """Feed HTML reaches the matcher with one line per block (paragraph,
+    list item, heading) and no wraps: a long related-stories item without a
+    stop is not one sentence with the next."""
+    text = html_to_text(
+        "<ul><li>Russia says North Korean troops are not in the Kursk region</li>"
+        "<li>Ukraine strikes an ammunition depot near Toropets</li></ul>",
+        lines=True,
     )
     assert sentences(text) == [
-        "The officer who has spent weeks questioning two North\n"
-        "Korean soldiers captured in January says both believed it.",
-        "Short headline-like line",
-        "Another paragraph.",
+        "Russia says North Korean troops are not in the Kursk region",
+        "Ukraine strikes an ammunition depot near Toropets",
     ]
-    korean = "탈북민 단체에 따르면 러시아 전선에 보내진 조선인민군\n병사들의 가족에게 지시가 갔다."
-    assert sentences(korean) == [korean]
-    assert sentences("짧은 제목\n병사들의 가족.") == ["짧은 제목", "병사들의 가족."]
 
 
 def test_layout_numbers_offsets_by_sentence_and_paragraph() -> None:
