@@ -293,9 +293,9 @@ class Matcher:
         occurrences = found.by_pattern.get(topic.terms[leaf], [])
         if topic.topic.dateline == "count" or not occurrences:
             return occurrences
+        # The title's come first, the dateline's may follow: look at each
+        # (cheap: only the first characters of the text can be a dateline).
         in_dateline = found.document.in_dateline
-        if not in_dateline(occurrences[0].start):
-            return occurrences  # in order: when the first is outside the dateline, all are
         return [o for o in occurrences if not in_dateline(o.start)]
 
     def _explain_entity(self, found: _Found, entity: _CompiledEntity) -> EntityExplanation:

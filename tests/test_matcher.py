@@ -280,7 +280,7 @@ topics:
     query: '@dprk AND forces'
     dateline: count
   vladivostok:
-    query: 'Vladivostok AND @dprk'
+    query: 'SENTENCE(Vladivostok AND @dprk)'
 """
 
 
@@ -313,6 +313,12 @@ LIVE = (
             "North Korea's press review",
             KCNA,
             {"dprk", "pyongyang-anywhere", "troops", "forces-count-dateline"},
+        ),
+        # The title names the city: the dateline's is still the place of filing.
+        (
+            "Vladivostok forum opens",
+            "VLADIVOSTOK (Reuters) - A North Korean delegation arrived.",
+            {"dprk"},
         ),
         # The title names the city, the dateline names it again: the title counts.
         (
