@@ -421,8 +421,10 @@ def demo(
 
     with user_errors():
         configure("text")
-        # The demo brings its own watchlist: a missing folder is no concern of its.
-        path = run_demo(state(ctx).settings(warn=False), keep)
+        settings = state(ctx).settings(warn=False)
+        for warning in settings.warnings(own_watchlist=True):
+            say(f"warning: {warning}", err=True)
+        path = run_demo(settings, keep)
     say(f"digest written: {path}")
 
 

@@ -113,15 +113,17 @@ class Settings(BaseSettings):
             return self.templates
         return builtin_templates()
 
-    def warnings(self) -> list[str]:
-        """Settings that work, but likely not as meant: one line each."""
+    def warnings(self, *, own_watchlist: bool = False) -> list[str]:
+        """Settings that work, but likely not as meant: one line each
+        (``own_watchlist``: for a command that brings its own, monitor demo,
+        a missing watchlist folder is none)."""
         found = []
         if "templates" in self.model_fields_set and not self.templates.is_dir():
             found.append(
                 f"no templates folder {self.templates} (MONITOR_TEMPLATES): "
                 "the built-in templates are used"
             )
-        if not self.watchlists.exists():
+        if not own_watchlist and not self.watchlists.exists():
             found.append(
                 f"no watchlist folder {self.watchlists} (MONITOR_WATCHLISTS): nothing is "
                 "monitored; `monitor init` writes a starter one"

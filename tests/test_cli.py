@@ -157,6 +157,7 @@ def test_the_demo_anywhere_warns_of_no_missing_watchlist_folder(tmp_path: Path) 
     """Run outside a checkout, the demo uses its own seed watchlist: it does
     not say that nothing is monitored."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    env["MONITOR_TEMPLATES"] = str(tmp_path / "no-such-templates")  # still said
     result = subprocess.run(
         [sys.executable, "-m", "monitor.cli", "demo", "--keep", str(tmp_path / "demo")],
         cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=120,
@@ -164,6 +165,7 @@ def test_the_demo_anywhere_warns_of_no_missing_watchlist_folder(tmp_path: Path) 
     assert result.returncode == 0, result.stderr
     assert "digest written:" in result.stdout
     assert "no watchlist folder" not in result.stderr
+    assert "no templates folder" in result.stderr
 
 
 def test_a_broken_file_costs_only_itself(workdir: Path, feed_server: FeedServer) -> None:
