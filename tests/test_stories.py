@@ -163,11 +163,10 @@ def test_the_cross_outlet_set_joins_nothing_wrongly_by_words() -> None:
     assert undated.grouped_pairs > 0 and undated.true_pairs == 0
 
 
-def test_the_meaning_measurement_links_by_average_and_standardises_per_language_pair() -> None:
-    """The tool behind `python -m tests.storymeaning` (no model needed here)."""
+def test_average_linkage_joins_by_the_mean_of_all_pairs_and_never_across_the_window() -> None:
     import numpy as np
 
-    from tests.storymeaning import average_linkage, per_language_pair_z
+    from tests.storymeaning import average_linkage
 
     similar = np.array([[1.0, 0.9, 0.2], [0.9, 1.0, 0.6], [0.2, 0.6, 1.0]])
     everywhere = np.ones((3, 3), dtype=bool)
@@ -179,11 +178,30 @@ def test_the_meaning_measurement_links_by_average_and_standardises_per_language_
     apart[0, 1] = apart[1, 0] = False  # outside the time window
     assert sorted(map(sorted, average_linkage(similar, apart, 0.5))) == [[0], [1, 2]]
 
-    cosine = np.array(
-        [[1.0, 0.8, 0.3, 0.5], [0.8, 1.0, 0.4, 0.4], [0.3, 0.4, 1.0, 0.2], [0.5, 0.4, 0.2, 1.0]]
-    )
-    z = per_language_pair_z(cosine, ["en", "en", "ko", "ko"])
-    # One en-en pair and one ko-ko pair: each is its own mean. The en-ko pairs
-    # (0.3, 0.5, 0.4, 0.4) have mean 0.4: 0.5 stands above it, 0.3 below.
-    assert z[0, 1] == 0 and z[2, 3] == 0
-    assert z[0, 3] > 0 > z[0, 2] and z[0, 3] == z[3, 0]
+
+def _beat(seed: int = 1) -> tuple[Any, list[str]]:
+    """Cosines of six English and three Korean reports on one beat: English
+    pairs near 0.65, English–Korean pairs near 0.3; one event told in both
+    languages at 0.55, two English look-alikes at 0.68."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    languages = ["en"] * 6 + ["ko"] * 3
+    cosine = np.eye(9)
+    for i in range(9):
+        for j in range(i + 1, 9):
+            same = languages[i] == languages[j]
+            cosine[i, j] = cosine[j, i] = rng.normal(0.65 if same else 0.3, 0.03)
+    cosine[0, 6] = cosine[6, 0] = 0.55  # one event, two languages
+    cosine[1, 2] = cosine[2, 1] = 0.68  # two events, one language
+    return cosine, languages
+
+
+def test_closeness_is_measured_against_pairs_of_the_same_two_languages() -> None:
+    from tests.storymeaning import standardised
+
+    cosine, languages = _beat()
+    z = standardised(cosine, languages)
+    assert cosine[1, 2] > cosine[0, 6]  # by cosine the look-alikes are closer
+    assert z[0, 6] > 1.6 > z[1, 2]  # measured by their kind, not
+    assert z[0, 6] == z[6, 0]
