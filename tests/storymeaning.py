@@ -39,7 +39,7 @@ from monitor.meaning import SentenceEncoder, text_for_meaning
 from tests.storyset import DIRECTORY, Score, score, when
 
 WINDOW_HOURS = 48
-FILES = ("war", "diplomacy", "dense")
+FILES = ("war", "diplomacy", "dense", "samples")
 Matrix = npt.NDArray[np.float64]
 Mask = npt.NDArray[np.bool_]
 # A language pair with fewer pairs than this in a batch is measured against
