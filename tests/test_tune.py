@@ -334,7 +334,16 @@ def test_reports_a_is_large_covers_every_rule_and_names_only_seed_rules() -> Non
     assert all(entry.must_not is None for entry in items)
 
 
-LABELLED_SETS = ["cases", "holdout", "reports-a", "reports-b", "blind", "blind2", "blind3"]
+LABELLED_SETS = [
+    "cases",
+    "holdout",
+    "reports-a",
+    "reports-b",
+    "blind",
+    "blind2",
+    "blind3",
+    "blind4",
+]
 
 
 @pytest.mark.parametrize("name", LABELLED_SETS)
