@@ -326,9 +326,10 @@ class Matcher:
         in_dateline: list[Occurrence] = []
         if not count_dateline and mentions:
             # The title comes first: the dateline's mentions may follow its.
-            in_dateline = [o for o in mentions if document.in_dateline(o.start)]
-            if in_dateline:
-                mentions = [o for o in mentions if not document.in_dateline(o.start)]
+            outside: list[Occurrence] = []
+            for o in mentions:
+                (in_dateline if document.in_dateline(o.start) else outside).append(o)
+            mentions = outside
         present = found.by_pattern
         excludes = _in_order([present[p] for p in entity.excludes if p in present])
         kept = veto(document, mentions, excludes, entity.entity.exclude_scope)
