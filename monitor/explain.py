@@ -63,6 +63,8 @@ def _tree_lines(evaluation: q.Evaluation, depth: int) -> list[str]:
 def _operator(node: q.Node) -> str:
     if isinstance(node, q.Near):
         return f"NEAR/{node.distance}"
+    if isinstance(node, q.NotNear):
+        return f"NOT NEAR/{node.distance}"
     return type(node).__name__.upper()
 
 

@@ -3,7 +3,7 @@
     query    := or
     or       := and ("OR" and)*
     and      := near (["AND"] near)*          adjacent terms are ANDed
-    near     := unary ("NEAR/n" unary)*        within n words, either order
+    near     := unary (["NOT"] "NEAR/n" unary)*  within n words, either order
     unary    := ("NOT" | "-") unary | primary
     primary  := term | term* | "phrase" | @entity | "(" or ")"
               | "SENTENCE(" or ")" | "PARAGRAPH(" or ")"
@@ -17,7 +17,10 @@ returns the truth of every node, which doubles as the explanation of a match.
 Scope: ``SENTENCE(q)`` holds when ``q`` holds within one sentence (NOT
 inside included: ``SENTENCE(missile* -test)`` is a sentence with a missile
 and no test), ``PARAGRAPH(q)`` within one paragraph; ``a NEAR/n b`` needs
-both sides in one sentence. The caller decides what a sentence is (the
+both sides in one sentence. ``a NOT NEAR/n b`` holds where ``a`` occurs
+with no ``b`` within n words in its sentence (its evidence is those
+occurrences of ``a``): "troops" that are not "Russian troops", where a
+NOT would veto the whole sentence. The caller decides what a sentence is (the
 matcher: the title is one, and the text's are ``monitor.sentences``').
 """
 
@@ -86,6 +89,19 @@ class Near:
 
 
 @dataclass(frozen=True)
+class NotNear:
+    """The occurrences of ``left`` with no ``right`` within ``distance`` words
+    of them in their sentence."""
+
+    left: Node
+    right: Node
+    distance: int
+
+    def __str__(self) -> str:
+        return f"({self.left} NOT NEAR/{self.distance} {self.right})"
+
+
+@dataclass(frozen=True)
 class Sentence:
     """The child holds within one sentence."""
 
@@ -109,12 +125,12 @@ class Paragraph:
 
 def _grouped(node: Node) -> str:
     text = str(node)
-    return text if isinstance(node, And | Or | Near) else f"({text})"
+    return text if isinstance(node, And | Or | Near | NotNear) else f"({text})"
 
 
 Leaf = Term | EntityRef
 Scope = Sentence | Paragraph
-Node = Term | EntityRef | Not | And | Or | Near | Sentence | Paragraph
+Node = Term | EntityRef | Not | And | Or | Near | NotNear | Sentence | Paragraph
 
 
 @dataclass(frozen=True)
@@ -224,7 +240,10 @@ class _Parser:
 
     def parse_near(self) -> Node:
         node = self.parse_unary()
-        while self.current.kind == "NEAR":
+        while self.current.kind == "NEAR" or self.at_not_near():
+            apart = self.current.kind == "NOT"
+            if apart:
+                self.advance()
             token = self.advance()
             distance = int(token.text.split("/", 1)[1])
             right = self.parse_unary()
@@ -233,8 +252,12 @@ class _Parser:
                     raise QuerySyntaxError(
                         "NEAR needs terms on both sides, not NOT", token.position
                     )
-            node = Near(node, right, distance)
+            node = NotNear(node, right, distance) if apart else Near(node, right, distance)
         return node
+
+    def at_not_near(self) -> bool:
+        """NOT followed by NEAR/n: the two are one operator."""
+        return self.current.kind == "NOT" and self.tokens[self.index + 1].kind == "NEAR"
 
     def parse_unary(self) -> Node:
         if self.current.kind in ("NOT", "MINUS"):
@@ -276,7 +299,7 @@ class _Parser:
 def _leaf(token: Token) -> Leaf:
     if token.kind == "ENTITY":
         return EntityRef(token.text[1:], token.position)
-    if token.kind == "TERM" and token.text.upper().startswith("NEAR/"):
+    if token.kind == "TERM" and (token.text == "NEAR" or token.text.upper().startswith("NEAR/")):
         raise QuerySyntaxError("NEAR needs a distance in words, as in NEAR/5", token.position)
     if token.kind == "TERM" and token.text == "@":
         raise QuerySyntaxError("@ needs an entity id, as in @dprk", token.position)
@@ -311,7 +334,7 @@ def leaves(node: Node) -> list[Leaf]:
         return [node]
     if isinstance(node, Not | Sentence | Paragraph):
         return leaves(node.child)
-    if isinstance(node, Near):
+    if isinstance(node, Near | NotNear):
         return leaves(node.left) + leaves(node.right)
     return [leaf for child in node.children for leaf in leaves(child)]
 
@@ -355,6 +378,8 @@ def _evaluate(node: Node, lookup: Lookup) -> Evaluation:
         return Evaluation(node, not inner.value, (), (inner,))
     if isinstance(node, Near):
         return _evaluate_near(node, lookup)
+    if isinstance(node, NotNear):
+        return _evaluate_not_near(node, lookup)
     if isinstance(node, Sentence | Paragraph):
         return _evaluate_scope(node, lookup)
     children = tuple(_evaluate(child, lookup) for child in node.children)
@@ -374,6 +399,19 @@ def _evaluate_near(node: Near, lookup: Lookup) -> Evaluation:
     ]
     evidence = tuple(dict.fromkeys(o for pair in pairs for o in pair))
     return Evaluation(node, bool(pairs), evidence, (left, right))
+
+
+def _evaluate_not_near(node: NotNear, lookup: Lookup) -> Evaluation:
+    left, right = _evaluate(node.left, lookup), _evaluate(node.right, lookup)
+    alone = tuple(
+        a
+        for a in left.occurrences
+        if not any(
+            a.sentence == b.sentence and words_between(a, b) <= node.distance
+            for b in right.occurrences
+        )
+    )
+    return Evaluation(node, bool(alone), alone, (left, right))
 
 
 def _unit(node: Scope, occurrence: Occurrence) -> int:
@@ -413,6 +451,8 @@ def may_match(node: Node, present: Callable[[Leaf], bool], scoped: bool = False)
         return scoped or not must_match(node.child, present)
     if isinstance(node, Near):
         return may_match(node.left, present, True) and may_match(node.right, present, True)
+    if isinstance(node, NotNear):
+        return may_match(node.left, present, True)
     if isinstance(node, Sentence | Paragraph):
         return may_match(node.child, present, True)
     combine = all if isinstance(node, And) else any
@@ -425,7 +465,7 @@ def must_match(node: Node, present: Callable[[Leaf], bool]) -> bool:
         return present(node)
     if isinstance(node, Not):
         return not may_match(node.child, present)
-    if isinstance(node, Near | Sentence | Paragraph):
+    if isinstance(node, Near | NotNear | Sentence | Paragraph):
         return False  # depends on positions
     combine = all if isinstance(node, And) else any
     return combine(must_match(child, present) for child in node.children)
@@ -442,7 +482,7 @@ def words_between(a: Occurrence, b: Occurrence) -> int:
 
 def is_scoped(node: Node) -> bool:
     """Whether evaluating ``node`` needs sentences and paragraphs (scope or NEAR)."""
-    if isinstance(node, Near | Sentence | Paragraph):
+    if isinstance(node, Near | NotNear | Sentence | Paragraph):
         return True
     if isinstance(node, Term | EntityRef):
         return False

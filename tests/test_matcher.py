@@ -253,7 +253,7 @@ def test_beijing_is_not_north_korea_in_the_seeds_context_words() -> None:
 SCOPED_WATCHLIST = """\
 entities:
   dprk:
-    aliases: [North Korea, North Korean*, DPRK, Pyongyang]
+    aliases: [North Korea, North Korean*, DPRK, Pyongyang, КНДР]
   pyongyang-anywhere:
     aliases: [Pyongyang]
     dateline: count
@@ -281,6 +281,8 @@ topics:
     dateline: count
   vladivostok:
     query: 'SENTENCE(Vladivostok AND @dprk)'
+  their-own-troops:
+    query: 'SENTENCE(@dprk AND ((troops OR войска) NOT NEAR/1 (Russian OR российские)))'
 """
 
 
@@ -351,7 +353,20 @@ LIVE = (
         (
             "War in Ukraine",
             "North Korean troops moved, officials say.",
+            {"dprk", "troops", "troops-in-a-sentence", "their-own-troops"},
+        ),
+        # NOT NEAR: Russia's troops with North Korean shells are not North Korea's.
+        (
+            "Shelling",
+            "Russian troops fired North Korean shells at Ukraine's positions.",
             {"dprk", "troops", "troops-in-a-sentence"},
+        ),
+        ("Обстрел", "Российские войска применили снаряды из КНДР.", {"dprk"}),
+        ("Курск", "Войска КНДР заняли село.", {"dprk", "their-own-troops"}),
+        (
+            "War in Ukraine",
+            "Russian troops fell back, and North Korean troops took the village.",
+            {"dprk", "troops", "troops-in-a-sentence", "their-own-troops"},
         ),
     ],
 )
@@ -375,6 +390,7 @@ def test_an_exclude_vetoes_only_its_sentence(scoped: Matcher) -> None:
         "troops",
         "troops-in-a-sentence",
         "troops-in-a-paragraph",
+        "their-own-troops",
     }
     assert [(h.term, LIVE[h.start : h.end]) for h in found["kursk"].hits] == [("Kursk", "Kursk")]
     assert found["kursk"].hits[0].start == LIVE.index("Kursk")
@@ -446,6 +462,29 @@ def test_explanation_lines_show_the_scope_and_its_hits(scoped: Matcher) -> None:
     ]
 
 
+def test_explanation_lines_show_what_not_near_kept(scoped: Matcher) -> None:
+    from monitor.explain import explanation_lines
+
+    text = "Russian troops fell back as North Korean troops advanced."
+    [topic] = [
+        e
+        for e in scoped.explain("Kursk", text)
+        if isinstance(e, TopicExplanation) and e.topic.id == "their-own-troops"
+    ]
+    assert [line.strip() for line in explanation_lines(topic)][2:] == [
+        "✓ AND",
+        "✓ @dprk  [text 28-40]",
+        "✓ NOT NEAR/1",
+        "✓ OR",
+        "✓ troops  [text 8-14, text 41-47]",
+        "✗ войска",
+        "✓ OR",
+        "✓ Russian  [text 0-7]",
+        "✗ российские",
+    ]
+    assert [(h.start, h.end) for h in topic.hits if h.term == "troops"] == [(41, 47)]
+
+
 def test_sentences_are_placed_right_when_normalising_moves_offsets(scoped: Matcher) -> None:
     # A ligature NFKC spells out in 18 letters, ß and invisible characters
     # move offsets before the break: it must still fall between the sentences.
@@ -462,6 +501,7 @@ def test_the_quick_path_agrees_with_full_explanations_on_scoped_rules(scoped: Ma
         ("Missile strike", "A missile hit Kharkiv. Ukraine said North Korean troops were nearby."),
         ("Forum", "VLADIVOSTOK (Reuters) - A North Korean delegation arrived in Vladivostok."),
         ("Theatre", "Actor Kirill Lavrov. Lavrov appeared in films. Pyongyang forces."),
+        ("Shelling", "Russian troops fired North Korean shells. North Korean troops watched."),
     ]
     for title, text in texts:
         quick = {(m.rule, m.hits) for m in scoped.match(title, text)}

@@ -15,6 +15,9 @@ from monitor.errors import QuerySyntaxError
         ("a -b", "(a AND NOT b)"),
         ("a NEAR/3 b OR c", "((a NEAR/3 b) OR c)"),
         ("a NEAR/3 b c", "((a NEAR/3 b) AND c)"),
+        ("a NOT NEAR/1 b c", "((a NOT NEAR/1 b) AND c)"),
+        ("a NOT NEAR/1 (b OR c) NEAR/4 d", "((a NOT NEAR/1 (b OR c)) NEAR/4 d)"),
+        ("a NOT b", "(a AND NOT b)"),
         ('"mutual assistance" treaty*', '("mutual assistance" AND treaty*)'),
         ("@dprk AND (Russia OR Moscow)", "(@dprk AND (Russia OR Moscow))"),
         ("KN-23 OR Hwasong*", "(KN-23 OR Hwasong*)"),
@@ -33,6 +36,8 @@ def test_parse_precedence_and_forms(text: str, tree: str) -> None:
         ("a )", 2, "found ')'"),
         ('"open phrase', 0, "unterminated"),
         ("a NEAR/2 NOT b", 2, "NEAR needs terms"),
+        ("-a NOT NEAR/2 b", 7, "NEAR needs terms"),
+        ("a NOT NEAR b", 6, "NEAR needs a distance"),
         ("", 0, "empty query"),
         ("OR b", 0, "found 'OR'"),
     ],
@@ -152,6 +157,22 @@ def placed(**words: list[tuple[int, int, int]]) -> q.Lookup:
             False,
         ),
         ("a NEAR/5 b", {"a": [(0, 0, 0)], "b": [(2, 1, 0)]}, False),  # two words, next sentence
+        ("a NOT NEAR/1 b", {"a": [(3, 0, 0)], "b": [(2, 0, 0)]}, False),  # "Russian troops"
+        ("a NOT NEAR/1 b", {"a": [(3, 0, 0)], "b": [(0, 0, 0)]}, True),  # two words between
+        ("a NOT NEAR/1 b", {"a": [(3, 0, 0)], "b": [(2, 1, 0)]}, True),  # the sentence before
+        ("a NOT NEAR/1 b", {"a": [(3, 0, 0), (9, 0, 0)], "b": [(2, 0, 0)]}, True),  # once alone
+        ("a NOT NEAR/1 b", {"b": [(2, 0, 0)]}, False),
+        ("a NOT NEAR/1 b", {"a": [(3, 0, 0)]}, True),
+        (
+            "SENTENCE(c (a NOT NEAR/0 b))",
+            {"a": [(3, 0, 0), (9, 1, 0)], "b": [(2, 0, 0)], "c": [(0, 0, 0)]},
+            False,
+        ),
+        (
+            "SENTENCE(c (a NOT NEAR/0 b))",
+            {"a": [(3, 0, 0), (9, 1, 0)], "b": [(2, 0, 0)], "c": [(7, 1, 0)]},
+            True,
+        ),
         ("a NEAR/5 b", {"a": [(0, 0, 0), (7, 1, 0)], "b": [(9, 1, 0)]}, True),
         ("NOT SENTENCE(a b) c", {"a": [(0, 0, 0)], "b": [(3, 1, 0)], "c": [(5, 1, 0)]}, True),
     ],
@@ -160,6 +181,15 @@ def test_evaluate_scope(
     text: str, words: dict[str, list[tuple[int, int, int]]], expected: bool
 ) -> None:
     assert q.evaluate(q.parse(text), placed(**words)).value is expected
+
+
+def test_not_near_gives_as_evidence_only_the_occurrences_left_alone() -> None:
+    result = q.evaluate(
+        q.parse("troops NOT NEAR/1 Russian"),
+        placed(troops=[(3, 0, 0), (9, 0, 0)], Russian=[(2, 0, 0)]),
+    )
+    assert [o.first_word for o in result.occurrences] == [9]
+    assert [child.value for child in result.children] == [True, True]
 
 
 def test_a_scope_shows_the_sentence_that_held_or_else_the_whole_item() -> None:
@@ -204,3 +234,14 @@ def test_may_and_must_read_a_scope_as_its_inside() -> None:
     assert not q.must_match(q.parse("SENTENCE(a b)"), present)  # depends on where
     assert q.may_match(q.parse("b -SENTENCE(a b)"), present)
     assert q.can_match_nothing(q.parse("NOT SENTENCE(a b)"))
+
+
+def test_not_near_may_match_whenever_its_left_side_occurs() -> None:
+    def present(leaf: q.Leaf) -> bool:
+        return str(leaf) in {"a", "b"}
+
+    assert q.may_match(q.parse("a NOT NEAR/1 b"), present)
+    assert q.may_match(q.parse("a NOT NEAR/1 c"), present)
+    assert not q.may_match(q.parse("c NOT NEAR/1 a"), present)
+    assert not q.must_match(q.parse("a NOT NEAR/1 c"), present)  # depends on where
+    assert q.is_scoped(q.parse("a NOT NEAR/1 c"))
