@@ -20,7 +20,8 @@ the labelled set was not written with.
 Each threshold is chosen on some files, as the one with the most recall at
 precision >= 0.9 there (else the best F1), and scored on all: chosen on
 war+diplomacy, and chosen on dense. The bars are precision >= 0.9 and
-recall >= 0.7 on every file.
+recall >= 0.7 on every file. heldout.yaml was written last, by a reader who
+saw neither the grouping nor the other files: no threshold is chosen on it.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from monitor.meaning import SentenceEncoder, text_for_meaning
 from tests.storyset import DIRECTORY, Score, score, when
 
 WINDOW_HOURS = 48
-FILES = ("war", "diplomacy", "dense", "samples")
+FILES = ("war", "diplomacy", "dense", "samples", "heldout")
 Matrix = npt.NDArray[np.float64]
 Mask = npt.NDArray[np.bool_]
 # A language pair with fewer pairs than this in a batch is measured against
