@@ -61,7 +61,7 @@ _DASH = r"(?:--|[-–—])"
 _SOURCE = r"[^\W\d_][\w-]*(?:\s[^\W\d_][\w-]*)?"  # "РИА Новости", "Укрінформ"
 _DATELINE = re.compile(
     rf"""\s*(?:
-        (?P<place>{_PLACE})(?:
+        (?P<place>{_PLACE}(?:,\s*{_PLACE})?)(?:    # KURSK, Russia, May 14 (wire) —
             (?P<dated>,\s*{_DATE})?\s*{_AGENCY}\s*(?:{_DASH}|(?=\n))
                                             # KYIV (Reuters) -, SEOUL, Nov. 5 (Yonhap) --
           | ,\s*{_DATE}(?:
@@ -87,12 +87,12 @@ def dateline_end(text: str) -> int:
         return 0
     place = found["place"]
     if place is not None:
-        if not all(word[0].isupper() for word in place.split()):
+        if not all(word[0].isupper() for word in place.replace(",", " ").split()):
             return 0
         # Undated, a place is written in capitals (KYIV (Reuters) -, SEOUL —):
         # "Kim Jong Un (pictured) —" and "Putin —" open sentences.
         dated = found["dated"] is not None or found["dated_too"] is not None
-        if not dated and not place.isupper():
+        if not dated and not place.split(",")[0].isupper():
             return 0
     return found.end()
 

@@ -138,6 +138,9 @@ def test_layout_numbers_offsets_by_sentence_and_paragraph() -> None:
         ("Moscow, June 5 (Reuters) - Russia said", "Moscow, June 5 (Reuters) - "),
         ("VLADIVOSTOK, Aug 11 - Heavy rain flooded", "VLADIVOSTOK, Aug 11 - "),
         ("SEOUL — South Korean officials", "SEOUL — "),
+        ("KURSK, Russia, May 14 (wire) — Russian wheat", "KURSK, Russia, May 14 (wire) — "),
+        ("VLADIVOSTOK, Russia (Reuters) - A ferry", "VLADIVOSTOK, Russia (Reuters) - "),
+        ("Lviv, Ukraine, Nov. 5 (AP) — A drone", "Lviv, Ukraine, Nov. 5 (AP) — "),
         ("Москва, 5 ноября. /ТАСС/. Совет Федерации", "Москва, 5 ноября. /ТАСС/. "),
         ("МОСКВА, 6 ноября. /ТАСС/. Совет Федерации", "МОСКВА, 6 ноября. /ТАСС/. "),
         ("СЕУЛ, 20 июня. Администрация президента", "СЕУЛ, 20 июня. "),
@@ -164,6 +167,8 @@ def test_datelines(text: str, dateline: str) -> None:
         "Kim Jong Un (pictured) — the leader said",  # undated: a place in capitals only
         "Putin — a former KGB officer — said",
         "North Korea, the paper says, sent troops",
+        "North Korea, Russia (and Iran) — the axis",  # undated: a place in capitals only
+        "Seoul, Tokyo, Nov. 5 was the date, officials said",
         "10:15. Врио губернатора сообщил",
         "07:40 Росія вночі атакувала Україну",
         "Seoul said on Nov. 5 (Tuesday) that",
