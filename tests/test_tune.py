@@ -343,6 +343,7 @@ LABELLED_SETS = [
     "blind2",
     "blind3",
     "blind4",
+    "blind5",
 ]
 
 
