@@ -50,14 +50,21 @@ def _tree_lines(evaluation: q.Evaluation, depth: int) -> list[str]:
     mark = "✓" if evaluation.value else "✗"
     indent = "      " + "  " * depth
     if isinstance(node, q.Term | q.EntityRef):
-        hits = [o.payload for o in evaluation.occurrences if isinstance(o.payload, Hit)]
-        where = ", ".join(f"{h.field} {h.start}-{h.end}" for h in hits)
+        where = _where(evaluation)
         return [f"{indent}{mark} {node}" + (f"  [{where}]" if where else "")]
     label = _operator(node)
+    if isinstance(node, q.NotNear) and evaluation.value:
+        # The left side lists every occurrence; these are the ones that count.
+        label += f"  [kept {_where(evaluation)}]"
     lines = [f"{indent}{mark} {label}"]
     for child in evaluation.children:
         lines += _tree_lines(child, depth + 1)
     return lines
+
+
+def _where(evaluation: q.Evaluation) -> str:
+    hits = [o.payload for o in evaluation.occurrences if isinstance(o.payload, Hit)]
+    return ", ".join(f"{h.field} {h.start}-{h.end}" for h in hits)
 
 
 def _operator(node: q.Node) -> str:

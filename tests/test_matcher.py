@@ -474,7 +474,7 @@ def test_explanation_lines_show_what_not_near_kept(scoped: Matcher) -> None:
     assert [line.strip() for line in explanation_lines(topic)][2:] == [
         "✓ AND",
         "✓ @dprk  [text 28-40]",
-        "✓ NOT NEAR/1",
+        "✓ NOT NEAR/1  [kept text 41-47]",
         "✓ OR",
         "✓ troops  [text 8-14, text 41-47]",
         "✗ войска",
