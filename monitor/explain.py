@@ -68,10 +68,8 @@ def _where(evaluation: q.Evaluation) -> str:
 
 
 def _operator(node: q.Node) -> str:
-    if isinstance(node, q.Near):
-        return f"NEAR/{node.distance}"
-    if isinstance(node, q.NotNear):
-        return f"NOT NEAR/{node.distance}"
+    if isinstance(node, q.Near | q.NotNear):
+        return node.operator
     return type(node).__name__.upper()
 
 
@@ -116,11 +114,20 @@ def _tree_json(evaluation: q.Evaluation) -> dict[str, Any]:
     if isinstance(node, q.Term | q.EntityRef):
         hits = [o.payload for o in evaluation.occurrences if isinstance(o.payload, Hit)]
         return {"leaf": str(node), "value": evaluation.value, "hits": [_hit_json(h) for h in hits]}
+    kept = (
+        {
+            "kept": [
+                _hit_json(o.payload) for o in evaluation.occurrences if isinstance(o.payload, Hit)
+            ]
+        }
+        if isinstance(node, q.NotNear)
+        else {}
+    )
     return {
         "op": _operator(node),
         "value": evaluation.value,
         "children": [_tree_json(c) for c in evaluation.children],
-    }
+    } | kept
 
 
 def about_notes(

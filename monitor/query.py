@@ -3,13 +3,14 @@
     query    := or
     or       := and ("OR" and)*
     and      := near (["AND"] near)*          adjacent terms are ANDed
-    near     := unary (["NOT"] "NEAR/n" unary)*  within n words, either order
+    near     := unary (["NOT"] ("NEAR/n" | "AFTER/n") unary)*
+                                             within n words: either order, or after
     unary    := ("NOT" | "-") unary | primary
     primary  := term | term* | "phrase" | @entity | "(" or ")"
               | "SENTENCE(" or ")" | "PARAGRAPH(" or ")"
 
 Precedence is NOT > NEAR > AND > OR. Operators are upper case; lower-case
-"and", "or", "not", "sentence" are ordinary words. Pure: no I/O, no
+"and", "or", "not", "near", "sentence" are ordinary words. Pure: no I/O, no
 matching. The caller supplies, for each leaf, where it occurs
 (``Occurrence`` values: words, sentence, paragraph), and ``evaluate``
 returns the truth of every node, which doubles as the explanation of a match.
@@ -17,10 +18,11 @@ returns the truth of every node, which doubles as the explanation of a match.
 Scope: ``SENTENCE(q)`` holds when ``q`` holds within one sentence (NOT
 inside included: ``SENTENCE(missile* -test)`` is a sentence with a missile
 and no test), ``PARAGRAPH(q)`` within one paragraph; ``a NEAR/n b`` needs
-both sides in one sentence. ``a NOT NEAR/n b`` holds where ``a`` occurs
-with no ``b`` within n words in its sentence (its evidence is those
-occurrences of ``a``): "troops" that are not "Russian troops", where a
-NOT would veto the whole sentence. The caller decides what a sentence is (the
+both sides in one sentence; ``a AFTER/n b`` needs ``a`` to follow ``b``.
+``a NOT NEAR/n b`` holds where ``a`` occurs with no ``b`` within n words of
+it in its sentence, ``a NOT AFTER/n b`` where no ``b`` comes just before it
+(its evidence is those occurrences of ``a``): "troops" that are not "Russian
+troops", where a NOT would veto the whole sentence. The caller decides what a sentence is (the
 matcher: the title is one, and the text's are ``monitor.sentences``').
 """
 
@@ -83,22 +85,32 @@ class Near:
     left: Node
     right: Node
     distance: int  # at most this many words between the two sides
+    after: bool = False  # AFTER/n: the left side follows the right
+
+    @property
+    def operator(self) -> str:
+        return f"{'AFTER' if self.after else 'NEAR'}/{self.distance}"
 
     def __str__(self) -> str:
-        return f"({self.left} NEAR/{self.distance} {self.right})"
+        return f"({self.left} {self.operator} {self.right})"
 
 
 @dataclass(frozen=True)
 class NotNear:
     """The occurrences of ``left`` with no ``right`` within ``distance`` words
-    of them in their sentence."""
+    of them (before them, with ``after``) in their sentence."""
 
     left: Node
     right: Node
     distance: int
+    after: bool = False
+
+    @property
+    def operator(self) -> str:
+        return f"NOT {'AFTER' if self.after else 'NEAR'}/{self.distance}"
 
     def __str__(self) -> str:
-        return f"({self.left} NOT NEAR/{self.distance} {self.right})"
+        return f"({self.left} {self.operator} {self.right})"
 
 
 @dataclass(frozen=True)
@@ -145,7 +157,7 @@ _TOKEN = re.compile(
     (?P<space>\s+)
   | (?P<LPAREN>\()
   | (?P<RPAREN>\))
-  | (?P<NEAR>NEAR/(?P<distance>\d+)(?=[\s()"“”]|$))
+  | (?P<NEAR>(?:NEAR|AFTER)/(?P<distance>\d+)(?=[\s()"“”]|$))
   | (?P<SCOPE>(?:SENTENCE|PARAGRAPH)(?=\s*\())
   | (?P<PHRASE>["“”](?P<phrase>[^"“”]*)["“”]\*?)
   | (?P<ENTITY>@[\w.-]+)
@@ -245,18 +257,20 @@ class _Parser:
             if apart:
                 self.advance()
             token = self.advance()
-            distance = int(token.text.split("/", 1)[1])
+            name, distance_text = token.text.split("/", 1)
+            distance, after = int(distance_text), name == "AFTER"
             right = self.parse_unary()
             for side in (node, right):
                 if isinstance(side, Not):
                     raise QuerySyntaxError(
-                        "NEAR needs terms on both sides, not NOT", token.position
+                        f"{name} needs terms on both sides, not NOT", token.position
                     )
-            node = NotNear(node, right, distance) if apart else Near(node, right, distance)
+            kind = NotNear if apart else Near
+            node = kind(node, right, distance, after)
         return node
 
     def at_not_near(self) -> bool:
-        """NOT followed by NEAR/n: the two are one operator."""
+        """NOT followed by NEAR/n or AFTER/n: the two are one operator."""
         return self.current.kind == "NOT" and self.tokens[self.index + 1].kind == "NEAR"
 
     def parse_unary(self) -> Node:
@@ -299,8 +313,13 @@ class _Parser:
 def _leaf(token: Token) -> Leaf:
     if token.kind == "ENTITY":
         return EntityRef(token.text[1:], token.position)
-    if token.kind == "TERM" and (token.text == "NEAR" or token.text.upper().startswith("NEAR/")):
-        raise QuerySyntaxError("NEAR needs a distance in words, as in NEAR/5", token.position)
+    for name in ("NEAR", "AFTER"):
+        if token.kind == "TERM" and (
+            token.text == name or token.text.upper().startswith(name + "/")
+        ):
+            raise QuerySyntaxError(
+                f"{name} needs a distance in words, as in {name}/5", token.position
+            )
     if token.kind == "TERM" and token.text == "@":
         raise QuerySyntaxError("@ needs an entity id, as in @dprk", token.position)
     if token.kind == "TERM" and token.text in _SCOPES:
@@ -395,7 +414,7 @@ def _evaluate_near(node: Near, lookup: Lookup) -> Evaluation:
         (a, b)
         for a in left.occurrences
         for b in right.occurrences
-        if a.sentence == b.sentence and words_between(a, b) <= node.distance
+        if _close(a, b, node.distance, node.after)
     ]
     evidence = tuple(dict.fromkeys(o for pair in pairs for o in pair))
     return Evaluation(node, bool(pairs), evidence, (left, right))
@@ -406,12 +425,16 @@ def _evaluate_not_near(node: NotNear, lookup: Lookup) -> Evaluation:
     alone = tuple(
         a
         for a in left.occurrences
-        if not any(
-            a.sentence == b.sentence and words_between(a, b) <= node.distance
-            for b in right.occurrences
-        )
+        if not any(_close(a, b, node.distance, node.after) for b in right.occurrences)
     )
     return Evaluation(node, bool(alone), alone, (left, right))
+
+
+def _close(a: Occurrence, b: Occurrence, distance: int, after: bool) -> bool:
+    """``a`` within ``distance`` words of ``b`` in one sentence (and after it)."""
+    if a.sentence != b.sentence or words_between(a, b) > distance:
+        return False
+    return not after or b.last_word < a.first_word
 
 
 def _unit(node: Scope, occurrence: Occurrence) -> int:

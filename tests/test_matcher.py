@@ -483,6 +483,12 @@ def test_explanation_lines_show_what_not_near_kept(scoped: Matcher) -> None:
         "✗ российские",
     ]
     assert [(h.start, h.end) for h in topic.hits if h.term == "troops"] == [(41, 47)]
+    from monitor.explain import explanation_json
+
+    tree = explanation_json(topic)["tree"]
+    while tree.get("op") != "NOT NEAR/1":
+        tree = next(c for c in tree["children"] if "op" in c and c["value"])
+    assert [(h["start"], h["end"]) for h in tree["kept"]] == [(41, 47)]
 
 
 def test_sentences_are_placed_right_when_normalising_moves_offsets(scoped: Matcher) -> None:

@@ -16,6 +16,9 @@ from monitor.errors import QuerySyntaxError
         ("a NEAR/3 b OR c", "((a NEAR/3 b) OR c)"),
         ("a NEAR/3 b c", "((a NEAR/3 b) AND c)"),
         ("a NOT NEAR/1 b c", "((a NOT NEAR/1 b) AND c)"),
+        ("a AFTER/2 b", "(a AFTER/2 b)"),
+        ("a NOT AFTER/0 b NOT AFTER/0 c", "((a NOT AFTER/0 b) NOT AFTER/0 c)"),
+        ("a NOT AFTER/0 (b NOT AFTER/0 c)", "(a NOT AFTER/0 (b NOT AFTER/0 c))"),
         ("a NOT NEAR/1 (b OR c) NEAR/4 d", "((a NOT NEAR/1 (b OR c)) NEAR/4 d)"),
         ("a NOT b", "(a AND NOT b)"),
         ('"mutual assistance" treaty*', '("mutual assistance" AND treaty*)'),
@@ -38,6 +41,8 @@ def test_parse_precedence_and_forms(text: str, tree: str) -> None:
         ("a NEAR/2 NOT b", 2, "NEAR needs terms"),
         ("-a NOT NEAR/2 b", 7, "NEAR needs terms"),
         ("a NOT NEAR b", 6, "NEAR needs a distance"),
+        ("a AFTER b", 2, "AFTER needs a distance"),
+        ("a AFTER/1 -b", 2, "AFTER needs terms on both sides"),
         ("", 0, "empty query"),
         ("OR b", 0, "found 'OR'"),
     ],
@@ -158,6 +163,30 @@ def placed(**words: list[tuple[int, int, int]]) -> q.Lookup:
         ),
         ("a NEAR/5 b", {"a": [(0, 0, 0)], "b": [(2, 1, 0)]}, False),  # two words, next sentence
         ("a NOT NEAR/1 b", {"a": [(3, 0, 0)], "b": [(2, 0, 0)]}, False),  # "Russian troops"
+        ("a NOT NEAR/1 b", {"a": [(3, 0, 0)], "b": [(4, 0, 0)]}, False),  # b after a: either side
+        ("a NOT AFTER/1 b", {"a": [(3, 0, 0)], "b": [(4, 0, 0)]}, True),  # "troops, Ukrainian…"
+        ("a NOT AFTER/1 b", {"a": [(3, 0, 0)], "b": [(1, 0, 0)]}, False),
+        ("a NOT AFTER/1 b", {"a": [(3, 0, 0)], "b": [(0, 0, 0)]}, True),  # two words between
+        ("a AFTER/1 b", {"a": [(3, 0, 0)], "b": [(4, 0, 0)]}, False),
+        ("a AFTER/1 b", {"a": [(3, 0, 0)], "b": [(2, 0, 0)]}, True),
+        ("a AFTER/1 b", {"a": [(3, 0, 0)], "b": [(2, 1, 0)]}, False),  # another sentence
+        # "North Korean and Russian troops": a Russian after "and" does not count.
+        (
+            "t NOT AFTER/0 (r NOT AFTER/0 and)",
+            {"t": [(3, 0, 0)], "r": [(2, 0, 0)], "and": [(1, 0, 0)]},
+            True,
+        ),
+        ("t NOT AFTER/0 (r NOT AFTER/0 and)", {"t": [(3, 0, 0)], "r": [(2, 0, 0)]}, False),
+        (
+            "PARAGRAPH(c (a OR d) NOT NEAR/0 b)",
+            {"a": [(3, 0, 0)], "b": [(2, 0, 0)], "d": [(7, 1, 0)], "c": [(9, 1, 0)]},
+            True,
+        ),
+        (
+            "PARAGRAPH(c (a OR d) NOT NEAR/0 b)",
+            {"a": [(3, 0, 0)], "b": [(2, 0, 0)], "d": [(7, 1, 1)], "c": [(9, 1, 0)]},
+            False,
+        ),
         ("a NOT NEAR/1 b", {"a": [(3, 0, 0)], "b": [(0, 0, 0)]}, True),  # two words between
         ("a NOT NEAR/1 b", {"a": [(3, 0, 0)], "b": [(2, 1, 0)]}, True),  # the sentence before
         ("a NOT NEAR/1 b", {"a": [(3, 0, 0), (9, 0, 0)], "b": [(2, 0, 0)]}, True),  # once alone
