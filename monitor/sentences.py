@@ -57,11 +57,18 @@ _DATE = rf"(?:(?:{_MONTH})\.?\s+\d{{1,2}}|\d{{1,2}}\.?\s+(?:{_MONTH})\.?)(?:,?\s
 # A place: one to four words that start with a capital (checked in code).
 _PLACE = r"[^\W\d_][\w'’.-]*(?:\s[^\W\d_][\w'’.-]*){0,3}"
 _AGENCY = r"\([^()\n]{1,40}\)"
+# After a city in capitals, its country or state in title case: one or two words.
+_COUNTRY = r"[^\W\d_][\w'’.-]*(?:\s[^\W\d_][\w'’.-]*)?"
+# Capitals that open a headline or a list, not a dateline: "DPRK, Russia (and Iran) —".
+_NOT_PLACES = frozenset(
+    "dprk usa us uk eu un nato update updated exclusive breaking watch video live analysis "
+    "opinion factbox explainer correction".split()
+)
 _DASH = r"(?:--|[-–—])"
 _SOURCE = r"[^\W\d_][\w-]*(?:\s[^\W\d_][\w-]*)?"  # "РИА Новости", "Укрінформ"
 _DATELINE = re.compile(
     rf"""\s*(?:
-        (?P<place>{_PLACE}(?:,\s*{_PLACE})?)(?:    # KURSK, Russia, May 14 (wire) —
+        (?P<place>{_PLACE})(?:,\s*(?P<country>{_COUNTRY}))?(?:    # KURSK, Russia, May 14 (wire) —
             (?P<dated>,\s*{_DATE})?\s*{_AGENCY}\s*(?:{_DASH}|(?=\n))
                                             # KYIV (Reuters) -, SEOUL, Nov. 5 (Yonhap) --
           | ,\s*{_DATE}(?:
@@ -87,14 +94,28 @@ def dateline_end(text: str) -> int:
         return 0
     place = found["place"]
     if place is not None:
-        if not all(word[0].isupper() for word in place.replace(",", " ").split()):
+        if not all(word[0].isupper() for word in place.split()):
+            return 0
+        if found["country"] is not None and not _city_and_country(place, found["country"]):
             return 0
         # Undated, a place is written in capitals (KYIV (Reuters) -, SEOUL —):
         # "Kim Jong Un (pictured) —" and "Putin —" open sentences.
         dated = found["dated"] is not None or found["dated_too"] is not None
-        if not dated and not place.split(",")[0].isupper():
+        if not dated and not place.isupper():
             return 0
     return found.end()
+
+
+def _city_and_country(city: str, country: str) -> bool:
+    """A wire's "KURSK, Russia": the city in capitals (not an acronym or a
+    label), the country in title case."""
+    words = country.split()
+    return (
+        city.isupper()
+        and len(city) > 2
+        and city.casefold() not in _NOT_PLACES
+        and all(word[0].isupper() and not word.isupper() for word in words)
+    )
 
 
 # --- sentences -------------------------------------------------------------
