@@ -344,6 +344,7 @@ LABELLED_SETS = [
     "blind3",
     "blind4",
     "blind5",
+    "blind6",
 ]
 
 
