@@ -345,6 +345,7 @@ LABELLED_SETS = [
     "blind4",
     "blind5",
     "blind6",
+    "blind7",
 ]
 
 
