@@ -59,11 +59,6 @@ _PLACE = r"[^\W\d_][\w'’.-]*(?:\s[^\W\d_][\w'’.-]*){0,3}"
 _AGENCY = r"\([^()\n]{1,40}\)"
 # After a city in capitals, its country or state in title case: one or two words.
 _COUNTRY = r"[^\W\d_][\w'’.-]*(?:\s[^\W\d_][\w'’.-]*)?"
-# Capitals that open a headline or a list, not a dateline: "DPRK, Russia (and Iran) —".
-_NOT_PLACES = frozenset(
-    "dprk usa us uk eu un nato update updated exclusive breaking watch video live analysis "
-    "opinion factbox explainer correction".split()
-)
 _DASH = r"(?:--|[-–—])"
 _SOURCE = r"[^\W\d_][\w-]*(?:\s[^\W\d_][\w-]*)?"  # "РИА Новости", "Укрінформ"
 _DATELINE = re.compile(
@@ -125,6 +120,13 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
+# Capitals that open a headline or a list, not a dateline: "DPRK, Russia (and Iran) —".
+_NOT_PLACES = _words(
+    """
+    dprk usa us uk eu un nato update updated exclusive breaking watch video live analysis opinion
+    factbox explainer correction
+    """
+)
 # Words after which a full stop does not end a sentence (lower case, without
 # the stop). Dotted ones (u.s) are matched with their inner dots.
 ABBREVIATIONS = _words(

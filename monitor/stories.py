@@ -109,6 +109,15 @@ class _Shingled:
     when: datetime | None
 
 
+def headline_numbers(report: Report) -> frozenset[str]:
+    """The numbers in a report's headline, whole ("1,005", "3.5")."""
+    return _numbers(tokens(report.title))
+
+
+def _numbers(words: list[str]) -> frozenset[str]:
+    return frozenset(w for w in words if _NUMBER.fullmatch(w))
+
+
 def _shingled(report: Report) -> _Shingled:
     # Each text is split into words once: the body's shingles are the title's,
     # the text's and the pair that spans the two.
@@ -119,7 +128,7 @@ def _shingled(report: Report) -> _Shingled:
         title,
         title | text | across,
         len(text),
-        frozenset(w for w in title if _NUMBER.fullmatch(w)),
+        _numbers(title_words),
         frozenset(report.sources),
         report.when,
     )
