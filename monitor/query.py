@@ -22,8 +22,9 @@ both sides in one sentence; ``a AFTER/n b`` needs ``a`` to follow ``b``.
 ``a NOT NEAR/n b`` holds where ``a`` occurs with no ``b`` within n words of
 it in its sentence, ``a NOT AFTER/n b`` where no ``b`` comes just before it
 (its evidence is those occurrences of ``a``): "troops" that are not "Russian
-troops", where a NOT would veto the whole sentence. The caller decides what a sentence is (the
-matcher: the title is one, and the text's are ``monitor.sentences``').
+troops", where a NOT would veto the whole sentence. The caller decides what
+a sentence is (the matcher: the title is one, and the text's are
+``monitor.sentences``').
 """
 
 from __future__ import annotations
