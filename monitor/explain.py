@@ -62,9 +62,12 @@ def _tree_lines(evaluation: q.Evaluation, depth: int) -> list[str]:
     return lines
 
 
+def _hits(evaluation: q.Evaluation) -> list[Hit]:
+    return [o.payload for o in evaluation.occurrences if isinstance(o.payload, Hit)]
+
+
 def _where(evaluation: q.Evaluation) -> str:
-    hits = [o.payload for o in evaluation.occurrences if isinstance(o.payload, Hit)]
-    return ", ".join(f"{h.field} {h.start}-{h.end}" for h in hits)
+    return ", ".join(f"{h.field} {h.start}-{h.end}" for h in _hits(evaluation))
 
 
 def _operator(node: q.Node) -> str:
@@ -111,18 +114,10 @@ def _hit_json(hit: Hit) -> dict[str, Any]:
 
 def _tree_json(evaluation: q.Evaluation) -> dict[str, Any]:
     node = evaluation.node
+    hits = [_hit_json(h) for h in _hits(evaluation)]
     if isinstance(node, q.Term | q.EntityRef):
-        hits = [o.payload for o in evaluation.occurrences if isinstance(o.payload, Hit)]
-        return {"leaf": str(node), "value": evaluation.value, "hits": [_hit_json(h) for h in hits]}
-    kept = (
-        {
-            "kept": [
-                _hit_json(o.payload) for o in evaluation.occurrences if isinstance(o.payload, Hit)
-            ]
-        }
-        if isinstance(node, q.NotNear)
-        else {}
-    )
+        return {"leaf": str(node), "value": evaluation.value, "hits": hits}
+    kept = {"kept": hits} if isinstance(node, q.NotNear) else {}
     return {
         "op": _operator(node),
         "value": evaluation.value,

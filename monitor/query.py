@@ -82,36 +82,31 @@ class Or:
 
 
 @dataclass(frozen=True)
-class Near:
+class _Proximity:
     left: Node
     right: Node
     distance: int  # at most this many words between the two sides
     after: bool = False  # AFTER/n: the left side follows the right
 
+    _PREFIX = ""  # a class constant, not a field: it has no annotation
+
     @property
     def operator(self) -> str:
-        return f"{'AFTER' if self.after else 'NEAR'}/{self.distance}"
+        return f"{self._PREFIX}{'AFTER' if self.after else 'NEAR'}/{self.distance}"
 
     def __str__(self) -> str:
         return f"({self.left} {self.operator} {self.right})"
 
 
-@dataclass(frozen=True)
-class NotNear:
+class Near(_Proximity):
+    """Both sides, within ``distance`` words of each other in one sentence."""
+
+
+class NotNear(_Proximity):
     """The occurrences of ``left`` with no ``right`` within ``distance`` words
     of them (before them, with ``after``) in their sentence."""
 
-    left: Node
-    right: Node
-    distance: int
-    after: bool = False
-
-    @property
-    def operator(self) -> str:
-        return f"NOT {'AFTER' if self.after else 'NEAR'}/{self.distance}"
-
-    def __str__(self) -> str:
-        return f"({self.left} {self.operator} {self.right})"
+    _PREFIX = "NOT "
 
 
 @dataclass(frozen=True)
