@@ -41,6 +41,7 @@ class Pattern:
     key: str  # normalised text fed to the automaton
     prefix: bool  # `word*`: no boundary needed after it
     case_sensitive: bool
+    word_start: bool  # a boundary before it even in unspaced scripts
     display: str  # as the user wrote it (first writer wins)
 
     @cached_property
@@ -49,7 +50,7 @@ class Pattern:
 
     @cached_property
     def left_boundary(self) -> bool:
-        return needs_boundary(self.key[0])
+        return self.word_start or needs_boundary(self.key[0])
 
     @cached_property
     def right_boundary(self) -> bool:
@@ -135,7 +136,7 @@ class Matcher:
     def __init__(self, watchlists: Iterable[Watchlist]) -> None:
         self.watchlists = tuple(watchlists)
         self.patterns: list[Pattern] = []
-        self._pattern_ids: dict[tuple[str, bool, bool], int] = {}
+        self._pattern_ids: dict[tuple[str, bool, bool, bool], int] = {}
         self._entities: list[_CompiledEntity] = []
         self._topics: list[_CompiledTopic] = []
         self._rules_by_pattern: dict[int, set[int]] = defaultdict(set)  # -> rule index
@@ -150,19 +151,21 @@ class Matcher:
 
     # --- compiling ---
 
-    def _pattern(self, written: str, case_sensitive: bool = False) -> int:
+    def _pattern(self, written: str, case_sensitive: bool = False, word_start: bool = False) -> int:
         prefix = written.endswith("*")
         key = normalise(written.rstrip("*").strip())
-        identity = (key, prefix, case_sensitive)
+        identity = (key, prefix, case_sensitive, word_start)
         if identity not in self._pattern_ids:
             self._pattern_ids[identity] = len(self.patterns)
-            self.patterns.append(Pattern(key, prefix, case_sensitive, written.strip()))
+            self.patterns.append(Pattern(key, prefix, case_sensitive, word_start, written.strip()))
         return self._pattern_ids[identity]
 
     def _compile(self, watchlist: Watchlist) -> None:
         entities: dict[str, _CompiledEntity] = {}
         for entity in watchlist.entities:
-            aliases = tuple(self._pattern(a.text, a.case_sensitive) for a in entity.aliases)
+            aliases = tuple(
+                self._pattern(a.text, a.case_sensitive, a.word_start) for a in entity.aliases
+            )
             excludes = tuple(self._pattern(text) for text in entity.exclude)
             contexts = tuple(
                 tuple(self._pattern(word) for word in alias.context) for alias in entity.aliases

@@ -44,6 +44,10 @@ _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 class Alias:
     text: str
     case_sensitive: bool = False
+    # Only at the start of a word, also in scripts written without spaces
+    # between words or with particles attached (Hangul), where an alias
+    # otherwise matches anywhere: 평양 (Pyongyang), not inside 태평양 (Pacific).
+    word_start: bool = False
     # An ambiguous alias ("NIS") counts only when one of these also occurs in
     # the item; empty means it always counts.
     context: tuple[str, ...] = ()
@@ -292,7 +296,9 @@ def _build(
 
 
 def _entity(rule_id: str, spec: EntitySpec) -> Entity:
-    aliases = tuple(Alias(a.text, a.case_sensitive, tuple(a.context)) for a in spec.aliases)
+    aliases = tuple(
+        Alias(a.text, a.case_sensitive, a.word_start, tuple(a.context)) for a in spec.aliases
+    )
     return Entity(
         rule_id,
         spec.name or rule_id,

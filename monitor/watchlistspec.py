@@ -44,6 +44,7 @@ class _Strict(BaseModel):
 class AliasSpec(_Strict):
     text: str = Field(min_length=1)
     case_sensitive: bool = False
+    word_start: bool = False
     context: list[str] = []
 
     @model_validator(mode="before")

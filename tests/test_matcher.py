@@ -187,6 +187,33 @@ def test_explain_names_an_alias_dropped_for_want_of_context(context_matcher: Mat
     assert explanation.hits == ()
 
 
+WORD_START_WATCHLIST = """
+entities:
+  pyongyang:
+    aliases:
+      - text: 평양
+        word_start: true
+  korean-anywhere:
+    aliases: [평양]
+"""
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        # Hangul attaches particles after a word, never before it.
+        ("평양이 러시아로 보낸 병사들", {"pyongyang", "korean-anywhere"}),
+        ("평양에서 열린 회담", {"pyongyang", "korean-anywhere"}),
+        ("북태평양 고기압이 확장", {"korean-anywhere"}),
+        ("태평양으로 미사일 발사", {"korean-anywhere"}),
+    ],
+)
+def test_a_word_start_alias_does_not_match_inside_a_word(title: str, expected: set[str]) -> None:
+    # The same text with and without the flag in one watchlist: two patterns.
+    matcher = Matcher([parse_watchlist(WORD_START_WATCHLIST, "k.yaml", "k", "UTC")])
+    assert rules(matcher, title) == expected
+
+
 def test_the_quick_path_of_match_agrees_with_full_explanations() -> None:
     # match() skips topics that cannot hold given which terms occur at all;
     # it must never disagree with evaluating every candidate in full.
