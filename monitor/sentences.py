@@ -19,7 +19,8 @@ an exclude vetoing one sentence, a dateline to leave out).
   when the next word starts in lower case (etc. and, "Why?" he asked).
 - A dateline ("PYONGYANG, June 14 (KCNA) --", "SEOUL (Yonhap) --",
   "МОСКВА, 5 ноября. /ТАСС/.", "Київ, 10 лютого. Укрінформ.",
-  "Kijów, 5 listopada (PAP) -", "(서울=연합뉴스) 김철수 기자 =") is recognised at
+  "Kijów, 5 listopada (PAP) -", "(서울=연합뉴스) 김철수 기자 =", "(평양 6월 14일발
+  조선중앙통신)") is recognised at
   the start of the text only; it joins the first sentence and paragraph.
 """
 
@@ -76,6 +77,8 @@ _DATELINE = re.compile(
         )
       | [【\[(]\s*[가-힣]+\s*=\s*[^】\])\n]{{1,20}}[】\])]
         (?:\s*[가-힣]+(?:\s[가-힣]+)?\s*(?:기자|특파원)\s*=)?    # (서울=연합뉴스) 김철수 기자 =
+      | \(\s*[가-힣]+\s+\d{{1,2}}월\s*\d{{1,2}}일발\s*[^()\n]{{1,20}}\)
+                                            # (평양 11월 4일발 조선중앙통신)
     )\s*""",
     re.VERBOSE | re.IGNORECASE,
 )

@@ -157,6 +157,7 @@ def test_layout_numbers_offsets_by_sentence_and_paragraph() -> None:
         ("【서울=연합뉴스】 북한이 미사일을", "【서울=연합뉴스】 "),
         ("(서울=연합뉴스) 김철수 기자 = 북한이 미사일을", "(서울=연합뉴스) 김철수 기자 = "),
         ("  \nPYONGYANG, March 10 (KCNA) -- Kim", "  \nPYONGYANG, March 10 (KCNA) -- "),
+        ("(평양 11월 4일발 조선중앙통신) 로씨야련방", "(평양 11월 4일발 조선중앙통신) "),
     ],
 )
 def test_datelines(text: str, dateline: str) -> None:
@@ -181,6 +182,7 @@ def test_datelines(text: str, dateline: str) -> None:
         "10:15. Врио губернатора сообщил",
         "07:40 Росія вночі атакувала Україну",
         "Seoul said on Nov. 5 (Tuesday) that",
+        "(평양에서 11월 4일 열린 회의) 이후",  # a date in brackets, not "…일발 agency"
         "north korea, june 5 (kcna) -- lower case is no place",
         "",
     ],
