@@ -346,6 +346,7 @@ LABELLED_SETS = [
     "blind5",
     "blind6",
     "blind7",
+    "blind8",
 ]
 
 
