@@ -29,7 +29,7 @@ import ahocorasick
 
 from monitor import query as q
 from monitor.document import Document, Occurrence, veto
-from monitor.text import case_preserving, is_word_char, needs_boundary, normalise
+from monitor.text import case_preserving, is_word_char, joins_word, needs_boundary, normalise
 from monitor.types import Hit, Match
 from monitor.watchlist import Entity, Topic, Watchlist
 
@@ -233,9 +233,12 @@ class Matcher:
     @staticmethod
     def _accepts(pattern: Pattern, document: Document, start: int, end: int) -> bool:
         normal = document.normal
-        if pattern.left_boundary and start > 0 and is_word_char(normal[start - 1]):
+        # A word_start alias of Hangul has Hangul words around it: any letter
+        # before it joins it to a longer word.
+        joins = is_word_char if pattern.word_start else joins_word
+        if pattern.left_boundary and start > 0 and joins(normal[start - 1]):
             return False
-        if pattern.right_boundary and end < len(normal) and is_word_char(normal[end]):
+        if pattern.right_boundary and end < len(normal) and joins_word(normal[end]):
             return False
         if pattern.case_sensitive:
             name, first, last = document.original_span(start, end)

@@ -251,6 +251,13 @@ def needs_boundary(char: str) -> bool:
     return is_word_char(char) and not is_unspaced_script(char)
 
 
+def joins_word(char: str) -> bool:
+    """Whether ``char`` beside a term makes the term part of a longer word: a
+    letter or digit of a spaced script. Hangul or Han beside a Latin or
+    Cyrillic term is a particle or another word ("KN-23이", "NATO는")."""
+    return is_word_char(char) and not is_unspaced_script(char)
+
+
 _WORD = re.compile(r"\w+")
 
 

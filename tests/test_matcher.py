@@ -87,6 +87,13 @@ def test_quotes_and_scripts_in_aliases(matcher: Matcher) -> None:
     assert rules(matcher, "북한 폭풍군단이 투입") == {"storm"}
 
 
+def test_a_korean_particle_after_a_latin_alias_is_a_boundary(matcher: Matcher) -> None:
+    # Korean attaches particles to any word, Latin ones too: "DPRK는", "Kursk에서".
+    assert "dprk" in rules(matcher, "DPRK는 병력을 보냈다")
+    assert rules(matcher, "Kursk에서 교전") == {"kursk"}
+    assert rules(matcher, "DPRKs and Kursky") == set()  # a Latin letter still joins
+
+
 def test_topic_query_across_title_and_text(matcher: Matcher) -> None:
     found = matcher.match("Pyongyang and Moscow", "North Korea and Russia signed a treaty in June.")
     topics = {m.rule: m for m in found if m.kind == "topic"}
