@@ -347,6 +347,7 @@ LABELLED_SETS = [
     "blind6",
     "blind7",
     "blind8",
+    "blind9",
 ]
 
 
