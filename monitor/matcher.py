@@ -29,7 +29,14 @@ import ahocorasick
 
 from monitor import query as q
 from monitor.document import Document, Occurrence, veto
-from monitor.text import case_preserving, is_word_char, joins_word, needs_boundary, normalise
+from monitor.text import (
+    case_preserving,
+    is_hangul,
+    is_word_char,
+    joins_word,
+    needs_boundary,
+    normalise,
+)
 from monitor.types import Hit, Match
 from monitor.watchlist import Entity, Topic, Watchlist
 
@@ -41,7 +48,7 @@ class Pattern:
     key: str  # normalised text fed to the automaton
     prefix: bool  # `word*`: no boundary needed after it
     case_sensitive: bool
-    word_start: bool  # a boundary before it even in unspaced scripts
+    word_start: bool  # Hangul: no Hangul directly before it
     display: str  # as the user wrote it (first writer wins)
 
     @cached_property
@@ -50,7 +57,7 @@ class Pattern:
 
     @cached_property
     def left_boundary(self) -> bool:
-        return self.word_start or needs_boundary(self.key[0])
+        return needs_boundary(self.key[0])
 
     @cached_property
     def right_boundary(self) -> bool:
@@ -233,10 +240,10 @@ class Matcher:
     @staticmethod
     def _accepts(pattern: Pattern, document: Document, start: int, end: int) -> bool:
         normal = document.normal
-        # A word_start alias of Hangul has Hangul words around it: any letter
-        # before it joins it to a longer word.
-        joins = is_word_char if pattern.word_start else joins_word
-        if pattern.left_boundary and start > 0 and joins(normal[start - 1]):
+        before = normal[start - 1] if start > 0 else " "
+        if pattern.word_start and is_hangul(before):
+            return False
+        if pattern.left_boundary and joins_word(before):
             return False
         if pattern.right_boundary and end < len(normal) and joins_word(normal[end]):
             return False

@@ -223,11 +223,12 @@ def is_word_char(char: str) -> bool:
 
 # Scripts written without spaces between words (and Hangul, whose particles
 # attach to the word): aliases in them match without word boundaries.
+# Kept in order of their starts: is_unspaced_script bisects them.
 _UNSPACED_RANGES = (
     (0x0E00, 0x0EFF),  # Thai, Lao
     (0x1000, 0x109F),  # Myanmar
-    (0x1780, 0x17FF),  # Khmer
     (0x1100, 0x11FF),  # Hangul Jamo
+    (0x1780, 0x17FF),  # Khmer
     (0x3040, 0x30FF),  # Hiragana, Katakana
     (0x3130, 0x318F),  # Hangul compatibility Jamo
     (0x3400, 0x4DBF),  # CJK extension A
@@ -246,16 +247,23 @@ def is_unspaced_script(char: str) -> bool:
     return index >= 0 and code <= _UNSPACED_RANGES[index][1]
 
 
-def needs_boundary(char: str) -> bool:
-    """Whether an alias starting or ending with ``char`` must sit on a word boundary."""
-    return is_word_char(char) and not is_unspaced_script(char)
-
-
 def joins_word(char: str) -> bool:
-    """Whether ``char`` beside a term makes the term part of a longer word: a
-    letter or digit of a spaced script. Hangul or Han beside a Latin or
-    Cyrillic term is a particle or another word ("KN-23이", "NATO는")."""
+    """Whether ``char`` is a letter or digit of a script written with spaces
+    between words. An alias that starts or ends with one must sit on a word
+    boundary; beside one, a term is part of a longer word. Hangul or Han
+    beside a Latin or Cyrillic term is a particle or another word ("KN-23이",
+    "NATO는", "반NATO")."""
     return is_word_char(char) and not is_unspaced_script(char)
+
+
+needs_boundary = joins_word
+
+
+def is_hangul(char: str) -> bool:
+    """A Hangul syllable or letter (after NFKC, compatibility jamo are jamo)."""
+    return (
+        "\uac00" <= char <= "\ud7af" or "\u1100" <= char <= "\u11ff" or "\u3130" <= char <= "\u318f"
+    )
 
 
 _WORD = re.compile(r"\w+")

@@ -44,9 +44,9 @@ _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 class Alias:
     text: str
     case_sensitive: bool = False
-    # Only at the start of a word, also in scripts written without spaces
-    # between words or with particles attached (Hangul), where an alias
-    # otherwise matches anywhere: 평양 (Pyongyang), not inside 태평양 (Pacific).
+    # A Hangul alias, which otherwise matches inside words (particles attach
+    # to them), only where no Hangul comes right before it: 평양 (Pyongyang),
+    # 평양에서, 9·19평양, not inside 태평양 (the Pacific).
     word_start: bool = False
     # An ambiguous alias ("NIS") counts only when one of these also occurs in
     # the item; empty means it always counts.

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitor.schedule import Cron, QuietHours, parse_duration
+from monitor.text import is_hangul
 
 DEFAULT_SCHEDULE = "0 7 * * *"
 
@@ -65,6 +66,15 @@ class AliasSpec(_Strict):
         if any(not word.strip("* ") for word in context):
             raise ValueError("a context word needs at least one letter")
         return context
+
+    @model_validator(mode="after")
+    def _word_start_is_for_hangul(self) -> AliasSpec:
+        if self.word_start and not is_hangul(self.text.strip("* ")[0]):
+            raise ValueError(
+                "word_start is for an alias that starts with Hangul (평양): other scripts "
+                "keep words apart already"
+            )
+        return self
 
 
 class EntitySpec(_Strict):

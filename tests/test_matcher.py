@@ -91,6 +91,7 @@ def test_a_korean_particle_after_a_latin_alias_is_a_boundary(matcher: Matcher) -
     # Korean attaches particles to any word, Latin ones too: "DPRK는", "Kursk에서".
     assert "dprk" in rules(matcher, "DPRK는 병력을 보냈다")
     assert rules(matcher, "Kursk에서 교전") == {"kursk"}
+    assert "dprk" in rules(matcher, "대DPRK 제재 강화")  # and before it: 對, 反, 대
     assert rules(matcher, "DPRKs and Kursky") == set()  # a Latin letter still joins
 
 
@@ -213,6 +214,9 @@ entities:
         ("평양에서 열린 회담", {"pyongyang", "korean-anywhere"}),
         ("북태평양 고기압이 확장", {"korean-anywhere"}),
         ("태평양으로 미사일 발사", {"korean-anywhere"}),
+        # Only Hangul right before it joins it to a longer word.
+        ("9·19평양공동선언 6주년", {"pyongyang", "korean-anywhere"}),
+        ("KCNA평양 발", {"pyongyang", "korean-anywhere"}),
     ],
 )
 def test_a_word_start_alias_does_not_match_inside_a_word(title: str, expected: set[str]) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from monitor.text import (
+    _UNSPACED_RANGES,
     DOUBLE_QUOTES,
     SINGLE_QUOTES,
     case_preserving,
@@ -201,3 +202,12 @@ def test_a_snippet_of_a_text_with_paragraphs_is_one_line_and_its_spans_still_fit
     snippet, spans = make_snippet(text, [(start, start + len("Storm Corps"))])
     assert "\n" not in snippet
     assert [snippet[a:b] for a, b in spans] == ["Storm Corps"]
+
+
+@pytest.mark.parametrize(("first", "last"), _UNSPACED_RANGES)
+def test_every_unspaced_range_is_recognised_at_both_ends(first: int, last: int) -> None:
+    # The ranges are bisected by their starts: one out of order goes unseen.
+    assert is_unspaced_script(chr(first)) and is_unspaced_script(chr(last))
+    assert not is_unspaced_script(chr(first - 1)) or any(
+        start <= first - 1 <= end for start, end in _UNSPACED_RANGES
+    )

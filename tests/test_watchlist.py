@@ -128,6 +128,22 @@ entities:
     ]
 
 
+def test_word_start_is_refused_on_an_alias_that_does_not_start_with_hangul() -> None:
+    source = """\
+entities:
+  p:
+    aliases:
+      - text: 평양
+        word_start: true
+      - text: Pyongyang
+        word_start: true
+"""
+    assert problems(source) == [
+        "w.yaml:6:9: entities.p.aliases.1: word_start is for an alias that starts with Hangul"
+        " (평양): other scripts keep words apart already",
+    ]
+
+
 GOOD = "entities:\n  kursk:\n    aliases: [Kursk]\n"
 BOMB = "x-a: &a [k, k, k, k, k, k, k, k, k]\n" + "".join(
     f"x-{b}: &{b} [*{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}]\n"
