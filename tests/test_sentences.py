@@ -158,6 +158,9 @@ def test_layout_numbers_offsets_by_sentence_and_paragraph() -> None:
         ("(서울=연합뉴스) 김철수 기자 = 북한이 미사일을", "(서울=연합뉴스) 김철수 기자 = "),
         ("  \nPYONGYANG, March 10 (KCNA) -- Kim", "  \nPYONGYANG, March 10 (KCNA) -- "),
         ("(평양 11월 4일발 조선중앙통신) 로씨야련방", "(평양 11월 4일발 조선중앙통신) "),
+        ("【평양 11월 4일발 조선중앙통신】 로씨야련방", "【평양 11월 4일발 조선중앙통신】 "),
+        ("（평양11월 4일발 조선중앙통신） 로씨야", "（평양11월 4일발 조선중앙통신） "),
+        ("(평양 2025년 11월 4일발 조선중앙통신) 로씨야", "(평양 2025년 11월 4일발 조선중앙통신) "),
     ],
 )
 def test_datelines(text: str, dateline: str) -> None:
