@@ -147,10 +147,12 @@ def veto(
     exclude in it vetoes every mention and a mention in it is vetoed by an
     exclude anywhere ("Divers recall the Kursk" over a text about the sunken
     submarine). An exclude that covers a mention is a look-alike name
-    ("Kirill Lavrov", "Kursk submarine"), and the bare mentions after it
-    refer back to it ("Lavrov appeared in 60 films"): it vetoes them too.
-    Mentions before it, in other sentences, stand (a live blog's first
-    paragraph on troops in the Kursk region, the submarine further down)."""
+    ("Kirill Lavrov", "Kursk submarine"), and the bare mentions of that alias
+    after it refer back to it ("Lavrov appeared in 60 films"): it vetoes them
+    too, but not the entity's other aliases (a banquet's 평양냉면 says nothing
+    of 북한 further down). Mentions before it, in other sentences, stand (a
+    live blog's first paragraph on troops in the Kursk region, the submarine
+    further down)."""
     if not excludes or not mentions:
         return Vetoed(mentions, [], [])
     if scope == "item":
@@ -158,7 +160,12 @@ def veto(
     by_sentence: dict[int, list[Occurrence]] = defaultdict(list)
     for exclude in excludes:
         by_sentence[document.sentence_of(exclude.start)].append(exclude)
-    lookalikes = [e for e in excludes if any(_overlap(e, m) for m in mentions)]
+    # Each look-alike with the aliases (patterns) it covers.
+    lookalikes = {
+        e: covered
+        for e in excludes
+        if (covered := frozenset(m.pattern for m in mentions if _overlap(e, m)))
+    }
     counted: list[Occurrence] = []
     vetoed: list[Occurrence] = []
     blamed: dict[Occurrence, None] = {}
@@ -173,14 +180,18 @@ def _blame(
     sentence: int,
     mention: Occurrence,
     by_sentence: dict[int, list[Occurrence]],
-    lookalikes: list[Occurrence],
+    lookalikes: dict[Occurrence, frozenset[int]],
 ) -> list[Occurrence]:
     """The exclude occurrences that veto a mention in ``sentence`` (none: it counts)."""
     if 0 in by_sentence:
         return by_sentence[0]
     if sentence == 0:
         return [e for excludes in by_sentence.values() for e in excludes]
-    return by_sentence.get(sentence) or [e for e in lookalikes if e.start <= mention.start]
+    return by_sentence.get(sentence) or [
+        e
+        for e, covered in lookalikes.items()
+        if e.start <= mention.start and mention.pattern in covered
+    ]
 
 
 def _overlap(a: Occurrence, b: Occurrence) -> bool:

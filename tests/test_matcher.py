@@ -466,6 +466,28 @@ def test_a_look_alike_name_vetoes_the_bare_mentions_after_it(scoped: Matcher) ->
     assert "lavrov" in rules(scoped, "Talks", "Lavrov met Rubio. Kirill Lavrov films were shown.")
 
 
+NOODLES = """
+entities:
+  dprk:
+    aliases: [북한, {text: 평양, word_start: true}]
+    exclude: [평양냉면]
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "dprk"),
+    [
+        # The look-alike takes the later mentions of the alias it covers...
+        ("만찬에서 평양냉면을 들었다. 평양에서 회담이 열렸다.", False),
+        # ...not the entity's other aliases.
+        ("만찬에서 평양냉면을 들었다. 북한과 러시아는 조약에 서명했다.", True),
+    ],
+)
+def test_a_look_alike_vetoes_later_mentions_of_its_own_alias_only(text: str, dprk: bool) -> None:
+    matcher = Matcher([parse_watchlist(NOODLES, "n.yaml", "n", "UTC")])
+    assert ("dprk" in rules(matcher, "정상회담", text)) is dprk
+
+
 def test_explain_says_which_mentions_the_dateline_took(scoped: Matcher) -> None:
     explanations = {
         (e.entity.id if isinstance(e, EntityExplanation) else e.topic.id): e
