@@ -442,12 +442,17 @@ def _evaluate_scope(node: Scope, lookup: Lookup) -> Evaluation:
     occurrences; the evidence is every such unit's, the child shown is the
     first unit's, or, when none holds, the child over the whole item."""
     known = {leaf: tuple(lookup(leaf)) for leaf in leaves(node.child)}  # asked once each
-    units = sorted({_unit(node, o) for found in known.values() for o in found})
+    # Each leaf's occurrences by unit, sorted out once rather than per unit.
+    by_unit: dict[int, dict[Leaf, list[Occurrence]]] = {}
+    for leaf, found in known.items():
+        for o in found:
+            by_unit.setdefault(_unit(node, o), {}).setdefault(leaf, []).append(o)
     held = []
-    for unit in units:
+    for unit in sorted(by_unit):
+        here = by_unit[unit]
 
-        def within(leaf: Leaf, unit: int = unit) -> list[Occurrence]:
-            return [o for o in known[leaf] if _unit(node, o) == unit]
+        def within(leaf: Leaf, here: dict[Leaf, list[Occurrence]] = here) -> list[Occurrence]:
+            return here.get(leaf, [])
 
         inner = _evaluate(node.child, within)
         if inner.value:
