@@ -348,6 +348,7 @@ LABELLED_SETS = [
     "blind7",
     "blind8",
     "blind9",
+    "blind10",
 ]
 
 
