@@ -21,6 +21,7 @@ from pydantic import (
 
 from monitor import query as q
 from monitor.errors import Diagnostic, QuerySyntaxError, WatchlistError
+from monitor.queryparse import parse as parse_query
 from monitor.schedule import Cron, QuietHours, parse_duration
 from monitor.watchlistspec import (
     DEFAULT_MIN_SIMILARITY,
@@ -355,7 +356,7 @@ def _parse_queries(
 
 def _check_query(text: str, entity_ids: set[str], errors: list[tuple[int, str]]) -> q.Node | None:
     try:
-        tree = q.parse(text)
+        tree = parse_query(text)
     except QuerySyntaxError as e:
         errors.append((e.position, e.message))
         return None

@@ -6,6 +6,7 @@ import pytest
 
 from monitor import query as q
 from monitor.matcher import EntityExplanation, Matcher, TopicExplanation, _to_match
+from monitor.queryparse import parse
 from monitor.watchlist import Watchlist, load_file, parse_watchlist
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -254,7 +255,7 @@ def test_the_quick_path_of_match_agrees_with_full_explanations() -> None:
 def test_may_and_must_bound_a_query_without_positions(
     query: str, present: set[str], may: bool, must: bool
 ) -> None:
-    tree = q.parse(query)
+    tree = parse(query)
 
     def occurs(leaf: q.Leaf) -> bool:
         return str(leaf) in present

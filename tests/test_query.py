@@ -4,6 +4,7 @@ import pytest
 
 from monitor import query as q
 from monitor.errors import QuerySyntaxError
+from monitor.queryparse import parse
 
 
 @pytest.mark.parametrize(
@@ -28,7 +29,7 @@ from monitor.errors import QuerySyntaxError
     ],
 )
 def test_parse_precedence_and_forms(text: str, tree: str) -> None:
-    assert str(q.parse(text)) == tree
+    assert str(parse(text)) == tree
 
 
 @pytest.mark.parametrize(
@@ -49,7 +50,7 @@ def test_parse_precedence_and_forms(text: str, tree: str) -> None:
 )
 def test_syntax_errors_say_where_and_what(text: str, position: int, message: str) -> None:
     with pytest.raises(QuerySyntaxError) as caught:
-        q.parse(text)
+        parse(text)
     assert caught.value.position == position
     assert message in caught.value.message
 
@@ -77,19 +78,19 @@ def occurrences(**words: list[int]) -> q.Lookup:
     ],
 )
 def test_evaluate(text: str, words: dict[str, list[int]], expected: bool) -> None:
-    assert q.evaluate(q.parse(text), occurrences(**words)).value is expected
+    assert q.evaluate(parse(text), occurrences(**words)).value is expected
 
 
 def test_evaluation_keeps_the_truth_of_every_node() -> None:
-    result = q.evaluate(q.parse("a AND (b OR c)"), occurrences(a=[0], c=[2]))
+    result = q.evaluate(parse("a AND (b OR c)"), occurrences(a=[0], c=[2]))
     assert [child.value for child in result.children] == [True, True]
     assert [c.value for c in result.children[1].children] == [False, True]
     assert len(result.occurrences) == 2
 
 
 def test_pure_negation_is_recognised() -> None:
-    assert q.can_match_nothing(q.parse("NOT a"))
-    assert not q.can_match_nothing(q.parse("a NOT b"))
+    assert q.can_match_nothing(parse("NOT a"))
+    assert not q.can_match_nothing(parse("a NOT b"))
 
 
 # --- scope: SENTENCE(…), PARAGRAPH(…), and NEAR within a sentence ---------------
@@ -109,7 +110,7 @@ def test_pure_negation_is_recognised() -> None:
     ],
 )
 def test_parse_scopes(text: str, tree: str) -> None:
-    assert str(q.parse(text)) == tree
+    assert str(parse(text)) == tree
 
 
 @pytest.mark.parametrize(
@@ -126,7 +127,7 @@ def test_parse_scopes(text: str, tree: str) -> None:
 )
 def test_scope_syntax_errors_say_where_and_what(text: str, position: int, message: str) -> None:
     with pytest.raises(QuerySyntaxError) as caught:
-        q.parse(text)
+        parse(text)
     assert (caught.value.position, message in caught.value.message) == (position, True)
 
 
@@ -209,12 +210,12 @@ def placed(**words: list[tuple[int, int, int]]) -> q.Lookup:
 def test_evaluate_scope(
     text: str, words: dict[str, list[tuple[int, int, int]]], expected: bool
 ) -> None:
-    assert q.evaluate(q.parse(text), placed(**words)).value is expected
+    assert q.evaluate(parse(text), placed(**words)).value is expected
 
 
 def test_not_near_gives_as_evidence_only_the_occurrences_left_alone() -> None:
     result = q.evaluate(
-        q.parse("troops NOT NEAR/1 Russian"),
+        parse("troops NOT NEAR/1 Russian"),
         placed(troops=[(3, 0, 0), (9, 0, 0)], Russian=[(2, 0, 0)]),
     )
     assert [o.first_word for o in result.occurrences] == [9]
@@ -222,7 +223,7 @@ def test_not_near_gives_as_evidence_only_the_occurrences_left_alone() -> None:
 
 
 def test_a_scope_shows_the_sentence_that_held_or_else_the_whole_item() -> None:
-    tree = q.parse("SENTENCE(a b)")
+    tree = parse("SENTENCE(a b)")
     held = q.evaluate(tree, placed(a=[(0, 0, 0), (5, 1, 0)], b=[(6, 1, 0), (9, 2, 0)]))
     assert held.value
     [inner] = held.children
@@ -242,7 +243,7 @@ def test_a_scope_asks_for_each_leaf_once() -> None:
         asked.append(str(leaf))
         return list(inner(leaf))
 
-    assert q.evaluate(q.parse("SENTENCE(a b)"), lookup).value
+    assert q.evaluate(parse("SENTENCE(a b)"), lookup).value
     assert sorted(asked) == ["a", "b"]
 
 
@@ -251,26 +252,26 @@ def test_a_scope_asks_for_each_leaf_once() -> None:
     [("a b", False), ("a NEAR/2 b", True), ("a -SENTENCE(b)", True), ("PARAGRAPH(a)", True)],
 )
 def test_is_scoped(text: str, scoped: bool) -> None:
-    assert q.is_scoped(q.parse(text)) is scoped
+    assert q.is_scoped(parse(text)) is scoped
 
 
 def test_may_and_must_read_a_scope_as_its_inside() -> None:
     def present(leaf: q.Leaf) -> bool:
         return str(leaf) in {"a", "b"}
 
-    assert q.may_match(q.parse("SENTENCE(a b)"), present)
-    assert not q.may_match(q.parse("SENTENCE(a c)"), present)
-    assert not q.must_match(q.parse("SENTENCE(a b)"), present)  # depends on where
-    assert q.may_match(q.parse("b -SENTENCE(a b)"), present)
-    assert q.can_match_nothing(q.parse("NOT SENTENCE(a b)"))
+    assert q.may_match(parse("SENTENCE(a b)"), present)
+    assert not q.may_match(parse("SENTENCE(a c)"), present)
+    assert not q.must_match(parse("SENTENCE(a b)"), present)  # depends on where
+    assert q.may_match(parse("b -SENTENCE(a b)"), present)
+    assert q.can_match_nothing(parse("NOT SENTENCE(a b)"))
 
 
 def test_not_near_may_match_whenever_its_left_side_occurs() -> None:
     def present(leaf: q.Leaf) -> bool:
         return str(leaf) in {"a", "b"}
 
-    assert q.may_match(q.parse("a NOT NEAR/1 b"), present)
-    assert q.may_match(q.parse("a NOT NEAR/1 c"), present)
-    assert not q.may_match(q.parse("c NOT NEAR/1 a"), present)
-    assert not q.must_match(q.parse("a NOT NEAR/1 c"), present)  # depends on where
-    assert q.is_scoped(q.parse("a NOT NEAR/1 c"))
+    assert q.may_match(parse("a NOT NEAR/1 b"), present)
+    assert q.may_match(parse("a NOT NEAR/1 c"), present)
+    assert not q.may_match(parse("c NOT NEAR/1 a"), present)
+    assert not q.must_match(parse("a NOT NEAR/1 c"), present)  # depends on where
+    assert q.is_scoped(parse("a NOT NEAR/1 c"))
