@@ -349,6 +349,7 @@ LABELLED_SETS = [
     "blind8",
     "blind9",
     "blind10",
+    "blind11",
 ]
 
 
