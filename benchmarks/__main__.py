@@ -9,9 +9,10 @@ the same bytes in one process (the baseline); monitor's full first poll
 fresh SQLite file) in one process and with its poll processes; the `reader`
 package updating the same feeds into its own SQLite; re-polling unchanged
 feeds against re-polling changed ones (wall and CPU time); matching at 10 to 10,000 aliases;
-the digest's window queries at 10,000 and 1,000,000 stored items; making a
-digest of about 10,000 matches; and, in a child process, the peak memory of
-one poll cycle of 2,000 feeds.
+the digest's window queries at 10,000 and 1,000,000 stored items; grouping
+200 reports into stories by words and by meaning; making a digest of about
+10,000 matches (more reports than MONITOR_STORIES_MAX_REPORTS: by words);
+and, in a child process, the peak memory of one poll cycle of 2,000 feeds.
 
 Run separately: `python -m benchmarks.workers` (2,000 feeds by 1 and 3 workers on PostgreSQL).
 """
@@ -39,7 +40,7 @@ import feedparser
 import feedparser.mixin
 from sqlalchemy import text
 
-from benchmarks import about, clients, cron, matching, render, window
+from benchmarks import about, clients, cron, matching, render, stories, window
 from benchmarks.corpus import feed
 from benchmarks.harness import (
     SERVERS,
@@ -270,6 +271,7 @@ def main() -> None:
         print_table("whole process: the same command again", "ms", rerun, 0)
         print_table("whole process: start-up of a read-only command", "ms", startup, 0)
         print_table("digest window queries (the same rows at each size)", "ms", window.run(), 1)
+        print("\ngrouping a digest's stories\n" + "\n".join(stories.lines(stories.run())))
         digest_matches, digest_seconds = render.run()
         print(f"\nmaking one digest of {digest_matches:,} matches: {digest_seconds:.2f} s")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

