@@ -15,6 +15,11 @@ never fitted on: its row is the held-out figure.
 
 ``--lofo`` fits on all but one of the read files and scores that one, for
 each: how the weights do on a file they did not see.
+
+``--daily`` cuts each file into its days (the reports published on each UTC
+day), as a daily digest sees them, for any of the above; the shipped
+weights were fitted so (``--daily --fit``). ``--both`` fits on the days and
+the whole files together.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import yaml
 from monitor.events import BIAS, FEATURES, WEIGHTS, Told, average_linkage, pair_features
 from monitor.meaning import EventEncoder, text_for_meaning
 from monitor.stories import group
-from tests.storyset import DIRECTORY, Score, reports, score
+from tests.storyset import DIRECTORY, Score, reports, score, when
 
 FILES: Final = ("war", "diplomacy", "dense", "samples", "heldout", "heldout2")
 FITTED_ON: Final = ("war", "diplomacy", "dense", "samples", "heldout")
@@ -41,14 +46,14 @@ Matrix = npt.NDArray[np.float64]
 
 
 class Batch:
-    """One file's reports with their features, as a digest would see them."""
+    """One file's reports (or some of them: one day's) with their features,
+    as a digest would see them."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, cases: list[dict[str, Any]] | None = None) -> None:
         self.name = name
-        self.cases = load_file(name)
+        self.cases = load_file(name) if cases is None else cases
         told = [Told(r, c["lang"]) for r, c in zip(reports(self.cases), self.cases, strict=True)]
-        leads = embed([text_for_meaning(c["title"], c["text"]) for c in self.cases])
-        titles = embed([c["title"] for c in self.cases])
+        leads, titles = vectors(name, [c["id"] for c in self.cases])
         self.features, self.allowed = pair_features(told, leads, titles)
         stories = [c["story"] for c in self.cases]
         self.same = np.array([[a == b for b in stories] for a in stories])
@@ -86,6 +91,35 @@ def fit(batches: Sequence[Batch], l2: float = 0.01, steps: int = 3000) -> tuple[
     return raw, b - float(raw @ mean)
 
 
+def vectors(name: str, ids: Sequence[str]) -> tuple[Matrix, Matrix]:
+    """The lead and title vectors of some reports of a file (the whole file
+    is embedded once)."""
+    cases = load_file(name)
+    row = {c["id"]: k for k, c in enumerate(cases)}
+    leads = embed([text_for_meaning(c["title"], c["text"]) for c in cases])
+    titles = embed([c["title"] for c in cases])
+    rows = [row[i] for i in ids]
+    return leads[rows], titles[rows]
+
+
+def days(name: str) -> list[Batch]:
+    """A file cut into the batches of daily digests: the reports published
+    on each UTC day."""
+    by_day: dict[str, list[dict[str, Any]]] = {}
+    for case in load_file(name):
+        by_day.setdefault(str(when(case).date()), []).append(case)
+    return [Batch(name, cases) for _, cases in sorted(by_day.items())]
+
+
+def pooled(scores: Sequence[Score]) -> Score:
+    """The pairs of several batches counted together."""
+    return Score(
+        sum(s.true_pairs for s in scores),
+        sum(s.grouped_pairs for s in scores),
+        sum(s.labelled_pairs for s in scores),
+    )
+
+
 def embed(texts: list[str]) -> Matrix:
     """The encoder's vectors, cached on disk by the texts."""
     key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
@@ -114,31 +148,43 @@ def _row(label: str, scores: dict[str, Score]) -> str:
 
 
 def _main() -> None:  # pragma: no cover - a measuring tool
-    batches = {name: Batch(name) for name in FILES}
+    daily = "--daily" in sys.argv
+    batches = {name: days(name) if daily else [Batch(name)] for name in FILES}
+    if "--both" in sys.argv:
+        batches = {name: [*days(name), Batch(name)] for name in FILES}
     shipped = np.array([WEIGHTS[name] for name in FEATURES])
     print("P/R (true/grouped/labelled pairs) per file; bars: P >= 0.9, R >= 0.7")
+    print("batches: " + ("each day of each file" if daily else "each file"))
+
+    def scores(weights: Matrix, bias: float, confidence: float) -> dict[str, Score]:
+        return {
+            n: pooled([b.score(weights, bias, confidence) for b in bs]) for n, bs in batches.items()
+        }
+
     if "--fit" in sys.argv:
-        weights, bias = fit([batches[name] for name in FITTED_ON])
+        weights, bias = fit([b for name in FITTED_ON for b in batches[name]])
         pairs = zip(FEATURES, weights, strict=True)
         print("WEIGHTS = {" + ", ".join(f'"{n}": {w:.4f}' for n, w in pairs) + "}")
         print(f"BIAS = {bias:.4f}")
         for confidence in CONFIDENCES:
-            scores = {n: b.score(weights, bias, confidence) for n, b in batches.items()}
-            print(_row(f"fitted {confidence}", scores))
+            print(_row(f"fitted {confidence}", scores(weights, bias, confidence)))
         return
     if "--lofo" in sys.argv:
         for confidence in CONFIDENCES:
             out = {}
             for name in FITTED_ON:
-                weights, bias = fit([batches[other] for other in FITTED_ON if other != name])
-                out[name] = batches[name].score(weights, bias, confidence)
+                others = [b for other in FITTED_ON if other != name for b in batches[other]]
+                weights, bias = fit(others)
+                out[name] = pooled([b.score(weights, bias, confidence) for b in batches[name]])
             print(_row(f"left out {confidence}", out))
         return
-    words = {n: score(b.cases, group(reports(b.cases))) for n, b in batches.items()}
+    words = {
+        n: pooled([score(b.cases, group(reports(b.cases))) for b in bs])
+        for n, bs in batches.items()
+    }
     print(_row("words 0.5", words))
     for confidence in CONFIDENCES:
-        scores = {n: b.score(shipped, BIAS, confidence) for n, b in batches.items()}
-        print(_row(f"events {confidence}", scores))
+        print(_row(f"events {confidence}", scores(shipped, BIAS, confidence)))
 
 
 if __name__ == "__main__":
