@@ -43,7 +43,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from monitor.meaning import Encoder, text_for_meaning
-from monitor.stories import Report, tokens
+from monitor.stories import Partition, Report, tokens
 
 if TYPE_CHECKING:
     import numpy as np
@@ -340,22 +340,10 @@ def _connected(linked: Mask) -> list[list[int]]:
     """The connected parts of a graph given as a symmetric boolean matrix."""
     import numpy as np
 
-    parent = list(range(len(linked)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    partition = Partition(len(linked))
     for i, j in zip(*np.nonzero(np.triu(linked, 1)), strict=True):
-        a, b = root(int(i)), root(int(j))
-        if a != b:
-            parent[max(a, b)] = min(a, b)
-    parts: dict[int, list[int]] = {}
-    for i in range(len(linked)):
-        parts.setdefault(root(i), []).append(i)
-    return list(parts.values())
+        partition.join(int(i), int(j))
+    return partition.groups()
 
 
 class EventGrouping:
@@ -412,24 +400,12 @@ def joined(*groupings: Sequence[Sequence[int]]) -> list[list[int]]:
     """The groups of several groupings of the same reports joined where they
     share a report (a copy of one report and another outlet's telling of
     it are one story), in the order of their first member."""
-    parent: dict[int, int] = {}
-
-    def root(i: int) -> int:
-        parent.setdefault(i, i)
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    count = 1 + max(
+        (i for grouping in groupings for members in grouping for i in members), default=-1
+    )
+    partition = Partition(count)
     for grouping in groupings:
         for members in grouping:
             for other in members[1:]:
-                a, b = root(members[0]), root(other)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-            for i in members[:1]:
-                root(i)
-    parts: dict[int, list[int]] = {}
-    for i in sorted(parent):
-        parts.setdefault(root(i), []).append(i)
-    return sorted(parts.values())
+                partition.join(members[0], other)
+    return partition.groups()

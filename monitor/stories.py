@@ -158,21 +158,40 @@ def group(reports: Sequence[Report], threshold: float = DEFAULT_THRESHOLD) -> li
     if not 0 < threshold <= 1:
         raise ValueError(f"story threshold must be in (0, 1], not {threshold}")
     shingled = [_shingled(r) for r in reports]
-    parent = list(range(len(reports)))
+    partition = Partition(len(reports))
+    for i, j in _candidates(shingled, threshold):
+        if not partition.together(i, j) and same_story(shingled[i], shingled[j], threshold):
+            partition.join(i, j)
+    return partition.groups()
 
-    def root(i: int) -> int:
+
+class Partition:
+    """Reports 0..count-1 in groups, joined two at a time (union-find): each
+    group in input order, groups in the order of their first member."""
+
+    def __init__(self, count: int) -> None:
+        self._parent = list(range(count))
+
+    def root(self, i: int) -> int:
+        parent = self._parent
         while parent[i] != i:
             parent[i] = parent[parent[i]]
             i = parent[i]
         return i
 
-    for i, j in _candidates(shingled, threshold):
-        if root(i) != root(j) and same_story(shingled[i], shingled[j], threshold):
-            parent[max(root(i), root(j))] = min(root(i), root(j))
-    groups: dict[int, list[int]] = {}
-    for i in range(len(reports)):
-        groups.setdefault(root(i), []).append(i)
-    return list(groups.values())
+    def together(self, i: int, j: int) -> bool:
+        return self.root(i) == self.root(j)
+
+    def join(self, i: int, j: int) -> None:
+        a, b = self.root(i), self.root(j)
+        if a != b:
+            self._parent[max(a, b)] = min(a, b)
+
+    def groups(self) -> list[list[int]]:
+        found: dict[int, list[int]] = {}
+        for i in range(len(self._parent)):
+            found.setdefault(self.root(i), []).append(i)
+        return list(found.values())
 
 
 def _bands(target: float) -> int:
