@@ -6,7 +6,8 @@ poll that wants other cores, so only changed bodies cross to a process pool
 the first changed body: a cycle in which nothing changed never starts it.
 A parse past its time limit fails its own feed, and the process running it
 is replaced; so is a process that dies (out of memory on a hostile feed),
-failing only the feed it had in hand.
+failing only the feed it had in hand. A pool pebble gives up as broken is
+replaced too, and the tasks it dropped are given to the new one.
 
 A process loads the matcher once per watchlist version, from a file the
 pool writes (sent with every body it would double the traffic). These
@@ -25,6 +26,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
 
@@ -233,32 +235,72 @@ class ParsePool:
     ) -> Future[Parsed]:
         """The body's parse, in a process; TimeoutError from the future past
         the time limit, pebble.ProcessExpired when its process died."""
-        pool = self._started()
-        if pool is None:
+        if self._started() is None:
             assert self._inline is not None
             return self._inline.submit(fetched, matcher, scope, source)
-        future: Future[Parsed] = pool.schedule(
-            _parse_there,
-            args=(fetched, self._file_of(matcher), scope, source),
-            timeout=self.timeout,
-        )
-        return future
+        return self._scheduled(_parse_there, (fetched, self._file_of(matcher), scope, source))
 
     def submit_article(
         self, fetched: Fetched, wanted: ArticleWanted, matcher: Matcher
     ) -> Future[ArticleRead]:
         """An article's extraction and match, in a process, under the same limits."""
-        pool = self._started()
-        if pool is None:
+        if self._started() is None:
             assert self._inline is not None
             return self._inline.submit_article(fetched, wanted, matcher)
-        future: Future[ArticleRead] = pool.schedule(
-            _article_there, args=(fetched, wanted, self._file_of(matcher)), timeout=self.timeout
-        )
-        return future
+        return self._scheduled(_article_there, (fetched, wanted, self._file_of(matcher)))
+
+    def _scheduled(self, function: Callable[..., T], args: tuple[object, ...]) -> Future[T]:
+        """``function(*args)`` in a process, under the time limit. A process
+        that dies before the pool has seen which task it took breaks the
+        whole pool: pebble cannot tell whose task killed it, so it aborts
+        them all (BrokenProcessPool). Each task a broken pool aborted goes
+        once to a fresh pool, where the one that kills its process again
+        fails alone (ProcessExpired)."""
+        result: Future[T] = Future()
+
+        def run(pool: pebble.ProcessPool, again: bool) -> None:
+            task = pool.schedule(function, args=args, timeout=self.timeout)
+            task.add_done_callback(lambda done: settle(done, pool, again))
+
+        def settle(done: Future[T], pool: pebble.ProcessPool, again: bool) -> None:
+            error = None if done.cancelled() else done.exception()
+            if isinstance(error, BrokenProcessPool) and again:
+                self._discard(pool, error)
+                try:
+                    fresh = self._started()
+                    if fresh is not None:
+                        run(fresh, again=False)
+                        return
+                except RuntimeError as failed:  # the fresh pool broke as well
+                    error = failed
+            if done.cancelled():
+                result.cancel()
+            elif error is not None:
+                result.set_exception(error)
+            else:
+                result.set_result(done.result())
+
+        pool = self._started()
+        assert pool is not None  # the callers fall back to parsing inline first
+        run(pool, again=True)
+        return result
+
+    def _discard(self, pool: pebble.ProcessPool, error: BaseException) -> None:
+        """Let a broken pool go (once, whichever of its tasks reports it);
+        the next task starts a fresh one."""
+        with self._lock:
+            if self._pool is not pool:
+                return
+            self._pool = None
+        log.warning("the parse processes broke down (%s); starting them again", error)
+        pool.stop()  # type: ignore[no-untyped-call]
 
     def _started(self) -> pebble.ProcessPool | None:
         with self._lock:
+            if self._pool is not None and not self._pool.active:
+                log.warning("the parse processes broke down; starting them again")
+                self._pool.stop()  # type: ignore[no-untyped-call]
+                self._pool = None
             if self._pool is not None or self._inline is not None:
                 return self._pool
             import pebble

@@ -524,6 +524,53 @@ class UnsendableAtOdd(Matcher):
         return [match]
 
 
+def _refused_on_arrival() -> None:
+    raise TypeError("this object cannot be unpickled here")
+
+
+class _RefusedOnArrival:
+    """Pickles in the parse process, fails to unpickle in the service's."""
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return _refused_on_arrival, ()
+
+
+class BreaksThePoolOnce(Matcher):
+    """A matcher whose first match for an entry titled POISON cannot be read
+    back by the service: pebble then declares the whole pool broken and
+    aborts every task in it, as when a process dies before the pool knew
+    which task it had taken."""
+
+    def __init__(self, marker: Path) -> None:
+        super().__init__(())
+        self.marker = str(marker)
+
+    def match(self, title: str, text: str) -> list[Match]:
+        if "POISON" not in title or os.path.exists(self.marker):
+            return []
+        Path(self.marker).touch()
+        match = Match("w", "r", "entity", (), alert=False)
+        object.__setattr__(match, "poison", _RefusedOnArrival())
+        return [match]
+
+
+def test_a_broken_pool_is_replaced_and_its_tasks_parsed_again(
+    workers: Workers, workdir: Path, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    matcher = BreaksThePoolOnce(workdir / "poisoned")
+    worker, pool, odd, others = _pooled_cycle_with_one_odd_feed(
+        workers, workdir, feed_server, matcher, "POISON"
+    )
+    try:
+        assert (workdir / "poisoned").exists()  # the pool did break
+        assert "the parse processes broke down" in caplog.text
+        assert odd == ("updated", "") and others == {("updated", "")}
+        assert pool.started
+    finally:
+        pool.close()
+        worker.close()
+
+
 def _pooled_cycle_with_one_odd_feed(
     workers: Workers, workdir: Path, feed_server: FeedServer, matcher: Matcher, odd_title: str
 ) -> tuple[Worker, ParsePool, tuple[str, str], set[tuple[str, str]]]:
